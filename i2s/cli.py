@@ -1,0 +1,188 @@
+"""The ``i2s`` command: embed, generate, morph, weights.
+
+    i2s embed IMG... --model auto --space w+ --init mean --steps 5000 --out DIR
+    i2s generate --model mini --seeds 0-15 --psi 0.7 --out DIR
+    i2s morph A.latent.pt B.latent.pt --frames 8 --out DIR
+    i2s weights list | fetch NAME | import NAME PATH | verify [NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+
+def _parse_seeds(text: str) -> list[int]:
+    seeds: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-", 1)
+            seeds.extend(range(int(a), int(b) + 1))
+        elif part:
+            seeds.append(int(part))
+    return seeds
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .embed import embed
+    from .io import save_latent, save_png, versions, write_csv
+    from .loss import EmbeddingLoss, LossSettings
+    from .models import describe_tier, load_generator
+
+    G = load_generator(args.model, device=args.device)
+    loss_fn = EmbeddingLoss(LossSettings(variant=args.loss, resize=None if args.no_resize else 256), vgg_weights=args.vgg)
+    print(f"[i2s] perceptual network: {loss_fn.perceptual_net}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    names, targets, failed = [], [], []
+    for path in args.images:
+        try:
+            targets.append(load_target(path, G, align=args.align))
+            names.append(Path(path).stem)
+        except Exception as e:  # a bad file is reported and skipped; the others go on
+            print(f"[i2s] skipped {path}: {e}", file=sys.stderr)
+            failed.append(str(path))
+    if not targets:
+        print("[i2s] no image could be read; nothing embedded", file=sys.stderr)
+        return 1
+
+    rows = []
+    for i in range(0, len(targets), args.batch):
+        batch, batch_names = torch.cat(targets[i:i + args.batch]), names[i:i + args.batch]
+        ckpt = out / f".checkpoint-{'-'.join(batch_names)[:80]}.pt" if args.checkpoint_every else None
+        res = embed(G, batch, space=args.space, init=args.init, steps=args.steps, loss_fn=loss_fn, seed=args.seed,
+                    checkpoint=ckpt, checkpoint_every=args.checkpoint_every or 250, desc=f"embed {i // args.batch + 1}")
+        for msg in res.messages:
+            print(f"[i2s] {msg}", file=sys.stderr)
+        for j, name in enumerate(batch_names):
+            meta = {**res.settings, "image": name, "tier": describe_tier(G), "model_info": G.info,
+                    "aligned": args.align, "final_loss": res.loss[j].item(), "versions": versions()}
+            save_latent(out / f"{name}.latent.pt", res.w_plus[j], meta, latent=res.latent[j])
+            save_png(res.images[j], out / f"{name}.png")
+            save_png(batch[j], out / f"{name}-target.png")
+            rows.append({"image": name, "loss": f"{res.loss[j].item():.6g}", "loss_x1e5": f"{res.loss[j].item() / 1e5:.4f}",
+                         "dist_to_w_avg": f"{res.dist_to_w_avg[j].item():.4f}", "psnr_db": f"{res.psnr[j].item():.2f}",
+                         "stopped_at": int(res.stopped_at[j]), "steps": args.steps, "space": args.space, "init": args.init,
+                         "model": G.name, "perceptual_net": loss_fn.perceptual_net})
+        if ckpt is not None:
+            ckpt.unlink(missing_ok=True)
+    write_csv(out / "embeddings.csv", rows)
+    print(f"[i2s] wrote {len(rows)} embeddings to {out} (embeddings.csv)" + (f"; {len(failed)} skipped" if failed else ""))
+    return 0 if not failed else 3
+
+
+def load_target(path: str | Path, G, align: bool = False) -> torch.Tensor:
+    """An image file as a [1, 3, R, R] target for ``G``: FFHQ-aligned (faces) or centre-cropped."""
+    from .align import align as align_faces
+    from .align import load_rgb
+    from .io import pil_to_tensor
+
+    if align:
+        faces = align_faces(path, size=G.resolution, zoom=float(G.info.get("align_zoom", 1.0)))
+        return pil_to_tensor(faces[0])
+    return pil_to_tensor(load_rgb(path), G.resolution)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .io import image_grid, save_png
+    from .models import load_generator
+
+    G = load_generator(args.model, device=args.device)
+    seeds = _parse_seeds(args.seeds)
+    out = Path(args.out)
+    imgs = []
+    with torch.no_grad():
+        for s in seeds:
+            z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(s)).to(G.device)
+            img = G(z, truncation_psi=args.psi, noise_mode=args.noise).cpu()
+            save_png(img, out / f"seed{s:04d}.png")
+            imgs.append(img)
+    save_png(image_grid(torch.cat(imgs), cols=min(8, len(imgs))), out / "grid.png")
+    print(f"[i2s] wrote {len(seeds)} images and grid.png to {out}")
+    return 0
+
+
+def cmd_morph(args: argparse.Namespace) -> int:
+    from .edits import morph
+    from .io import image_grid, load_latent, save_png
+    from .models import load_generator
+
+    w1, m1 = load_latent(args.a)
+    w2, m2 = load_latent(args.b)
+    if m1.get("model") != m2.get("model"):
+        print(f"[i2s] warning: the two latents come from different models ({m1.get('model')} vs {m2.get('model')})", file=sys.stderr)
+    G = load_generator(args.model or _model_name_for(m1), device=args.device)
+    lams = torch.linspace(1.0, 0.0, args.frames)  # from A (λ=1) to B (λ=0)
+    frames = morph(w1, w2, lams).to(G.device)
+    with torch.no_grad():
+        imgs = G.synthesis(frames, noise_mode=m1.get("noise_mode", "const")).cpu()
+    out = Path(args.out)
+    for k, img in enumerate(imgs):
+        save_png(img, out / f"morph{k:02d}.png")
+    save_png(image_grid(imgs, cols=len(imgs)), out / "morph-strip.png")
+    print(f"[i2s] wrote {len(imgs)} frames and morph-strip.png to {out}")
+    return 0
+
+
+def _model_name_for(meta: dict) -> str:
+    """The load_generator name of the model recorded in a latent file."""
+    name = str(meta.get("model", "auto"))
+    return {"mini-faces64": "mini", "stylegan1-ffhq-1024": "ffhq"}.get(name, name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="i2s", description="Image2StyleGAN reproduction kit")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("embed", help="embed images (Algorithm 1)")
+    e.add_argument("images", nargs="+")
+    e.add_argument("--model", default="auto", help="auto | ffhq | mini | random-ffhq | random-mini | PATH")
+    e.add_argument("--space", default="w+", choices=["w+", "w", "z"])
+    e.add_argument("--init", default="mean", choices=["mean", "uniform", "normal"])
+    e.add_argument("--steps", type=int, default=5000)
+    e.add_argument("--loss", default="full", choices=["full", "mse", "conv3_2", "mse+conv3_2", "perceptual"])
+    e.add_argument("--no-resize", action="store_true", help="perceptual loss at full resolution (Fig. 12)")
+    e.add_argument("--vgg", default="auto", help="auto | random | PATH to vgg16-397923af.pth")
+    e.add_argument("--align", action="store_true", help="FFHQ-align faces first (dlib); otherwise centre-crop")
+    e.add_argument("--batch", type=int, default=8)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    e.add_argument("--checkpoint-every", type=int, default=0, help="save a resumable checkpoint every N steps")
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_embed)
+
+    g = sub.add_parser("generate", help="sample images from a generator")
+    g.add_argument("--model", default="auto")
+    g.add_argument("--seeds", default="0-7")
+    g.add_argument("--psi", type=float, default=0.7, help="truncation psi (1 = off)")
+    g.add_argument("--noise", default="const", choices=["const", "random", "none"])
+    g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    g.add_argument("--out", required=True)
+    g.set_defaults(func=cmd_generate)
+
+    m = sub.add_parser("morph", help="linear interpolation between two embedded images (§4.1)")
+    m.add_argument("a")
+    m.add_argument("b")
+    m.add_argument("--frames", type=int, default=8)
+    m.add_argument("--model", default=None, help="default: the model recorded in the latent file")
+    m.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=cmd_morph)
+
+    from .weights.cli import add_weights_parser
+
+    add_weights_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

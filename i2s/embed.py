@@ -1,0 +1,236 @@
+"""Algorithm 1 of the paper: embed images into the latent space of a pre-trained StyleGAN.
+
+    w* = argmin_w  L_percept(G(w), I) + lambda_mse / N * ||G(w) - I||^2        (Eq. 1)
+
+optimised with Adam (lr 0.01, betas (0.9, 0.999), eps 1e-8) for 5000 steps from w̄, with
+the generator's noise kept constant (§5, §5.3). ``space`` picks the latent space of §3.3
+(``"w+"``: one w per style layer, the paper's choice; ``"w"``: one w broadcast to every layer;
+``"z"``: one z through the mapping network); ``init`` the initialisation of §5.1.
+
+A batch of N images is N independent problems: the per-image losses are summed, so each
+latent only receives the gradient of its own loss, and Adam's update is element-wise. With
+``init="uniform"`` the seeded U[-1, 1] draw is the same for every image of the batch, so a
+batch gives the same latents as N single runs with the same seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from .loss import EmbeddingLoss, LossSettings, psnr
+from .stylegan import NoiseMode, StyleGAN
+
+Space = Literal["w+", "w", "z"]
+Init = Literal["mean", "uniform", "normal"]
+
+
+@dataclass
+class EmbedResult:
+    """What Algorithm 1 returns, per image of the batch (all tensors on the CPU).
+
+    ``w_plus``: the embedded W+ codes [N, num_layers, w_dim] (for ``w``/``z`` spaces the one
+    code broadcast to every layer); ``latent``: the optimised variable itself;
+    ``images``: the reconstructions G(w*) [N, 3, H, W] in [-1, 1]; ``loss``: the final loss L
+    (Eq. 1, paper units: divide by 1e5 for the tables); ``dist_to_w_avg``: ||w* - w̄|| (the L2
+    norm of the whole W+ difference); ``psnr``: dB; ``loss_curve``: [steps, N], the loss at
+    each step before its update (Fig. 10); ``stopped_at``: the step at which an image's loss
+    became NaN/inf (its latent is the last good one), -1 if never.
+    """
+
+    w_plus: torch.Tensor
+    latent: torch.Tensor
+    images: torch.Tensor
+    loss: torch.Tensor
+    dist_to_w_avg: torch.Tensor
+    psnr: torch.Tensor
+    loss_curve: torch.Tensor
+    stopped_at: torch.Tensor
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def messages(self) -> list[str]:
+        return [f"image {i}: loss became non-finite at step {int(s)}; kept its last good latent"
+                for i, s in enumerate(self.stopped_at) if s >= 0]
+
+
+def initial_latent(G: StyleGAN, n: int, space: Space, init: Init, seed: int) -> torch.Tensor:
+    """The starting point of §5.1: ``mean`` = w̄, ``uniform`` = U[-1, 1] per element.
+
+    ``normal`` = N(0, 1) per element (for Z). One draw per seed, shared by the N images.
+    """
+    shape = {"w+": (1, G.num_layers, G.w_dim), "w": (1, G.w_dim), "z": (1, G.z_dim)}[space]
+    gen = torch.Generator().manual_seed(seed)
+    if init == "mean":
+        if space == "z":
+            raise ValueError("init='mean' is w̄, a point of W; there is no mean code in Z: use init='normal' or 'uniform'")
+        x = G.w_avg.detach().cpu().expand(shape)
+    elif init == "uniform":
+        x = torch.rand(shape, generator=gen) * 2 - 1
+    elif init == "normal":
+        x = torch.randn(shape, generator=gen)
+    else:
+        raise ValueError(f"init must be 'mean', 'uniform' or 'normal', got {init!r}")
+    return x.expand(n, *shape[1:]).clone().to(G.device)
+
+
+def to_w_plus(G: StyleGAN, latent: torch.Tensor, space: Space) -> torch.Tensor:
+    """The W+ code the synthesis network sees for a latent of the given space."""
+    if space == "w+":
+        return latent
+    if space == "w":
+        return latent.unsqueeze(1).expand(-1, G.num_layers, -1)
+    if space == "z":
+        return G.mapping(latent)
+    raise ValueError(f"space must be 'w+', 'w' or 'z', got {space!r}")
+
+
+def embed(
+    G: StyleGAN,
+    images: torch.Tensor,
+    *,
+    space: Space = "w+",
+    init: Init = "mean",
+    steps: int = 5000,
+    lr: float = 0.01,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    loss_fn: EmbeddingLoss | None = None,
+    noise_mode: NoiseMode = "const",
+    seed: int = 0,
+    w_init: torch.Tensor | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 250,
+    progress: bool = True,
+    desc: str = "embed",
+) -> EmbedResult:
+    """Algorithm 1: find w* with G(w*) ≈ I for each image of ``images`` ([N, 3, H, W] in [-1, 1]).
+
+    Defaults are the paper's: W+, w̄ initialisation, 5000 Adam steps (lr 0.01, betas
+    (0.9, 0.999), eps 1e-8), the loss of Eq. 1 (``EmbeddingLoss()``), constant noise.
+    ``w_init`` starts from a given latent instead of ``init``. With ``checkpoint`` the state
+    is saved atomically every ``checkpoint_every`` steps and on Ctrl-C, and a later call with
+    the same settings resumes from it.
+    """
+    if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != G.resolution or images.shape[-2] != G.resolution:
+        raise ValueError(f"images must be [N, 3, {G.resolution}, {G.resolution}] for this generator, got {tuple(images.shape)}")
+    device = G.device
+    G.eval().requires_grad_(False)
+    loss_fn = (loss_fn or EmbeddingLoss()).to(device)
+    images = images.to(device, torch.float32)
+    n = images.shape[0]
+
+    settings = {
+        "model": G.name, "model_tier": G.info.get("tier"), "resolution": G.resolution,
+        "space": space, "init": "given" if w_init is not None else init, "steps": steps,
+        "optimizer": "adam", "lr": lr, "betas": list(betas), "eps": eps, "noise_mode": noise_mode, "seed": seed,
+        "loss": loss_fn.settings.to_dict(), "perceptual_net": loss_fn.perceptual_net,
+    }
+
+    # 1: initialise the latent code
+    latent = (w_init.detach().clone().to(device) if w_init is not None
+              else initial_latent(G, n, space, init, seed)).requires_grad_(True)
+    optimizer = torch.optim.Adam([latent], lr=lr, betas=betas, eps=eps)
+    target = loss_fn.target(images)
+    curve = torch.zeros(steps, n, device=device)
+    last_good = latent.detach().clone()
+    stopped_at = torch.full((n,), -1, dtype=torch.long, device=device)
+    start = 0
+
+    ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    run_key = _run_key(settings, images, w_init)
+    if ckpt_path is not None and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if state.get("key") != run_key:
+            raise ValueError(f"checkpoint {ckpt_path} belongs to a different run (other images or settings); "
+                             "delete it or choose another checkpoint path")
+        with torch.no_grad():
+            latent.copy_(state["latent"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+        curve[:start] = state["curve"][:start]
+        last_good, stopped_at = state["last_good"], state["stopped_at"]
+
+    def save_checkpoint(step: int) -> None:
+        if ckpt_path is not None:
+            _atomic_torch_save({"key": run_key, "step": step, "latent": latent.detach(), "optimizer": optimizer.state_dict(),
+                                "curve": curve[:step].clone(), "last_good": last_good, "stopped_at": stopped_at,
+                                "settings": json.dumps(settings)}, ckpt_path)
+
+    # 2-5: while not converged: L <- L_percept + MSE;  w* <- w* - eta F'(grad L)
+    bar = tqdm(range(start, steps), desc=desc, disable=not progress, initial=start, total=steps)
+    step = start
+    try:
+        for step in bar:
+            optimizer.zero_grad(set_to_none=True)
+            losses = loss_fn(G.synthesis(to_w_plus(G, latent, space), noise_mode=noise_mode), target)
+            finite = torch.isfinite(losses)
+            torch.where(finite, losses, torch.zeros_like(losses)).sum().backward()
+            with torch.no_grad():
+                curve[step] = losses.detach()
+                stopped_at = torch.where((stopped_at < 0) & ~finite, step, stopped_at)
+                running = (stopped_at < 0).view(-1, *[1] * (latent.ndim - 1))
+                last_good = torch.where(running, latent, last_good)
+            optimizer.step()
+            with torch.no_grad():  # an image whose loss blew up keeps its last good latent
+                latent.copy_(torch.where(running, latent, last_good))
+            if ckpt_path is not None and (step + 1) % checkpoint_every == 0:
+                save_checkpoint(step + 1)
+            if progress and (step % 50 == 0 or step == steps - 1):
+                bar.set_postfix(loss=f"{losses.detach().mean().item():.4g}")
+        step = steps
+    except BaseException:
+        save_checkpoint(step)  # keep the work done so far (Ctrl-C, errors)
+        raise
+    finally:
+        bar.close()
+    save_checkpoint(steps)
+
+    with torch.no_grad():
+        w_plus = to_w_plus(G, latent, space)
+        recon = G.synthesis(w_plus, noise_mode=noise_mode)
+        final = loss_fn(recon, target)
+        dist = (w_plus - G.w_avg).flatten(1).norm(dim=1)
+        quality = psnr(recon, images)
+    return EmbedResult(
+        w_plus=w_plus.detach().cpu(), latent=latent.detach().cpu(), images=recon.cpu(), loss=final.cpu(),
+        dist_to_w_avg=dist.cpu(), psnr=quality.cpu(), loss_curve=curve.cpu(), stopped_at=stopped_at.cpu(),
+        settings=settings,
+    )
+
+
+def _run_key(settings: dict, images: torch.Tensor, w_init: torch.Tensor | None) -> str:
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    h.update(images.detach().cpu().numpy().tobytes())
+    if w_init is not None:
+        h.update(w_init.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _atomic_torch_save(obj: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A checkpoint write must not be cut in half by a second Ctrl-C.
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if _in_main_thread() else None
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

@@ -1,0 +1,125 @@
+"""Files in and out: images as tensors, atomic writes, latent files with full metadata.
+
+Every output is written to a temporary file in the same folder and moved into place with
+``os.replace``, so a partial file never carries the final name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import torch
+from PIL import Image
+
+LATENT_FORMAT = "i2s-latent"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def pil_to_tensor(img: Image.Image, size: int | None = None) -> torch.Tensor:
+    """RGB PIL image -> [1, 3, H, W] in [-1, 1]. With ``size``: centre-crop to a square and
+    resize to ``size`` x ``size`` (Lanczos)."""
+    img = img.convert("RGB")
+    if size is not None:
+        w, h = img.size
+        s = min(w, h)
+        img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+        if s != size:
+            img = img.resize((size, size), Image.Resampling.LANCZOS)
+    arr = torch.from_numpy(np.asarray(img, dtype=np.float32).copy())
+    return (arr.permute(2, 0, 1).unsqueeze(0) / 127.5 - 1.0)
+
+
+def tensor_to_pil(x: torch.Tensor) -> Image.Image:
+    """[3, H, W] or [1, 3, H, W] in [-1, 1] -> RGB PIL image (clamped, rounded)."""
+    if x.ndim == 4:
+        x = x[0]
+    arr = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(arr, "RGB")
+
+
+def save_png(x: torch.Tensor | Image.Image, path: str | Path) -> Path:
+    img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def image_grid(images: torch.Tensor, cols: int) -> torch.Tensor:
+    """[N, 3, H, W] -> one [3, rows*H, cols*W] image (empty cells black = -1)."""
+    n, c, h, w = images.shape
+    rows = -(-n // cols)
+    grid = images.new_full((c, rows * h, cols * w), -1.0)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        grid[:, r * h:(r + 1) * h, k * w:(k + 1) * w] = images[i]
+    return grid
+
+
+def versions() -> dict[str, str]:
+    import torchvision
+
+    from . import __version__
+
+    return {"i2s": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "python": platform.python_version()}
+
+
+def save_latent(path: str | Path, w_plus: torch.Tensor, metadata: Mapping, latent: torch.Tensor | None = None) -> Path:
+    """A W+ code [num_layers, w_dim] with everything needed to re-render it identically:
+    the model, noise mode, perceptual net, loss and optimiser settings, seed and versions.
+    Loadable with ``torch.load(path, weights_only=True)``."""
+    obj = {"format": LATENT_FORMAT, "w_plus": w_plus.detach().cpu().clone(),
+           "latent": None if latent is None else latent.detach().cpu().clone(),
+           "metadata": json.dumps(dict(metadata), sort_keys=True, default=str)}
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_latent(path: str | Path) -> tuple[torch.Tensor, dict]:
+    """(w_plus, metadata) from :func:`save_latent`'s file; a clear error for anything else."""
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path}: not an i2s latent file ({type(e).__name__}: {e}); make one with `i2s embed`") from e
+    if not isinstance(obj, dict) or obj.get("format") != LATENT_FORMAT:
+        raise ValueError(f"{path}: not an i2s latent file (no '{LATENT_FORMAT}' marker); make one with `i2s embed`")
+    return obj["w_plus"], json.loads(obj["metadata"])
+
+
+def write_csv(path: str | Path, rows: Iterable[Mapping], fieldnames: list[str] | None = None) -> Path:
+    rows = list(rows)
+    fieldnames = fieldnames or list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, buf.getvalue())

@@ -1,0 +1,223 @@
+"""The embedding loss: VGG-16 perceptual loss plus pixel-wise MSE (paper §5.2, Eq. 1 and 2).
+
+    L(G(w), I) = sum_j  lambda_j / N_j * ||F_j(G(w)) - F_j(I)||^2   +   lambda_mse / N * ||G(w) - I||^2
+
+with F_j the VGG-16 feature maps after the ReLUs of conv1_1, conv1_2, conv3_2 and conv4_2
+(torchvision ``features[:2]``, ``[2:4]``, ``[4:14]``, ``[14:21]``), lambda_j = lambda_mse = 1, and
+the perceptual part computed on images resized to 256 x 256 (the paper's "resize trick",
+§7 / Fig. 12).
+
+Pixel scale ("paper units"). The paper reports L between 0.2 and 3.5 x 10^5 (Tables 1-3),
+which only makes sense for pixels in [0, 255]. We therefore define every term on images in
+[0, 255]: the MSE is the mean squared difference of 0-255 pixels, and each perceptual term is
+255^2 times the mean squared feature difference of VGG-16 fed with [0, 1] images (the
+convention of the open ports of the paper, which feed VGG un-normalised [0, 1] images; for a
+network with positively homogeneous layers this equals feeding 0-255 pixels). Reported
+losses are in these units; divide by 1e5 to set them beside the paper's tables.
+``vgg_input="imagenet"`` switches to torchvision's ImageNet normalisation instead.
+
+Weights: torchvision's ImageNet VGG-16 (``vgg16-397923af.pth``) from torch hub's cache or
+the i2s cache. Without them a fixed-seed random-weight VGG-16 is used, with a warning, and
+``LossSettings.perceptual_net`` says ``vgg16-random`` so every result carries the label.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+Variant = Literal["full", "mse", "conv3_2", "mse+conv3_2", "perceptual"]
+VARIANTS: tuple[str, ...] = ("full", "mse", "conv3_2", "mse+conv3_2", "perceptual")
+"""Loss variants of the ablation in Fig. 9: (2) MSE only, (3) conv3_2 only,
+(4) MSE + conv3_2, (5) perceptual (Eq. 2) only, (6) the full Eq. 1."""
+
+VGG_LAYERS: tuple[str, ...] = ("conv1_1", "conv1_2", "conv3_2", "conv4_2")
+# torchvision vgg16().features slices ending after the ReLU of each layer.
+_SLICES: dict[str, tuple[int, int]] = {"conv1_1": (0, 2), "conv1_2": (2, 4), "conv3_2": (4, 14), "conv4_2": (14, 21)}
+PIXEL_SCALE = 255.0
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+VGG16_FILENAME = "vgg16-397923af.pth"
+RANDOM_VGG_SEED = 0
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """Everything that defines the loss; carried into every result and cache key."""
+
+    variant: Variant = "full"
+    lambda_mse: float = 1.0
+    lambda_percept: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    # The resize trick: the perceptual part sees images shrunk to `resize` x `resize` when they
+    # are larger (1024 -> 256, box filter). Smaller images (the 64-px mini model) are used at
+    # their own size: up-sampling them would cost 16x the VGG compute and add no detail.
+    # None switches the trick off (Fig. 12's comparison).
+    resize: int | None = 256
+    vgg_input: Literal["unit", "imagenet"] = "unit"
+    perceptual_net: str = field(default="vgg16-imagenet")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["lambda_percept"] = list(self.lambda_percept)
+        return d
+
+
+def _vgg_layer_weights(variant: str, lambdas: tuple[float, ...]) -> tuple[float, float, float, float]:
+    if variant in ("full", "perceptual"):
+        return tuple(lambdas)  # type: ignore[return-value]
+    if variant in ("conv3_2", "mse+conv3_2"):
+        return (0.0, 0.0, lambdas[2], 0.0)
+    if variant == "mse":
+        return (0.0, 0.0, 0.0, 0.0)
+    raise ValueError(f"unknown loss variant {variant!r}; choose one of {VARIANTS}")
+
+
+def find_vgg16_weights() -> Path | None:
+    """The ImageNet VGG-16 file in torch hub's cache or the i2s cache, if present."""
+    candidates = []
+    try:
+        candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILENAME)
+    except Exception:  # pragma: no cover - torch hub misconfigured
+        pass
+    from .weights.fetch import weights_dir
+
+    candidates.append(weights_dir() / VGG16_FILENAME)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def load_vgg16_features(weights: str | Path | None = "auto") -> tuple[nn.Sequential, str]:
+    """VGG-16 ``features[:21]`` (up to relu4_2), frozen, and its label.
+
+    ``weights="auto"`` uses the ImageNet file when it is cached, else the fixed-seed
+    random-weight network (label ``vgg16-random``) with a visible warning.
+    ``weights="random"`` forces the fallback; a path loads that state dict.
+    """
+    from torchvision.models import vgg16
+
+    path: Path | None
+    if weights == "auto":
+        path = find_vgg16_weights()
+    elif weights == "random" or weights is None:
+        path = None
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"VGG-16 weights not found: {path}. Get them with `i2s weights fetch vgg16-imagenet`.")
+    if path is not None:
+        model = vgg16(weights=None)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        label = "vgg16-imagenet"
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_VGG_SEED)
+            model = vgg16(weights=None)  # torchvision's own init: kaiming-normal convs, zero biases
+        label = "vgg16-random"
+        if weights == "auto":
+            msg = ("ImageNet VGG-16 weights not found (torch hub cache or i2s cache): the perceptual loss uses a "
+                   f"fixed-seed random-weight VGG-16 ('vgg16-random'). Run `i2s weights fetch vgg16-imagenet` for the paper's loss.")
+            warnings.warn(msg, stacklevel=2)
+            print(f"[i2s] WARNING: {msg}")
+    features = model.features[:21]
+    for m in features:
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    features.eval().requires_grad_(False)
+    return features, label
+
+
+class EmbeddingLoss(nn.Module):
+    """Eq. 1 of the paper, per image, in paper units (pixels in [0, 255]).
+
+    ``loss(x, target_features)`` returns a tensor [N] (one loss per image, so a batch is N
+    independent problems). Images are NCHW in [-1, 1] (the generator's range).
+    Use :meth:`target` once per target image and reuse its features every step.
+    """
+
+    def __init__(self, settings: LossSettings = LossSettings(), vgg: nn.Sequential | None = None,
+                 vgg_label: str | None = None, vgg_weights: str | Path | None = "auto") -> None:
+        super().__init__()
+        self.layer_weights = _vgg_layer_weights(settings.variant, settings.lambda_percept)
+        self.use_mse = settings.variant in ("full", "mse", "mse+conv3_2")
+        self.needs_vgg = any(w != 0 for w in self.layer_weights)
+        if self.needs_vgg and vgg is None:
+            vgg, vgg_label = load_vgg16_features(vgg_weights)
+        label = vgg_label or settings.perceptual_net
+        self.settings = LossSettings(**{**asdict(settings), "perceptual_net": label if self.needs_vgg else "none"})
+        self.slices = nn.ModuleList()
+        if self.needs_vgg:
+            # Only run VGG as deep as the deepest layer with a non-zero weight.
+            depth = max(i for i, w in enumerate(self.layer_weights) if w != 0)
+            for name in VGG_LAYERS[: depth + 1]:
+                a, b = _SLICES[name]
+                self.slices.append(vgg[a:b])
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    @property
+    def perceptual_net(self) -> str:
+        return self.settings.perceptual_net
+
+    def _vgg_input(self, img: torch.Tensor) -> torch.Tensor:
+        x = (img + 1) / 2  # [-1, 1] -> [0, 1]
+        size = self.settings.resize
+        if size is not None and x.shape[-1] > size:
+            if x.shape[-1] % size == 0:
+                x = F.avg_pool2d(x, x.shape[-1] // size)  # exact box filter ("area" resize)
+            else:
+                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        if self.settings.vgg_input == "imagenet":
+            x = (x - self.mean) / self.std
+        return x
+
+    def features(self, img: torch.Tensor) -> list[torch.Tensor]:
+        """VGG features F_j (only the slices the variant needs)."""
+        if not self.needs_vgg:
+            return []
+        x = self._vgg_input(img)
+        feats = []
+        for s in self.slices:
+            x = s(x)
+            feats.append(x)
+        return feats
+
+    @torch.no_grad()
+    def target(self, img: torch.Tensor) -> dict[str, object]:
+        """Precompute what the loss needs of the target images (their VGG features)."""
+        return {"image": img.detach(), "features": [f.detach() for f in self.features(img)]}
+
+    def forward(self, x: torch.Tensor, target: dict[str, object] | torch.Tensor) -> torch.Tensor:
+        if isinstance(target, torch.Tensor):
+            target = self.target(target)
+        t_img: torch.Tensor = target["image"]  # type: ignore[assignment]
+        t_feats: list[torch.Tensor] = target["features"]  # type: ignore[assignment]
+        scale2 = PIXEL_SCALE**2
+        loss = x.new_zeros(x.shape[0])
+        if self.needs_vgg:
+            for w, f, tf in zip(self.layer_weights, self.features(x), t_feats):
+                if w != 0:
+                    loss = loss + w * scale2 * (f - tf).square().flatten(1).mean(1)
+        if self.use_mse:
+            # (x+1)/2*255 - (t+1)/2*255 = (x - t) * 127.5
+            loss = loss + self.settings.lambda_mse * ((x - t_img) * (PIXEL_SCALE / 2)).square().flatten(1).mean(1)
+        return loss
+
+
+def mse_255(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-image MSE of [-1, 1] images in 0-255 units."""
+    return ((x - y) * (PIXEL_SCALE / 2)).square().flatten(1).mean(1)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR (dB) of [-1, 1] images, after clamping to the valid range."""
+    mse = mse_255(x.clamp(-1, 1), y.clamp(-1, 1))
+    return 10 * torch.log10(PIXEL_SCALE**2 / mse.clamp_min(1e-10))

@@ -1,0 +1,673 @@
+"""Download, import and verify pretrained weights (stdlib ``urllib`` only).
+
+Cache layout (``i2s_home()`` is ``$I2S_HOME`` or ``~/.cache/i2s``)::
+
+    i2s_home()/weights/<filename>        finished files, landed with os.replace
+    i2s_home()/weights/<filename>.part   partial download, resumed with an HTTP Range request
+    i2s_home()/hashes.json               sha256 of the first good copy of each unconfirmed file
+
+Hash policy:
+
+* a *confirmed* sha256 in the registry must match; a mismatching file is deleted;
+* a confirmed ``sha256_prefix`` (e.g. the ``397923af`` in ``vgg16-397923af.pth``) must match;
+* otherwise the first good copy is pinned in ``hashes.json`` and :func:`verify` checks later
+  copies against it; an unconfirmed registry sha256 that differs only gives a warning.
+
+Set ``I2S_OFFLINE=1`` to fail at once (with instructions) instead of touching the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import http.client
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .registry import REGISTRY, Checkpoint, get
+
+__all__ = [
+    "WeightsError",
+    "WeightsUnavailable",
+    "InvalidWeightsFile",
+    "HashMismatch",
+    "WeightsWarning",
+    "i2s_home",
+    "weights_dir",
+    "hashes_path",
+    "destination",
+    "cached_path",
+    "is_offline",
+    "fetch",
+    "import_file",
+    "verify",
+    "recorded_hashes",
+]
+
+log = logging.getLogger(__name__)
+
+#: Socket timeout (seconds) for connecting and for each read.
+TIMEOUT = 60.0
+_CHUNK = 1 << 20
+_USER_AGENT = "i2s-weights/0.1 (python-urllib)"
+_MAX_HTML = 256 * 1024
+
+#: Accepted leading bytes per kind. A pickle starts with the PROTO opcode 0x80; a torch
+#: state dict is a zip archive ("PK") or, for files saved before torch 1.6 such as
+#: vgg16-397923af.pth, a legacy pickle stream.
+_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "stylegan1-tf-pickle": (b"\x80",),
+    "torchvision-state-dict": (b"PK", b"\x80"),
+}
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class WeightsError(RuntimeError):
+    """Base class of the errors raised by this module."""
+
+
+class WeightsUnavailable(WeightsError):
+    """No valid copy could be obtained (offline, or every URL failed).
+
+    The message says which file to get, from where, and where to put it.
+    """
+
+
+class InvalidWeightsFile(WeightsError):
+    """A file is not what the registry expects (HTML page, wrong size, wrong magic, hash)."""
+
+
+class HashMismatch(InvalidWeightsFile):
+    """A file's sha256 differs from a confirmed or recorded value."""
+
+
+class WeightsWarning(UserWarning):
+    """Non-fatal doubts about a file, e.g. an unconfirmed sha256 that differs."""
+
+
+class _DownloadFailed(Exception):
+    """One URL failed in transit; any partial file is kept for resuming."""
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def i2s_home() -> Path:
+    """Root of the i2s cache: ``$I2S_HOME`` if set, else ``~/.cache/i2s``."""
+    env = os.environ.get("I2S_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "i2s"
+
+
+def weights_dir() -> Path:
+    """Directory holding downloaded weights: ``i2s_home() / "weights"``."""
+    return i2s_home() / "weights"
+
+
+def hashes_path() -> Path:
+    """JSON file with the sha256 recorded for files that have no confirmed hash."""
+    return i2s_home() / "hashes.json"
+
+
+def destination(name: str) -> Path:
+    """Where :func:`fetch` and :func:`import_file` put the file of checkpoint ``name``."""
+    return weights_dir() / get(name).filename
+
+
+def _torch_hub_checkpoints() -> Path | None:
+    """torch.hub's ``checkpoints`` directory.
+
+    Asks torch if it is already imported (it may have been redirected with
+    ``torch.hub.set_dir``); otherwise applies torch's documented default
+    ($TORCH_HOME/hub, else $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub) rather than
+    importing torch, which takes seconds.
+    """
+    if "torch" in sys.modules:
+        try:
+            import torch.hub
+        except ImportError:  # pragma: no cover - broken torch install
+            return None
+        return Path(torch.hub.get_dir()) / "checkpoints"
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "torch"
+    )
+    return Path(torch_home).expanduser() / "hub" / "checkpoints"
+
+
+def cached_path(name: str) -> Path | None:
+    """Path of an existing local copy of ``name``, or ``None``.
+
+    Looks in :func:`weights_dir` and, for torchvision state dicts such as
+    ``vgg16-imagenet``, also in torch.hub's cache (``torch.hub.get_dir()/checkpoints``).
+    Only checks that the file exists; use :func:`verify` to check its contents.
+    """
+    ckpt = get(name)
+    path = weights_dir() / ckpt.filename
+    if path.is_file():
+        return path
+    if ckpt.kind == "torchvision-state-dict":
+        hub = _torch_hub_checkpoints()
+        if hub is not None and (hub / ckpt.filename).is_file():
+            return hub / ckpt.filename
+    return None
+
+
+def is_offline() -> bool:
+    """True if ``I2S_OFFLINE`` is set to 1/true/yes/on."""
+    return os.environ.get("I2S_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Exclusive advisory lock on ``path`` (POSIX flock; a no-op where unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "unknown size"
+    return f"{n:,} bytes ({n / 1e6:.1f} MB)"
+
+
+def _digests(path: Path, md5: bool = False) -> tuple[str, str | None]:
+    """Return (sha256, md5 or None) of a file, read in chunks."""
+    sha = hashlib.sha256()
+    m = hashlib.md5(usedforsecurity=False) if md5 else None
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+            if m is not None:
+                m.update(chunk)
+    return sha.hexdigest(), (m.hexdigest() if m is not None else None)
+
+
+def _drive_id(url: str) -> str | None:
+    parts = urllib.parse.urlsplit(url)
+    if not parts.netloc.endswith("google.com"):
+        return None
+    ids = urllib.parse.parse_qs(parts.query).get("id")
+    if ids:
+        return ids[0]
+    m = re.search(r"/file/d/([\w-]+)", parts.path)
+    return m.group(1) if m else None
+
+
+def _manual_instructions(ckpt: Checkpoint, urls: Sequence[str]) -> str:
+    dest = weights_dir() / ckpt.filename
+    lines = [f"Get {ckpt.filename} by hand from one of:"]
+    lines += [f"  {u}" for u in urls]
+    drive = [d for d in (_drive_id(u) for u in urls) if d]
+    if drive:
+        lines.append(
+            "  (Google Drive: open the link in a browser, or `pip install gdown` and run "
+            f"`gdown 'https://drive.google.com/uc?id={drive[0]}'`)"
+        )
+    lines += [
+        "then either put it exactly at",
+        f"  {dest}",
+        "or run",
+        f"  i2s weights import {ckpt.name} /path/to/{ckpt.filename}",
+    ]
+    return "\n".join(lines)
+
+
+def _html_message(ckpt: Checkpoint, head: bytes, where: str) -> str:
+    low = head.lower()
+    if b"quota" in low or b"too many users" in low:
+        what = "a Google Drive quota page ('too many users have viewed or downloaded this file')"
+    elif b"virus" in low or b"confirm" in low or b"drive.google" in low or b"google" in low:
+        what = "a Google Drive confirmation/warning page"
+    else:
+        what = "an HTML page"
+    return (
+        f"{where} is an HTML page, not {ckpt.filename} (looks like {what}). Google Drive answers "
+        "large or busy files with HTML instead of the data; unpickling such a file fails with "
+        "\"invalid load key '<'\". Download the file in a browser or with `gdown`, then run "
+        f"`i2s weights import {ckpt.name} PATH`."
+    )
+
+
+def _looks_like_html(head: bytes) -> bool:
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return stripped.startswith(b"<")
+
+
+def _check_content(ckpt: Checkpoint, path: Path, where: str | None = None) -> None:
+    """Cheap checks (size, leading bytes). Raises :class:`InvalidWeightsFile`."""
+    where = where or str(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if size == 0:
+        raise InvalidWeightsFile(f"{where} is empty")
+    if _looks_like_html(head):
+        raise InvalidWeightsFile(_html_message(ckpt, head, where))
+    magic = _MAGIC[ckpt.kind]
+    if not head.startswith(magic):
+        raise InvalidWeightsFile(
+            f"{where} does not look like a {ckpt.kind} file: it starts with {head[:8]!r}, "
+            f"expected {' or '.join(repr(m) for m in magic)}"
+        )
+    if ckpt.size is not None and size != ckpt.size:
+        raise InvalidWeightsFile(f"{where} has {_human(size)}; expected {_human(ckpt.size)}")
+
+
+# --------------------------------------------------------------------------- hash records
+
+
+def recorded_hashes() -> dict[str, dict]:
+    """Contents of ``hashes.json``: name -> {filename, sha256, size, md5, source, recorded}."""
+    path = hashes_path()
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"cannot read recorded hashes {path}: {e}; fix or delete it") from e
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path} should hold a JSON object; fix or delete it")
+    return data
+
+
+def _recorded_for(ckpt: Checkpoint) -> dict | None:
+    rec = recorded_hashes().get(ckpt.name)
+    if isinstance(rec, dict) and rec.get("filename") == ckpt.filename and rec.get("sha256"):
+        return rec
+    return None
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _record(ckpt: Checkpoint, sha256: str, md5: str | None, size: int, source: str) -> None:
+    path = hashes_path()
+    with _locked(path.with_name(path.name + ".lock")):
+        data = recorded_hashes()
+        data[ckpt.name] = {
+            "filename": ckpt.filename,
+            "sha256": sha256,
+            "md5": md5,
+            "size": size,
+            "source": source,
+            "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        _write_json_atomic(path, data)
+
+
+# --------------------------------------------------------------------------- hash policy
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    status: str  # "ok" | "warning" | "unrecorded" | "mismatch"
+    against: str | None  # "confirmed" | "prefix" | "recorded" | "registry" | None
+    detail: str
+
+
+def _judge(ckpt: Checkpoint, sha256: str, record: dict | None) -> _Verdict:
+    """Compare a sha256 with what the registry and ``hashes.json`` know."""
+    if ckpt.sha256_prefix and not sha256.startswith(ckpt.sha256_prefix):
+        return _Verdict(
+            "mismatch", "prefix",
+            f"sha256 {sha256} does not start with the confirmed prefix {ckpt.sha256_prefix}",
+        )
+    if ckpt.sha256 and ckpt.sha256_confirmed:
+        if sha256 == ckpt.sha256:
+            return _Verdict("ok", "confirmed", f"sha256 {sha256} matches the confirmed value")
+        return _Verdict(
+            "mismatch", "confirmed", f"sha256 {sha256} differs from the confirmed {ckpt.sha256}"
+        )
+    if record is not None:
+        if sha256 == record["sha256"]:
+            return _Verdict(
+                "ok", "recorded",
+                f"sha256 {sha256} matches the value recorded {record.get('recorded', '?')}",
+            )
+        return _Verdict(
+            "mismatch", "recorded",
+            f"sha256 {sha256} differs from the value recorded {record.get('recorded', '?')} "
+            f"({record['sha256']}) in {hashes_path()}; "
+            f"re-fetch it with `i2s weights fetch {ckpt.name} --force`",
+        )
+    if ckpt.sha256:
+        if sha256 == ckpt.sha256:
+            return _Verdict(
+                "ok", "registry", f"sha256 {sha256} matches the registry's (unconfirmed) value"
+            )
+        prefix = f" (the confirmed prefix {ckpt.sha256_prefix} matches)" if ckpt.sha256_prefix else ""
+        return _Verdict(
+            "warning", "registry",
+            f"sha256 {sha256} differs from the registry's unconfirmed value {ckpt.sha256}{prefix}",
+        )
+    return _Verdict("unrecorded", None, f"sha256 {sha256} (no reference value to compare with)")
+
+
+def _log_md5(ckpt: Checkpoint, md5: str | None) -> None:
+    if not ckpt.md5_seen or md5 is None:
+        return
+    if md5 in ckpt.md5_seen:
+        log.info("%s: md5 %s matches a third-party value (unofficial)", ckpt.filename, md5)
+    else:
+        log.info(
+            "%s: md5 %s matches none of the third-party values %s (they are unofficial and "
+            "disagree with each other; not enforced)", ckpt.filename, md5, ", ".join(ckpt.md5_seen),
+        )
+
+
+def _accept(ckpt: Checkpoint, path: Path, *, where: str, replace_record: bool) -> tuple[str, str | None]:
+    """Run content and hash checks on ``path``; return (sha256, md5).
+
+    Raises :class:`InvalidWeightsFile`/:class:`HashMismatch`. A mismatch against a
+    *recorded* (not confirmed) hash is accepted with a warning if ``replace_record``.
+    """
+    _check_content(ckpt, path, where)
+    sha256, md5 = _digests(path, md5=bool(ckpt.md5_seen))
+    _log_md5(ckpt, md5)
+    verdict = _judge(ckpt, sha256, _recorded_for(ckpt))
+    if verdict.status == "mismatch":
+        if verdict.against == "recorded" and replace_record:
+            warnings.warn(f"{ckpt.filename}: {verdict.detail}; recording the new value",
+                          WeightsWarning, stacklevel=3)
+        else:
+            raise HashMismatch(f"{where}: {verdict.detail}")
+    elif verdict.status == "warning":
+        warnings.warn(f"{ckpt.filename}: {verdict.detail}", WeightsWarning, stacklevel=3)
+    return sha256, md5
+
+
+# --------------------------------------------------------------------------- downloading
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """Parse ``bytes START-END/TOTAL`` (or ``bytes */TOTAL``) into (START, TOTAL)."""
+    if not value:
+        return None, None
+    m = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value)
+    if not m:
+        return None, None
+    start = int(m.group(1)) if m.group(1) is not None else None
+    total = int(m.group(2)) if m.group(2) != "*" else None
+    return start, total
+
+
+def _download(url: str, part: Path, ckpt: Checkpoint, *, progress: bool) -> None:
+    """Download ``url`` into ``part``, resuming an existing partial file.
+
+    Raises :class:`_DownloadFailed` for transport problems (the partial file is kept) and
+    :class:`InvalidWeightsFile` for an HTML answer.
+    """
+    for _ in range(3):  # a restart from zero consumes one pass
+        offset = part.stat().st_size if part.exists() else 0
+        if ckpt.size is not None and offset > ckpt.size:
+            part.unlink()
+            offset = 0
+        if ckpt.size is not None and offset == ckpt.size:
+            return
+        headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            response = urllib.request.urlopen(request, timeout=TIMEOUT)
+        except urllib.error.HTTPError as e:
+            with e:
+                if e.code == 416 and offset:
+                    _, total = _content_range(e.headers.get("Content-Range"))
+                    if total == offset:
+                        return  # the partial file is already complete
+                    log.info("%s: server refused to resume; restarting from zero", url)
+                    part.unlink()
+                    continue
+                raise _DownloadFailed(f"HTTP {e.code} {e.reason}") from None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            raise _DownloadFailed(f"cannot connect: {reason}") from None
+
+        with response:
+            ctype = (response.headers.get("Content-Type") or "").lower()
+            if ctype.startswith("text/html"):
+                head = response.read(_MAX_HTML)
+                raise InvalidWeightsFile(_html_message(ckpt, head, f"the answer from {url}"))
+            length = response.headers.get("Content-Length")
+            length = int(length) if length and length.isdigit() else None
+            if response.status == 206:
+                start, total = _content_range(response.headers.get("Content-Range"))
+                if start != offset:
+                    log.info("%s: unexpected Content-Range; restarting from zero", url)
+                    part.unlink()
+                    continue
+                mode = "ab"
+                if total is None and length is not None:
+                    total = offset + length
+            else:
+                if offset:
+                    log.info("%s: server ignored the Range request; restarting from zero", url)
+                offset, mode, total = 0, "wb", length
+            _copy_stream(response, part, mode, offset, total, progress, ckpt.filename)
+            return
+    raise _DownloadFailed("could not resume the partial download")
+
+
+def _copy_stream(response, part: Path, mode: str, offset: int, total: int | None,
+                 progress: bool, desc: str) -> None:
+    from tqdm.auto import tqdm
+
+    done = offset
+    try:
+        with open(part, mode) as out, tqdm(
+            total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+            desc=desc, disable=not progress, leave=False,
+        ) as bar:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                done += len(chunk)
+                bar.update(len(chunk))
+    except (OSError, http.client.HTTPException) as e:  # timeouts, resets, IncompleteRead
+        raise _DownloadFailed(
+            f"transfer interrupted after {done:,} bytes ({e!r}); partial file kept at {part}"
+        ) from None
+    if total is not None and done < total:
+        raise _DownloadFailed(
+            f"connection closed after {done:,} of {total:,} bytes; partial file kept at {part}"
+        )
+
+
+def fetch(name: str, *, urls: Sequence[str] | None = None, force: bool = False,
+          progress: bool = True) -> Path:
+    """Return a local path to checkpoint ``name``, downloading it if needed.
+
+    Args:
+        name: registry key (see :data:`i2s.weights.REGISTRY`).
+        urls: try these URLs instead of the registry's (e.g. a mirror).
+        force: download again even if a copy is cached (the old copy stays until the new
+            one has passed all checks), and accept a sha256 that differs from the recorded one.
+        progress: show a tqdm progress bar.
+
+    The file is downloaded to ``<filename>.part`` (resumed if present), checked (size,
+    leading bytes, HTML pages, hashes) and moved into place with :func:`os.replace`.
+
+    Raises:
+        WeightsUnavailable: offline (``I2S_OFFLINE=1``) or every URL failed; the message
+            lists each failure and says where to put a hand-downloaded copy.
+        InvalidWeightsFile: a cached copy fails the cheap checks (use ``force=True``).
+    """
+    ckpt = get(name)
+    if not force:
+        existing = cached_path(name)
+        if existing is not None:
+            try:
+                _check_content(ckpt, existing)
+            except InvalidWeightsFile as e:
+                raise InvalidWeightsFile(
+                    f"{e}\nDelete it, or run `i2s weights fetch {name} --force`."
+                ) from None
+            return existing
+
+    urls = tuple(urls) if urls is not None else ckpt.urls
+    dest = weights_dir() / ckpt.filename
+    part = dest.with_name(dest.name + ".part")
+    if is_offline():
+        raise WeightsUnavailable(
+            f"I2S_OFFLINE is set, so {ckpt.filename} ({name}) was not downloaded.\n"
+            + _manual_instructions(ckpt, urls)
+        )
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    failures: list[str] = []
+    with _locked(dest.with_name(dest.name + ".lock")):
+        if force and part.exists():
+            part.unlink()
+        for url in urls:
+            try:
+                _download(url, part, ckpt, progress=progress)
+            except _DownloadFailed as e:
+                failures.append(f"{url}: {e}")
+                continue
+            except InvalidWeightsFile as e:
+                failures.append(f"{url}: {e}")
+                continue
+            try:
+                sha256, md5 = _accept(ckpt, part, where=f"the download from {url}",
+                                      replace_record=force)
+            except InvalidWeightsFile as e:
+                part.unlink(missing_ok=True)  # never keep a bad file around
+                failures.append(f"{url}: {e}")
+                continue
+            size = part.stat().st_size
+            os.replace(part, dest)
+            _record_if_unconfirmed(ckpt, sha256, md5, size, url)
+            log.info("downloaded %s to %s", ckpt.filename, dest)
+            return dest
+
+    msg = [f"Could not download {ckpt.filename} ({name}). Tried:"]
+    msg += [f"  - {f}" for f in failures]
+    if part.exists():
+        msg.append(f"A partial download ({part.stat().st_size:,} bytes) is kept at {part}; "
+                   "fetching again resumes it.")
+    msg.append(_manual_instructions(ckpt, urls))
+    raise WeightsUnavailable("\n".join(msg))
+
+
+def _record_if_unconfirmed(ckpt: Checkpoint, sha256: str, md5: str | None, size: int,
+                           source: str) -> None:
+    if not (ckpt.sha256 and ckpt.sha256_confirmed):
+        _record(ckpt, sha256, md5, size, source)
+
+
+def import_file(name: str, path: str | os.PathLike[str]) -> Path:
+    """Copy a hand-downloaded file into the cache as checkpoint ``name``.
+
+    The file gets the same checks as a download (size, leading bytes, HTML pages, confirmed
+    hashes); its sha256 is recorded unless the registry holds a confirmed one. A sha256 that
+    differs from an earlier recorded value is accepted with a warning (importing is an
+    explicit choice). The copy lands atomically; importing the cache file itself only
+    records its hash.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        InvalidWeightsFile: the file fails a check; nothing is copied.
+    """
+    ckpt = get(name)
+    src = Path(path).expanduser()
+    if not src.is_file():
+        raise FileNotFoundError(f"no such file: {src}")
+    dest = weights_dir() / ckpt.filename
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(dest.with_name(dest.name + ".lock")):
+        sha256, md5 = _accept(ckpt, src, where=str(src), replace_record=True)
+        same = dest.exists() and os.path.samefile(src, dest)
+        if not same:
+            fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".import", dir=dest.parent)
+            try:
+                with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+                    shutil.copyfileobj(inp, out, _CHUNK)
+                if _digests(Path(tmp))[0] != sha256:
+                    raise InvalidWeightsFile(f"{src} changed while it was being copied")
+                os.replace(tmp, dest)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        _record_if_unconfirmed(ckpt, sha256, md5, dest.stat().st_size, f"import:{src.resolve()}")
+    log.info("imported %s as %s", src, dest)
+    return dest
+
+
+def verify(name: str | None = None) -> list[tuple[str, str, str]]:
+    """Check local copies against the registry and ``hashes.json``.
+
+    Args:
+        name: one checkpoint, or ``None`` for every cached checkpoint.
+
+    Returns:
+        ``(name, status, detail)`` tuples. ``status`` is ``"ok"``; ``"warning"`` (differs only
+        from an unconfirmed registry hash); ``"unrecorded"`` (nothing to compare with; import
+        the file to record it); ``"mismatch"`` (differs from a confirmed/recorded hash or the
+        confirmed prefix); ``"invalid"`` (HTML page, wrong size or leading bytes); or
+        ``"missing"`` (only when ``name`` is given and nothing is cached).
+    """
+    names = [get(name).name] if name is not None else list(REGISTRY)
+    results: list[tuple[str, str, str]] = []
+    for n in names:
+        ckpt = get(n)
+        path = cached_path(n)
+        if path is None:
+            if name is not None:
+                results.append((n, "missing", f"not cached; expected at {weights_dir() / ckpt.filename}"))
+            continue
+        try:
+            _check_content(ckpt, path)
+        except InvalidWeightsFile as e:
+            results.append((n, "invalid", str(e)))
+            continue
+        sha256, md5 = _digests(path, md5=bool(ckpt.md5_seen))
+        _log_md5(ckpt, md5)
+        verdict = _judge(ckpt, sha256, _recorded_for(ckpt))
+        detail = f"{path}: {verdict.detail}"
+        if verdict.status == "unrecorded":
+            detail += f"; record it with `i2s weights import {n} {path}`"
+        results.append((n, verdict.status, detail))
+    return results

@@ -1,0 +1,627 @@
+"""Read NVIDIA's official StyleGAN v1 pickle without TensorFlow and convert it.
+
+The file ``karras2019stylegan-ffhq-1024x1024.pkl`` (NVlabs/stylegan README,
+``pretrained_example.py``) is a pickle of the tuple ``(G, D, Gs)`` written by
+``training/misc.py`` ``save_pkl`` with ``pickle.HIGHEST_PROTOCOL`` (4). Each element is a
+``dnnlib.tflib.network.Network`` whose ``__getstate__`` (``dnnlib/tflib/network.py``)
+returns a plain dict::
+
+    {"version": 3, "name": "Gs", "static_kwargs": {...}, "components": {"synthesis": Network,
+     "mapping": Network}, "build_module_src": "...", "build_func_name": "G_style",
+     "variables": [(local_name, numpy array), ...]}
+
+Loading it normally would import ``dnnlib`` and, through ``Network.__setstate__``, execute
+the stored ``build_module_src`` with TensorFlow. Instead :class:`SafeUnpickler` maps the one
+class ``dnnlib.tflib.network.Network`` to :class:`TFNetworkStub` (no ``__setstate__``, so the
+state dict lands in its ``__dict__``, as in stylegan2-ada-pytorch ``legacy.py``
+``_TFNetworkStub``) and allows only numpy's array-reconstruction globals; every other global
+is refused before it is imported. Nothing in the file is ever executed.
+
+:func:`convert_gs` then maps every variable of ``Gs`` (the long-term average generator) onto
+:class:`i2s.stylegan.StyleGAN`; the variable names, shapes and layouts are those created by
+``training/networks_stylegan.py`` (``G_style``, ``G_mapping``, ``G_synthesis``):
+
+* dense weights are stored ``[in, out]`` (transposed to torch's ``[out, in]``),
+* conv weights ``[kh, kw, in, out]`` (``permute(3, 2, 0, 1)`` to ``[out, in, kh, kw]``, no flip),
+* the runtime scales of the equalized learning rate are *not* baked into the stored values;
+  :mod:`i2s.stylegan` applies them at run time exactly as the official code does.
+
+Public API: :func:`load_tf_pickle`, :func:`collect_variables`, :func:`config_from_stub`,
+:func:`convert_gs`, :func:`convert_pickle` and :func:`load_converted` (re-exported from
+:mod:`i2s.weights.converted`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import pickle
+import re
+import struct
+import warnings
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+import numpy as np
+import torch
+
+from ..stylegan import StyleGAN, StyleGANConfig
+from .converted import WeightsFormatError, build_from_state_dict, load_converted, save_converted
+
+__all__ = [
+    "UnsafePickleError", "WeightsFormatError", "TFNetworkStub", "SafeUnpickler", "ALLOWED_GLOBALS",
+    "load_tf_pickle", "collect_variables", "config_from_stub", "convert_gs", "convert_pickle",
+    "load_converted", "is_paper_layout",
+]
+
+#: What to tell a user whose download is broken.
+REFETCH_HINT = "re-fetch it with `i2s weights fetch stylegan1-ffhq-1024 --force`"
+_IMPORT_HINT = ("download it in a browser or with gdown and then run "
+                "`i2s weights import stylegan1-ffhq-1024 PATH`")
+#: Estimated size of the official FFHQ-1024 file (reference-facts §1; no published size).
+_OFFICIAL_SIZE_HINT = "the official FFHQ-1024 pickle is about 324.5 MB"
+
+
+# --------------------------------------------------------------------------- unpickling
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """The pickle references a global outside the allow-list; it was neither imported nor run."""
+
+    def __init__(self, module: str, name: str, source: str = "<stream>") -> None:
+        self.module, self.name, self.source = module, name, source
+        super().__init__(
+            f"refusing to load {source}: it references the global '{module}.{name}', which is not "
+            "part of a StyleGAN v1 network pickle (allowed: dnnlib.tflib.network.Network and "
+            "numpy's array reconstruction); nothing was imported or executed")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.module, self.name, self.source))
+
+
+class TFNetworkStub:
+    """Stand-in for ``dnnlib.tflib.network.Network``.
+
+    It deliberately has no ``__setstate__``: pickle's BUILD then copies the state dict
+    (``version``, ``name``, ``static_kwargs``, ``components``, ``build_module_src``,
+    ``build_func_name``, ``variables``) into the instance ``__dict__``, so those are plain
+    attributes. ``build_module_src`` is kept as text and never executed.
+    """
+
+    def __repr__(self) -> str:
+        name = self.__dict__.get("name", "?")
+        n = len(self.__dict__.get("variables", ()) or ())
+        comps = list((self.__dict__.get("components") or {}).keys())
+        return f"<TFNetworkStub {name!r} version={self.__dict__.get('version')} vars={n} components={comps}>"
+
+
+# numpy's reconstruction callables, taken from numpy itself (their module is
+# numpy._core.multiarray on numpy >= 2 and numpy.core.multiarray before) without importing
+# the deprecated numpy.core alias.
+_RECONSTRUCT: Callable[..., Any] = np.zeros(0).__reduce__()[0]
+_SCALAR: Callable[..., Any] = np.float32(0).__reduce__()[0]
+
+#: The complete allow-list: ``(module, qualified name) -> object``.
+ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("dnnlib.tflib.network", "Network"): TFNetworkStub,
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "scalar"): _SCALAR,
+    ("numpy._core.multiarray", "scalar"): _SCALAR,
+}
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Allow-list unpickler for TensorFlow-era dnnlib network pickles.
+
+    ``find_class`` answers only the names in :data:`ALLOWED_GLOBALS` and raises
+    :class:`UnsafePickleError` for anything else *before* importing the module, so an
+    ``os.system`` or ``builtins.exec`` reference cannot run. ``encoding='latin1'`` as in
+    NVlabs/stylegan ``training/misc.py`` ``load_pkl``.
+    """
+
+    def __init__(self, file: BinaryIO, *, source: str = "<stream>", encoding: str = "latin1") -> None:
+        super().__init__(file, encoding=encoding)
+        self.source = str(source)
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return ALLOWED_GLOBALS[(module, name)]
+        except (KeyError, TypeError):
+            raise UnsafePickleError(str(module), str(name), self.source) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError(f"{self.source}: unexpected persistent id {pid!r} in a network pickle")
+
+
+def _html_title(head: bytes) -> str:
+    m = re.search(rb"<title[^>]*>(.*?)</title>", head, re.I | re.S)
+    if m:
+        return " ".join(m.group(1).decode("utf-8", "replace").split())[:120]
+    return repr(head[:60])
+
+
+def _check_file(path: Path) -> int:
+    """Existence, size and magic-bytes checks before unpickling; returns the size."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"StyleGAN pickle not found: {path}; fetch it with `i2s weights fetch stylegan1-ffhq-1024`")
+    if not path.is_file():
+        raise WeightsFormatError(f"{path} is not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise WeightsFormatError(
+            f"{path} is empty (0 bytes): the download did not complete; {REFETCH_HINT}")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<") or b"<html" in text[:1024]:
+        raise WeightsFormatError(
+            f"{path}: this is an HTML page (Google Drive quota/confirmation page?), not the pickle: "
+            f"title {_html_title(head)}, {size:,} bytes. Google Drive answers busy or large files with such "
+            f"a page; {_IMPORT_HINT}, or {REFETCH_HINT}")
+    if head.startswith(b"PK\x03\x04"):
+        raise WeightsFormatError(
+            f"{path} is a zip archive (a PyTorch checkpoint or a zipped download?), not NVIDIA's "
+            "TensorFlow pickle; a converted i2s generator is read with i2s.weights.load_converted")
+    if head.startswith(b"\x1f\x8b"):
+        raise WeightsFormatError(f"{path} is gzip-compressed; decompress it first")
+    if len(head) < 2 or head[0] != 0x80 or not 2 <= head[1] <= 5:
+        raise WeightsFormatError(
+            f"{path} is not a binary pickle (it starts with {head[:16]!r}, {size:,} bytes); {REFETCH_HINT}")
+    return size
+
+
+def _check_stub(net: Any, what: str, path: Path) -> None:
+    if not isinstance(net, TFNetworkStub):
+        raise WeightsFormatError(f"{path}: {what} is a {type(net).__name__}, not a dnnlib Network")
+    missing = [k for k in ("version", "name", "static_kwargs", "components", "build_func_name", "variables")
+               if k not in net.__dict__]
+    if missing:
+        raise WeightsFormatError(f"{path}: {what} lacks the Network state keys {missing}")
+    version = net.version
+    if version == 4:
+        raise WeightsFormatError(
+            f"{path}: {what} is a version-4 network, i.e. a StyleGAN2 (NVlabs/stylegan2) pickle; "
+            "only StyleGAN v1 pickles (network version 2 or 3, NVlabs/stylegan) are supported")
+    if version not in (2, 3):
+        raise WeightsFormatError(
+            f"{path}: {what} has network version {version!r}; only StyleGAN v1 pickles "
+            "(version 2 or 3) are supported")
+    if not isinstance(net.static_kwargs, dict) or not isinstance(net.components, dict):
+        raise WeightsFormatError(f"{path}: {what} has malformed static_kwargs/components")
+    for key, comp in net.components.items():
+        _check_stub(comp, f"{what}.components[{key!r}]", path)
+
+
+def load_tf_pickle(path: str | os.PathLike[str]) -> tuple[TFNetworkStub, TFNetworkStub, TFNetworkStub]:
+    """Safely unpickle an official StyleGAN v1 network pickle into ``(G, D, Gs)`` stubs.
+
+    Checks, in order: the file exists, is not empty, is not an HTML page or another
+    container, starts like a binary pickle; unpickles it with :class:`SafeUnpickler`; and
+    validates a 3-tuple of Network stubs of version 2 or 3 (NVlabs/stylegan
+    ``Network.__setstate__`` asserts ``state["version"] in [2, 3]``; StyleGAN2 writes 4).
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnsafePickleError: the file references a global outside the allow-list.
+        WeightsFormatError: empty, HTML, truncated, corrupt, not ``(G, D, Gs)``, or StyleGAN2.
+    """
+    path = Path(path)
+    size = _check_file(path)
+    try:
+        with open(path, "rb") as f:
+            obj = SafeUnpickler(f, source=str(path)).load()
+    except UnsafePickleError:
+        raise
+    except (EOFError, pickle.UnpicklingError, struct.error, ValueError, TypeError, IndexError,
+            KeyError, AttributeError, OverflowError, MemoryError) as e:
+        raise WeightsFormatError(
+            f"{path} is truncated or corrupt ({size:,} bytes; {_OFFICIAL_SIZE_HINT}): "
+            f"{type(e).__name__}: {e}; {REFETCH_HINT}") from e
+    if not isinstance(obj, (tuple, list)) or len(obj) != 3:
+        desc = f"a {len(obj)}-tuple" if isinstance(obj, (tuple, list)) else f"a {type(obj).__name__}"
+        raise WeightsFormatError(
+            f"{path}: expected the official (G, D, Gs) 3-tuple of networks, found {desc}")
+    for what, net in zip(("G", "D", "Gs"), obj):
+        _check_stub(net, what, path)
+    return tuple(obj)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- variables
+
+
+def _own_variables(net: TFNetworkStub) -> list[tuple[str, Any]]:
+    variables = net.variables
+    if isinstance(variables, dict):
+        return list(variables.items())
+    try:
+        return [(str(k), v) for k, v in variables]
+    except (TypeError, ValueError) as e:
+        raise WeightsFormatError(f"network {net.name!r}: malformed variables list ({e})") from e
+
+
+def collect_variables(net: TFNetworkStub) -> dict[str, np.ndarray]:
+    """All variables of ``net`` and its components, keyed like stylegan2-ada ``_collect_tf_params``.
+
+    ``net``'s own variables keep their local names (``dlatent_avg``, ``lod``); a component's
+    are prefixed with its *key* in ``components`` (``synthesis/4x4/Const/const``,
+    ``mapping/Dense0/weight``), recursively. 0-d values (``lod``) become 0-d arrays.
+    """
+    out: dict[str, np.ndarray] = {}
+
+    def visit(n: TFNetworkStub, prefix: str, stack: tuple[int, ...]) -> None:
+        if id(n) in stack:
+            raise WeightsFormatError(f"network {n.name!r}: components form a cycle")
+        for name, value in _own_variables(n):
+            key = prefix + name
+            if key in out:
+                raise WeightsFormatError(f"duplicate variable {key!r}")
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "fiu":
+                raise WeightsFormatError(f"variable {key!r} has non-numeric dtype {arr.dtype}")
+            out[key] = arr
+        for ckey, comp in n.components.items():
+            visit(comp, f"{prefix}{ckey}/", stack + (id(n),))
+
+    visit(net, "", ())
+    return out
+
+
+# --------------------------------------------------------------------------- config
+
+# Keyword arguments of G_style / G_synthesis / G_mapping (networks_stylegan.py) that must keep
+# their default value, because i2s.stylegan implements only that architecture.
+_REQUIRED_VALUES: dict[str, Any] = {
+    "use_styles": True, "const_input_layer": True, "use_noise": True, "nonlinearity": "lrelu",
+    "use_wscale": True, "use_pixel_norm": False, "use_instance_norm": True, "dtype": "float32",
+    "blur_filter": [1, 2, 1], "mapping_nonlinearity": "lrelu", "normalize_latents": True, "label_size": 0,
+}
+# Keyword arguments read into StyleGANConfig (or checked against the variables).
+_CONFIG_KWARGS = {
+    "resolution", "num_channels", "fmap_base", "fmap_decay", "fmap_max", "dlatent_size", "latent_size",
+    "mapping_layers", "mapping_fmaps", "mapping_lrmul", "truncation_psi", "truncation_cutoff",
+    "dlatent_avg_beta", "fused_scale", "structure", "dlatent_broadcast",
+}
+# Run-time or training-only arguments that do not change the weights or the architecture.
+_RUNTIME_KWARGS = {
+    "randomize_noise", "is_template_graph", "force_clean_graph", "truncation_psi_val",
+    "truncation_cutoff_val", "style_mixing_prob", "is_training", "is_validation",
+}
+
+_PAPER_IGNORED_FIELDS = {"truncation_psi", "truncation_cutoff", "w_avg_beta"}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
+        try:
+            return bool(np.array_equal(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
+
+
+def _shape(v: dict[str, np.ndarray], name: str) -> tuple[int, ...] | None:
+    return tuple(v[name].shape) if name in v else None
+
+
+def config_from_stub(Gs: TFNetworkStub) -> StyleGANConfig:
+    """Derive the :class:`StyleGANConfig` of a ``Gs`` stub from its ``static_kwargs`` and variables.
+
+    Values come from the ``static_kwargs`` of ``Gs`` and of its ``synthesis``/``mapping``
+    components (a component's own value wins, since it built that component), with the
+    defaults of NVlabs/stylegan ``G_style``/``G_synthesis``/``G_mapping`` otherwise. What the
+    variables determine (resolution, RGB channels, mapping sizes, per-resolution feature
+    maps) is inferred from them when absent and checked against them when present.
+
+    Raises:
+        WeightsFormatError: not a ``G_style`` network, an architecture option that
+            :mod:`i2s.stylegan` does not implement (``use_styles=False``, ``use_pixel_norm=True``,
+            ``use_instance_norm=False``, ``const_input_layer=False``, ``use_noise=False``,
+            ``blur_filter`` other than ``[1, 2, 1]``, ``label_size > 0``, ``structure='fixed'``,
+            ...), or kwargs that contradict the variable shapes.
+    """
+    problems: list[str] = []
+    if Gs.build_func_name != "G_style":
+        problems.append(f"build_func_name is {Gs.build_func_name!r}, expected 'G_style' (a StyleGAN v1 generator)")
+    comps = Gs.components
+    for key, func in (("synthesis", "G_synthesis"), ("mapping", "G_mapping")):
+        if key not in comps:
+            problems.append(f"component {key!r} is missing (components: {sorted(comps)})")
+        elif comps[key].build_func_name != func:
+            problems.append(f"component {key!r} is built by {comps[key].build_func_name!r}, expected {func!r}")
+    if problems:
+        raise WeightsFormatError("not a StyleGAN v1 generator (Gs): " + "; ".join(problems))
+    synth_kw = {**Gs.static_kwargs, **comps["synthesis"].static_kwargs}
+    map_kw = {**Gs.static_kwargs, **comps["mapping"].static_kwargs}
+    for key in sorted(set(Gs.static_kwargs) & set(comps["synthesis"].static_kwargs)):
+        if not _same(Gs.static_kwargs[key], comps["synthesis"].static_kwargs[key]):
+            problems.append(f"{key!r} differs between Gs ({Gs.static_kwargs[key]!r}) and its synthesis "
+                            f"network ({comps['synthesis'].static_kwargs[key]!r})")
+    everything = {**synth_kw, **map_kw}
+
+    # Architecture options i2s.stylegan does not implement.
+    for key, required in _REQUIRED_VALUES.items():
+        for where, kw in (("synthesis", synth_kw), ("mapping", map_kw)):
+            if key in kw and not _same(kw[key], required):
+                problems.append(f"{key}={kw[key]!r} ({where}) is not supported (only {required!r})")
+                break
+    structure = synth_kw.get("structure", "auto")
+    if structure not in ("auto", "linear", "recursive"):
+        problems.append(f"structure={structure!r} is not supported ('auto', 'linear' or 'recursive'; "
+                        "'fixed' has no ToRGB layers for lod > 0)")
+    fused = synth_kw.get("fused_scale", "auto")
+    if not (fused == "auto" or fused is True or fused is False):
+        problems.append(f"fused_scale={fused!r} is not supported ('auto', True or False)")
+    unknown = sorted(set(everything) - set(_REQUIRED_VALUES) - _CONFIG_KWARGS - _RUNTIME_KWARGS)
+    if unknown:
+        # networks_stylegan.py swallows unknown keyword arguments (**_kwargs), so they cannot
+        # have changed the network; say so rather than fail.
+        warnings.warn(f"ignoring unknown static_kwargs of the StyleGAN pickle: {unknown}", stacklevel=2)
+
+    v = collect_variables(Gs)
+
+    def pick(kw: dict[str, Any], key: str, default: Any, inferred: Any = None) -> Any:
+        if key in kw and kw[key] is not None:
+            value = kw[key]
+            if inferred is not None and not _same(value, inferred):
+                problems.append(f"static_kwargs {key}={value!r} but the variables say {inferred!r}")
+            return value
+        return inferred if inferred is not None else default
+
+    # Resolution: the largest RxR block.
+    blocks = sorted({int(m.group(1)) for k in v if (m := re.match(r"synthesis/(\d+)x\1/", k))})
+    resolution = pick(synth_kw, "resolution", 1024, blocks[-1] if blocks else None)
+    rgb = _shape(v, "synthesis/ToRGB_lod0/weight")
+    num_channels = pick(synth_kw, "num_channels", 3, rgb[-1] if rgb and len(rgb) == 4 else None)
+
+    # Mapping network sizes.
+    dense = sorted(int(m.group(1)) for k in v if (m := re.fullmatch(r"mapping/Dense(\d+)/weight", k)))
+    mapping_layers = pick(map_kw, "mapping_layers", 8, len(dense) or None)
+    d0 = _shape(v, "mapping/Dense0/weight")
+    dl = _shape(v, f"mapping/Dense{dense[-1]}/weight") if dense else None
+    latent_size = pick(map_kw, "latent_size", 512, d0[0] if d0 and len(d0) == 2 else None)
+    mapping_fmaps = pick(map_kw, "mapping_fmaps", 512,
+                         d0[1] if d0 and len(d0) == 2 and len(dense) > 1 else None)
+    style_w = _shape(v, "synthesis/4x4/Const/StyleMod/weight")
+    dlatent_syn = pick(synth_kw, "dlatent_size", 512, style_w[0] if style_w and len(style_w) == 2 else None)
+    dlatent_map = pick(map_kw, "dlatent_size", 512, dl[1] if dl and len(dl) == 2 else None)
+    if dlatent_syn != dlatent_map:
+        problems.append(f"dlatent_size differs: synthesis {dlatent_syn}, mapping {dlatent_map}")
+
+    if isinstance(resolution, (int, np.integer)) and resolution >= 4 and 2 ** int(math.log2(resolution)) == resolution:
+        resolution = int(resolution)
+    else:
+        problems.append(f"resolution={resolution!r} is not a power of two >= 4 (non-square networks such "
+                        "as the 512x384 cars model are not supported)")
+        resolution = 1024
+    num_layers = 2 * int(math.log2(resolution)) - 2
+    broadcast = map_kw.get("dlatent_broadcast")
+    if broadcast is not None and broadcast != num_layers:
+        problems.append(f"dlatent_broadcast={broadcast!r} but a {resolution}px network has {num_layers} layers")
+
+    # fused_scale (networks_stylegan.py upscale2d_conv2d): 'auto' fuses when the output is
+    # >= 128 px, True always, False never.
+    fused_min_res = 8 if fused is True else (2 * resolution if fused is False else 128)
+    psi = Gs.static_kwargs.get("truncation_psi", 0.7)
+    cutoff = Gs.static_kwargs.get("truncation_cutoff", 8)
+    try:
+        cfg = StyleGANConfig(
+            resolution=resolution,
+            num_channels=int(num_channels),
+            z_dim=int(latent_size),
+            w_dim=int(dlatent_syn),
+            mapping_layers=int(mapping_layers),
+            mapping_fmaps=int(mapping_fmaps),
+            mapping_lrmul=float(map_kw.get("mapping_lrmul", 0.01)),
+            fmap_base=int(synth_kw.get("fmap_base", 8192)),
+            fmap_decay=float(synth_kw.get("fmap_decay", 1.0)),
+            fmap_max=int(synth_kw.get("fmap_max", 512)),
+            fused_min_res=fused_min_res,
+            truncation_psi=1.0 if psi is None else float(psi),
+            truncation_cutoff=num_layers if cutoff is None else int(cutoff),
+            w_avg_beta=float(Gs.static_kwargs.get("dlatent_avg_beta", 0.995)),
+        )
+    except (TypeError, ValueError) as e:
+        problems.append(f"bad static_kwargs value: {e}")
+        cfg = None
+
+    if cfg is not None:
+        # Feature maps per resolution (fmap_base / fmap_decay / fmap_max) against the variables.
+        bad = []
+        for log2r in range(2, int(math.log2(resolution)) + 1):
+            r = 2**log2r
+            name = "synthesis/4x4/Conv/bias" if r == 4 else f"synthesis/{r}x{r}/Conv1/bias"
+            got = _shape(v, name)
+            if got is not None and got != (cfg.channels(r),):
+                bad.append(f"{r}x{r}: {got[0] if len(got) == 1 else got} (expected {cfg.channels(r)})")
+        if bad:
+            problems.append(f"feature maps from fmap_base={cfg.fmap_base}, fmap_decay={cfg.fmap_decay}, "
+                            f"fmap_max={cfg.fmap_max} do not match the variables: " + ", ".join(bad))
+    if problems:
+        raise WeightsFormatError("unsupported or inconsistent StyleGAN v1 network: " + "; ".join(problems))
+    assert cfg is not None
+    return cfg
+
+
+def is_paper_layout(cfg: StyleGANConfig) -> bool:
+    """True if ``cfg`` is the architecture of the paper's generator (StyleGAN v1, FFHQ, 1024 px).
+
+    Truncation settings are ignored. Note that the CelebA-HQ 1024 network has the same layout.
+    """
+    ref = StyleGANConfig.ffhq1024()
+    return all(getattr(cfg, f.name) == getattr(ref, f.name)
+               for f in fields(StyleGANConfig) if f.name not in _PAPER_IGNORED_FIELDS)
+
+
+# --------------------------------------------------------------------------- conversion
+
+_Transform = str  # "id": as is; "T": [in,out] -> [out,in]; "conv": [kh,kw,in,out] -> [out,in,kh,kw]
+
+
+def _conversion_plan(cfg: StyleGANConfig) -> list[tuple[str, str, _Transform]]:
+    """``(our state-dict key, TF variable name, transform)`` for every tensor of ``StyleGAN(cfg)``."""
+    plan: list[tuple[str, str, _Transform]] = []
+    for i in range(cfg.mapping_layers):
+        plan += [(f"mapping.layers.{i}.weight", f"mapping/Dense{i}/weight", "T"),
+                 (f"mapping.layers.{i}.bias", f"mapping/Dense{i}/bias", "id")]
+    plan.append(("mapping.w_avg", "dlatent_avg", "id"))
+
+    def epilogue(k: int, scope: str) -> None:
+        p, s = f"synthesis.layers.{k}.epilogue", f"synthesis/{scope}"
+        plan.extend([(f"{p}.noise_strength", f"{s}/Noise/weight", "id"),
+                     (f"{p}.bias", f"{s}/bias", "id"),
+                     (f"{p}.style.weight", f"{s}/StyleMod/weight", "T"),
+                     (f"{p}.style.bias", f"{s}/StyleMod/bias", "id"),
+                     (f"{p}.noise_const", f"synthesis/noise{k}", "id")])
+
+    plan.append(("synthesis.layers.0.const", "synthesis/4x4/Const/const", "id"))
+    epilogue(0, "4x4/Const")
+    plan.append(("synthesis.layers.1.conv.weight", "synthesis/4x4/Conv/weight", "conv"))
+    epilogue(1, "4x4/Conv")
+    for log2r in range(3, cfg.log2_res + 1):
+        r = 2**log2r
+        for k, scope in ((2 * log2r - 4, f"{r}x{r}/Conv0_up"), (2 * log2r - 3, f"{r}x{r}/Conv1")):
+            plan.append((f"synthesis.layers.{k}.conv.weight", f"synthesis/{scope}/weight", "conv"))
+            epilogue(k, scope)
+    last = cfg.log2_res - 2
+    for b in range(last + 1):
+        plan += [(f"synthesis.torgb.{b}.conv.weight", f"synthesis/ToRGB_lod{last - b}/weight", "conv"),
+                 (f"synthesis.torgb.{b}.bias", f"synthesis/ToRGB_lod{last - b}/bias", "id")]
+    return plan
+
+
+def _tf_shape(ours: tuple[int, ...], transform: _Transform) -> tuple[int, ...]:
+    if transform == "T":
+        return (ours[1], ours[0])
+    if transform == "conv":
+        o, i, kh, kw = ours
+        return (kh, kw, i, o)
+    return ours
+
+
+def _to_torch(arr: np.ndarray, transform: _Transform) -> torch.Tensor:
+    t = torch.from_numpy(np.array(arr, dtype=np.float32, copy=True))
+    if transform == "T":
+        t = t.t()
+    elif transform == "conv":
+        t = t.permute(3, 2, 0, 1)
+    return t.contiguous()
+
+
+#: TF variables that are checked but not stored: the progressive-growing level of detail.
+_LOD_VARIABLES = ("lod", "synthesis/lod")
+
+
+def convert_gs(Gs: TFNetworkStub, cfg: StyleGANConfig | None = None) -> dict[str, torch.Tensor]:
+    """Convert every variable of a ``Gs`` stub into the state dict of ``StyleGAN(cfg)``.
+
+    The mapping of names (NVlabs/stylegan ``networks_stylegan.py`` -> :mod:`i2s.stylegan`):
+    ``mapping/Dense{i}/weight`` (transposed) -> ``mapping.layers.{i}.weight``;
+    ``dlatent_avg`` -> ``mapping.w_avg``; style layer ``k`` (0: ``4x4/Const``, 1: ``4x4/Conv``,
+    ``2*log2(r)-4``: ``{r}x{r}/Conv0_up``, ``2*log2(r)-3``: ``{r}x{r}/Conv1``) ->
+    ``synthesis.layers.{k}`` with ``conv.weight`` (``permute(3, 2, 0, 1)``),
+    ``epilogue.{noise_strength, bias, style.weight (transposed), style.bias}`` and
+    ``epilogue.noise_const`` <- ``noise{k}``; ``ToRGB_lod{L-b}`` -> ``synthesis.torgb.{b}``.
+    Both ``lod`` variables must be 0 (a fully grown network) and are not stored.
+
+    Raises:
+        WeightsFormatError: listing *all* missing, unexpected and wrongly shaped variables
+            (and a non-zero ``lod``) at once.
+    """
+    cfg = cfg or config_from_stub(Gs)
+    tf = collect_variables(Gs)
+    plan = _conversion_plan(cfg)
+
+    with torch.device("meta"):
+        ours = {k: tuple(t.shape) for k, t in StyleGAN(cfg).state_dict().items()}
+    planned = [k for k, _, _ in plan]
+    if set(planned) != set(ours) or len(planned) != len(ours):
+        raise RuntimeError(  # a bug in this module or in i2s.stylegan, not in the file
+            "i2s.stylegan.StyleGAN and the converter disagree on parameter names: "
+            f"not converted {sorted(set(ours) - set(planned))}, unknown {sorted(set(planned) - set(ours))}")
+
+    missing: list[str] = []
+    misshaped: list[str] = []
+    sd: dict[str, torch.Tensor] = {}
+    for key, name, transform in plan:
+        if name not in tf:
+            missing.append(name)
+            continue
+        want = _tf_shape(ours[key], transform)
+        arr = tf[name]
+        if tuple(arr.shape) != want or arr.dtype.kind != "f":
+            misshaped.append(f"{name}: {tuple(arr.shape)} {arr.dtype}, expected {want} float")
+            continue
+        sd[key] = _to_torch(arr, transform)
+    lod_problems = []
+    for name in _LOD_VARIABLES:
+        if name not in tf:
+            missing.append(name)
+        elif tf[name].size != 1:
+            misshaped.append(f"{name}: {tuple(tf[name].shape)}, expected a scalar")
+        elif float(tf[name].reshape(())) != 0.0:
+            lod_problems.append(f"{name} = {float(tf[name].reshape(()))}")
+    used = {name for _, name, _ in plan} | set(_LOD_VARIABLES)
+    extra = sorted(set(tf) - used)
+
+    errors = []
+    if missing:
+        errors.append(f"{len(missing)} missing: {', '.join(missing)}")
+    if extra:
+        errors.append(f"{len(extra)} unexpected: {', '.join(extra)}")
+    if misshaped:
+        errors.append(f"{len(misshaped)} with a wrong shape or dtype: {'; '.join(misshaped)}")
+    if lod_problems:
+        errors.append("not a fully grown network (progressive-growing level of detail must be 0): "
+                      + ", ".join(lod_problems))
+    if errors:
+        raise WeightsFormatError(
+            f"the Gs variables do not match a {cfg.resolution}px StyleGAN v1 generator "
+            f"(fmap_base={cfg.fmap_base}, fmap_max={cfg.fmap_max}, mapping_layers={cfg.mapping_layers}): "
+            + " | ".join(errors))
+    return {k: sd[k] for k in ours}
+
+
+def _sha256(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def convert_pickle(path: str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None,
+                   *, name: str | None = None) -> StyleGAN:
+    """Convert NVIDIA's StyleGAN v1 pickle (``Gs``) into an :class:`i2s.stylegan.StyleGAN`.
+
+    ``G.info`` is ``{"name", "tier", "source", "source_sha256", ...}``: ``tier`` is
+    ``"paper"`` for the FFHQ-1024 layout (see :func:`is_paper_layout`; the layout alone
+    cannot tell FFHQ from CelebA-HQ 1024) and ``"custom"`` otherwise; ``name`` defaults to
+    ``"stylegan1-ffhq-1024"`` for that layout and ``"stylegan1-<file stem>"`` otherwise.
+    With ``out_path`` the result is also saved atomically in the ``"i2s-stylegan1"``
+    format (see :func:`i2s.weights.converted.load_converted`).
+    """
+    path = Path(path)
+    _, _, Gs = load_tf_pickle(path)
+    cfg = config_from_stub(Gs)
+    sd = convert_gs(Gs, cfg)
+    paper = is_paper_layout(cfg)
+    info: dict[str, Any] = {
+        "name": name or ("stylegan1-ffhq-1024" if paper else f"stylegan1-{path.stem}"),
+        "tier": "paper" if paper else "custom",
+        "source": str(path),
+        "source_sha256": _sha256(path),
+        "source_format": "nvlabs-stylegan1-tf-pickle",
+        "tf_network_version": int(Gs.version),
+        "tf_static_kwargs": {k: repr(v) for k, v in Gs.static_kwargs.items()},
+    }
+    del Gs
+    G = build_from_state_dict(cfg, sd, info)
+    if out_path is not None:
+        save_converted(out_path, cfg, sd, info)
+    return G

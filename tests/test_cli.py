@@ -1,0 +1,66 @@
+"""The i2s command end to end on a small generator: embed (with a bad file), generate, morph."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from i2s.cli import main
+from i2s.io import load_latent
+from i2s.weights.converted import save_converted
+from conftest import make_generator
+
+
+@pytest.fixture(scope="module")
+def gen_file(tmp_path_factory):
+    G = make_generator(32, seed=2)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_converted(path, G.cfg, G.state_dict(), {"name": "tiny-cli", "tier": "random"})
+    return path
+
+
+def test_embed_generate_morph(gen_file, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(tmp_path / f"img{k}.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    rc = main(["embed", str(tmp_path / "img0.png"), str(tmp_path / "broken.jpg"), str(tmp_path / "img1.png"),
+               "--model", str(gen_file), "--vgg", "random", "--steps", "6", "--batch", "2", "--device", "cpu",
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 3 and "skipped" in err and "broken.jpg" in err  # reported, others embedded
+    rows = list(csv.DictReader(open(out / "embeddings.csv")))
+    assert [r["image"] for r in rows] == ["img0", "img1"]
+    assert all(float(r["loss"]) > 0 and r["perceptual_net"] == "vgg16-random" for r in rows)
+    w, meta = load_latent(out / "img0.latent.pt")
+    assert w.shape == (8, 64)
+    for key in ("model", "perceptual_net", "loss", "steps", "seed", "noise_mode", "versions", "lr"):
+        assert key in meta
+    assert meta["steps"] == 6 and meta["model"] == "tiny-cli" and "torch" in meta["versions"]
+    assert Image.open(out / "img0.png").size == (32, 32)
+
+    rc = main(["generate", "--model", str(gen_file), "--seeds", "0-2", "--device", "cpu", "--out", str(tmp_path / "gen")])
+    assert rc == 0 and (tmp_path / "gen" / "grid.png").exists() and (tmp_path / "gen" / "seed0002.png").exists()
+
+    rc = main(["morph", str(out / "img0.latent.pt"), str(out / "img1.latent.pt"), "--frames", "4",
+               "--model", str(gen_file), "--device", "cpu", "--out", str(tmp_path / "morph")])
+    assert rc == 0 and Image.open(tmp_path / "morph" / "morph-strip.png").size == (128, 32)
+    # the first frame is image A's reconstruction
+    a = np.asarray(Image.open(tmp_path / "morph" / "morph00.png"), dtype=int)
+    assert np.abs(a - np.asarray(Image.open(out / "img0.png"), dtype=int)).max() <= 1
+
+
+def test_load_latent_rejects_other_files(tmp_path):
+    p = tmp_path / "x.latent.pt"
+    torch.save({"w": torch.zeros(2)}, p)
+    with pytest.raises(ValueError, match="not an i2s latent file"):
+        load_latent(p)
+    p.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="i2s embed"):
+        load_latent(p)

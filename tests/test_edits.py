@@ -1,0 +1,45 @@
+"""§4 latent edits: morph, crossover, expression transfer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from i2s.edits import crossover, default_crossover_layer, expression_direction, expression_transfer, morph
+
+
+def test_morph_endpoints_and_rows():
+    w1, w2 = torch.randn(18, 512), torch.randn(18, 512)
+    assert torch.equal(morph(w1, w2, 1.0), w1) and torch.equal(morph(w1, w2, 0.0), w2)
+    assert torch.allclose(morph(w1, w2, 0.25), 0.25 * w1 + 0.75 * w2)
+    row = morph(w1, w2, torch.linspace(0, 1, 5))
+    assert row.shape == (5, 18, 512) and torch.allclose(row[2], (w1 + w2) / 2)
+
+
+def test_crossover_rows_and_default_split():
+    wc, ws = torch.zeros(2, 18, 512), torch.ones(2, 18, 512)
+    out = crossover(wc, ws)
+    assert (out[:, :9] == 0).all() and (out[:, 9:] == 1).all()  # the paper's 9 of 18
+    assert default_crossover_layer(18) == 9 and default_crossover_layer(10) == 5
+    assert torch.equal(crossover(wc, ws, 0), ws) and torch.equal(crossover(wc, ws, 18), wc)
+    with pytest.raises(ValueError):
+        crossover(wc, ws, 19)
+    with pytest.raises(ValueError):
+        crossover(wc, ws[:, :10])
+
+
+def test_expression_threshold_and_normalisation():
+    w2 = torch.zeros(4, 3)
+    w3 = torch.tensor([[3.0, 4, 0], [0.5, 0, 0], [0, 0, 0], [0, 0, 2]])  # row norms 5, 0.5, 0, 2
+    d = expression_direction(w2, w3, threshold=1.0, normalize="none")
+    assert torch.equal(d[1], torch.zeros(3)) and torch.equal(d[0], w3[0]) and torch.equal(d[3], w3[3])
+    g = expression_direction(w2, w3, threshold=1.0)
+    assert g.norm().item() == pytest.approx(1.0) and torch.allclose(g[0], w3[0] / (29 ** 0.5))
+    p = expression_direction(w2, w3, threshold=1.0, normalize="per_layer")
+    assert p[0].norm().item() == pytest.approx(1.0) and p[3].norm().item() == pytest.approx(1.0) and p[1].norm() == 0
+    w1 = torch.randn(4, 3)
+    assert torch.allclose(expression_transfer(w1, w2, w3, 2.0), w1 + 2 * g)
+    assert torch.allclose(expression_transfer(w1, w2, w3, -1.0), w1 - g)
+    assert expression_transfer(w1, w2, w3, torch.tensor([-1.0, 0.0, 1.0])).shape == (3, 4, 3)
+    # a threshold above every row norm leaves no direction at all (no division by zero)
+    assert torch.equal(expression_direction(w2, w3, threshold=10.0), torch.zeros(4, 3))

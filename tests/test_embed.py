@@ -1,0 +1,136 @@
+"""Algorithm 1: convergence on a generated image, batch == singles, spaces, resume, NaN."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from i2s.embed import embed, initial_latent
+from i2s.loss import EmbeddingLoss, LossSettings
+from conftest import make_generator
+
+
+@pytest.fixture(scope="module")
+def G():
+    return make_generator(32, seed=1)
+
+
+@pytest.fixture(scope="module")
+def loss_fn(random_vgg):
+    return EmbeddingLoss(vgg=random_vgg[0], vgg_label=random_vgg[1])
+
+
+def _targets(G, n=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, G.z_dim, generator=g)
+    w_true = G.mapping(z)
+    with torch.no_grad():
+        return G.synthesis(w_true), w_true
+
+
+def test_w_plus_embedding_recovers_a_generated_image(G, loss_fn):
+    img, w_true = _targets(G, n=1, seed=3)
+    res = embed(G, img, steps=300, loss_fn=loss_fn, progress=False)
+    start, end = res.loss_curve[0, 0].item(), res.loss[0].item()
+    assert end < 0.1 * start, (start, end)
+    w0 = G.w_avg.expand_as(w_true)
+    assert (res.w_plus - w_true).norm() < 0.95 * (w0 - w_true).norm()  # moved towards the true latent
+    assert res.psnr[0] > 20
+    assert res.images.shape == img.shape and res.loss_curve.shape == (300, 1)
+    assert res.settings["perceptual_net"] == "vgg16-random" and res.settings["lr"] == 0.01
+    assert res.dist_to_w_avg[0] == pytest.approx((res.w_plus[0] - G.w_avg).norm().item(), rel=1e-5)
+
+
+def test_batch_equals_single_runs(G, loss_fn):
+    img, _ = _targets(G, n=3, seed=4)
+    for init in ("mean", "uniform"):
+        batch = embed(G, img, steps=25, init=init, seed=7, loss_fn=loss_fn, progress=False)
+        for i in range(3):
+            single = embed(G, img[i:i + 1], steps=25, init=init, seed=7, loss_fn=loss_fn, progress=False)
+            assert torch.allclose(batch.w_plus[i], single.w_plus[0], atol=1e-5)
+            assert batch.loss[i].item() == pytest.approx(single.loss[0].item(), rel=1e-4)
+
+
+def test_spaces_and_inits(G, loss_fn):
+    img, _ = _targets(G, n=2, seed=5)
+    w = embed(G, img, space="w", steps=5, loss_fn=loss_fn, progress=False)
+    assert w.latent.shape == (2, G.w_dim) and torch.equal(w.w_plus[:, 0], w.w_plus[:, -1])
+    z = embed(G, img, space="z", init="normal", steps=5, loss_fn=loss_fn, progress=False)
+    assert z.latent.shape == (2, G.z_dim)
+    assert torch.allclose(z.w_plus, G.mapping(z.latent), atol=1e-6)
+    u = initial_latent(G, 2, "w+", "uniform", seed=0)
+    assert u.min() >= -1 and u.max() <= 1 and torch.equal(u[0], u[1])
+    assert torch.equal(initial_latent(G, 1, "w+", "mean", 0)[0], G.w_avg.expand(G.num_layers, -1))
+    with pytest.raises(ValueError, match="Z"):
+        embed(G, img, space="z", init="mean", steps=1, loss_fn=loss_fn, progress=False)
+    with pytest.raises(ValueError, match="images must be"):
+        embed(G, img[:, :, :16], steps=1, loss_fn=loss_fn, progress=False)
+
+
+def test_ablation_variant_runs(G, random_vgg):
+    img, _ = _targets(G, n=1, seed=6)
+    res = embed(G, img, steps=20, loss_fn=EmbeddingLoss(LossSettings(variant="mse")), progress=False)
+    assert res.settings["loss"]["variant"] == "mse" and res.settings["perceptual_net"] == "none"
+    assert res.loss[0] < res.loss_curve[0, 0]
+
+
+class _Interrupting(torch.nn.Module):
+    """Wraps a loss and raises KeyboardInterrupt on its ``at``-th call."""
+
+    def __init__(self, inner, at):
+        super().__init__()
+        self.inner, self.at, self.calls = inner, at, 0
+        self.settings, self.perceptual_net = inner.settings, inner.perceptual_net
+
+    def target(self, img):
+        return self.inner.target(img)
+
+    def forward(self, x, t):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.inner(x, t)
+
+
+def test_checkpoint_resume_continues_exactly(G, loss_fn, tmp_path):
+    img, _ = _targets(G, n=2, seed=8)
+    ref = embed(G, img, steps=30, loss_fn=loss_fn, progress=False)
+    ck = tmp_path / "run.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        embed(G, img, steps=30, loss_fn=_Interrupting(loss_fn, at=18), checkpoint=ck, checkpoint_every=10, progress=False)
+    state = torch.load(ck, weights_only=True)
+    assert state["step"] == 17  # saved where it stopped, not only at the last multiple of 10
+    resumed = embed(G, img, steps=30, loss_fn=loss_fn, checkpoint=ck, checkpoint_every=10, progress=False)
+    assert torch.allclose(resumed.w_plus, ref.w_plus, atol=1e-6)
+    assert torch.allclose(resumed.loss_curve, ref.loss_curve, rtol=1e-5)
+    with pytest.raises(ValueError, match="different run"):
+        embed(G, img.flip(-1), steps=30, loss_fn=loss_fn, checkpoint=ck, progress=False)
+
+
+class _NaNAfter(torch.nn.Module):
+    def __init__(self, inner, image, step):
+        super().__init__()
+        self.inner, self.image, self.step, self.calls = inner, image, step, 0
+        self.settings, self.perceptual_net = inner.settings, inner.perceptual_net
+
+    def target(self, img):
+        return self.inner.target(img)
+
+    def forward(self, x, t):
+        out = self.inner(x, t)
+        if self.calls >= self.step:
+            out = out.clone()
+            out[self.image] = float("nan")
+        self.calls += 1
+        return out
+
+
+def test_nan_loss_stops_that_image_only(G, loss_fn):
+    img, _ = _targets(G, n=2, seed=9)
+    ref = embed(G, img, steps=12, loss_fn=loss_fn, progress=False)
+    partial = embed(G, img[1:], steps=5, loss_fn=loss_fn, progress=False)
+    res = embed(G, img, steps=12, loss_fn=_NaNAfter(loss_fn, image=1, step=5), progress=False)
+    assert res.stopped_at.tolist() == [-1, 5]
+    assert torch.allclose(res.w_plus[0], ref.w_plus[0], atol=1e-6)  # the other image is untouched
+    assert torch.allclose(res.w_plus[1], partial.w_plus[0], atol=1e-6)  # last good latent = after 5 steps
+    assert torch.isfinite(res.w_plus).all() and "step 5" in res.messages[0]

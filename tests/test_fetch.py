@@ -1,0 +1,467 @@
+"""Tests of i2s.weights (registry, fetcher, CLI) against a loopback HTTP server.
+
+Nothing here touches the network beyond 127.0.0.1; all files are synthetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import os
+import random
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from i2s.weights import REGISTRY, Checkpoint, WeightsUnavailable, cached_path, fetch, get
+from i2s.weights import import_file, verify
+from i2s.weights.cli import add_weights_parser
+from i2s.weights.fetch import HashMismatch, InvalidWeightsFile, WeightsWarning, weights_dir
+from i2s.weights.registry import UnknownCheckpoint
+
+# `i2s.weights.fetch` the attribute is the function (re-exported by the package), so
+# `import i2s.weights.fetch as m` would give the function; get the module itself.
+wfetch = importlib.import_module("i2s.weights.fetch")
+
+PAYLOAD = b"\x80\x04" + random.Random(0).randbytes(300_000)
+HTML = (b"<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head>"
+        b"<body>Google Drive can't scan this file for viruses. <form action='/confirm'>"
+        b"<input type='hidden' name='confirm' value='t'></form></body></html>")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- loopback server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 5  # bounded: an idle connection never blocks the server for long
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        state = self.server.state
+        rng = self.headers.get("Range")
+        with state["lock"]:
+            state["requests"].append({"path": self.path, "range": rng})
+        if self.path not in state["files"]:
+            self.send_error(404)
+            return
+        body, ctype = state["files"][self.path]
+        start, status = 0, 200
+        if rng and self.path not in state["ignore_range"]:
+            m = re.fullmatch(r"bytes=(\d+)-", rng)
+            assert m, rng
+            start = int(m.group(1))
+            if start >= len(body):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        payload = body[start:]
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(payload)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        self.end_headers()
+        with state["lock"]:
+            truncate = state["truncate"].get(self.path, 0) > 0
+            if truncate:
+                state["truncate"][self.path] -= 1
+        if truncate:  # send half, then drop the connection
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    srv.state = {"files": {}, "requests": [], "truncate": {}, "ignore_range": set(),
+                 "lock": threading.Lock()}
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    srv.url = lambda path: f"http://127.0.0.1:{srv.server_address[1]}{path}"
+
+    def serve(path: str, body: bytes, ctype: str = "application/octet-stream") -> str:
+        srv.state["files"][path] = (body, ctype)
+        return srv.url(path)
+
+    srv.serve = serve
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch) -> Path:
+    """Isolated cache, no offline flag, short socket timeouts."""
+    monkeypatch.setenv("I2S_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("I2S_OFFLINE", raising=False)
+    monkeypatch.setattr(wfetch, "TIMEOUT", 5.0)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def register(monkeypatch):
+    """Add a synthetic checkpoint 'test-pkl' (test.pkl) to the registry."""
+
+    def _register(**overrides) -> Checkpoint:
+        fields = dict(
+            name="test-pkl", filename="test.pkl", urls=("http://127.0.0.1:9/unused",),
+            size=None, sha256=None, sha256_confirmed=False, md5_seen=(),
+            kind="stylegan1-tf-pickle", license="test", description="synthetic test file",
+        )
+        fields.update(overrides)
+        ckpt = Checkpoint(**fields)
+        monkeypatch.setitem(REGISTRY, ckpt.name, ckpt)
+        return ckpt
+
+    return _register
+
+
+def recorded(home: Path) -> dict:
+    return json.loads((home / "hashes.json").read_text())
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/nothing.pkl"
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_entries():
+    ffhq = get("stylegan1-ffhq-1024")
+    assert ffhq.filename == "karras2019stylegan-ffhq-1024x1024.pkl"
+    assert any("1MEGjdvVpUsu1jB4zrXZN7Y4kBBOzizDQ" in u for u in ffhq.urls)
+    assert ffhq.sha256 is None and ffhq.size is None and len(ffhq.md5_seen) == 2
+    vgg = get("vgg16-imagenet")
+    assert vgg.sha256.startswith(vgg.sha256_prefix) and vgg.sha256_prefix == "397923af"
+    assert not vgg.sha256_confirmed
+    with pytest.raises(KeyError, match="vgg16-imagenet") as err:
+        get("nope")
+    assert isinstance(err.value, UnknownCheckpoint)
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def test_full_download_lands_atomically_and_records_hash(server, register, home, monkeypatch):
+    register()
+    url = server.serve("/test.pkl", PAYLOAD)
+    replaced = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        if str(dst).endswith("test.pkl"):
+            replaced.append((Path(src).name, Path(dst).exists(), Path(src).read_bytes() == PAYLOAD))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(wfetch.os, "replace", spy)
+    path = fetch("test-pkl", urls=[url], progress=False)
+
+    assert path == weights_dir() / "test.pkl"
+    assert path.read_bytes() == PAYLOAD
+    assert replaced == [("test.pkl.part", False, True)]
+    assert not (weights_dir() / "test.pkl.part").exists()
+    rec = recorded(home)["test-pkl"]
+    assert rec["sha256"] == sha256(PAYLOAD) and rec["size"] == len(PAYLOAD)
+    assert [r["range"] for r in server.state["requests"]] == [None]
+    # Cached now: a second fetch does not touch the server.
+    assert fetch("test-pkl", urls=[url], progress=False) == path
+    assert len(server.state["requests"]) == 1
+
+
+def test_interrupted_download_resumes_with_range(server, register):
+    register()
+    url = server.serve("/test.pkl", PAYLOAD)
+    server.state["truncate"]["/test.pkl"] = 1
+    part = weights_dir() / "test.pkl.part"
+
+    with pytest.raises(WeightsUnavailable, match="partial"):
+        fetch("test-pkl", urls=[url], progress=False)
+    assert not (weights_dir() / "test.pkl").exists()
+    n = part.stat().st_size
+    assert 0 < n < len(PAYLOAD)
+
+    path = fetch("test-pkl", urls=[url], progress=True)
+    assert server.state["requests"][-1]["range"] == f"bytes={n}-"
+    assert path.read_bytes() == PAYLOAD
+    assert not part.exists()
+
+
+def test_server_ignoring_range_restarts_from_zero(server, register):
+    register()
+    url = server.serve("/test.pkl", PAYLOAD)
+    server.state["ignore_range"].add("/test.pkl")
+    part = weights_dir() / "test.pkl.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"\x80garbage" * 100)
+
+    path = fetch("test-pkl", urls=[url], progress=False)
+    assert server.state["requests"][0]["range"] == f"bytes={800}-"
+    assert path.read_bytes() == PAYLOAD
+
+
+def test_complete_part_file_answered_416_is_used(server, register):
+    register()
+    url = server.serve("/test.pkl", PAYLOAD)
+    part = weights_dir() / "test.pkl.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(PAYLOAD)
+    path = fetch("test-pkl", urls=[url], progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert server.state["requests"][0]["range"] == f"bytes={len(PAYLOAD)}-"
+
+
+def test_confirmed_hash_mismatch_is_refused_and_removed(server, register, home):
+    register(sha256=sha256(PAYLOAD), sha256_confirmed=True)
+    corrupt = bytearray(PAYLOAD)
+    corrupt[1000] ^= 0xFF
+    url = server.serve("/test.pkl", bytes(corrupt))
+
+    with pytest.raises(WeightsUnavailable, match="sha256") as err:
+        fetch("test-pkl", urls=[url], progress=False)
+    assert "test.pkl" in str(err.value)
+    assert not (weights_dir() / "test.pkl").exists()
+    assert not (weights_dir() / "test.pkl.part").exists()
+    assert not (home / "hashes.json").exists()
+
+
+def test_confirmed_hash_match_is_not_recorded(server, register, home):
+    register(sha256=sha256(PAYLOAD), sha256_confirmed=True)
+    url = server.serve("/test.pkl", PAYLOAD)
+    fetch("test-pkl", urls=[url], progress=False)
+    assert not (home / "hashes.json").exists()
+    assert verify("test-pkl")[0][1] == "ok"
+
+
+def test_wrong_size_is_refused(server, register):
+    register(size=len(PAYLOAD) + 1)
+    url = server.serve("/test.pkl", PAYLOAD)
+    with pytest.raises(WeightsUnavailable, match="expected"):
+        fetch("test-pkl", urls=[url], progress=False)
+    assert not (weights_dir() / "test.pkl").exists()
+
+
+def test_sha256_prefix_is_enforced_and_full_unconfirmed_hash_only_warns(server, register):
+    real = sha256(PAYLOAD)
+    url = server.serve("/test.pkl", PAYLOAD)
+
+    register(sha256=real[:8] + "0" * 56, sha256_prefix=real[:8])
+    with pytest.warns(WeightsWarning, match="unconfirmed"):
+        path = fetch("test-pkl", urls=[url], progress=False)
+    assert path.read_bytes() == PAYLOAD
+    path.unlink()
+
+    wrong = "0" * 8 if not real.startswith("0" * 8) else "1" * 8
+    register(sha256=None, sha256_prefix=wrong)
+    with pytest.raises(WeightsUnavailable, match="prefix"):
+        fetch("test-pkl", urls=[url], progress=False)
+    assert not path.exists()
+
+
+def test_recorded_hash_change_fails_verify(server, register):
+    register()
+    url = server.serve("/test.pkl", PAYLOAD)
+    path = fetch("test-pkl", urls=[url], progress=False)
+    assert [(n, s) for n, s, _ in verify()] == [("test-pkl", "ok")]
+
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    [(name, status, detail)] = verify("test-pkl")
+    assert (name, status) == ("test-pkl", "mismatch")
+    assert str(path) in detail and "--force" in detail
+
+    # Re-fetching with --force restores the recorded file.
+    fetch("test-pkl", urls=[url], force=True, progress=False)
+    assert verify("test-pkl")[0][1] == "ok"
+
+
+def test_changed_upstream_file_is_refused_unless_forced(server, register, home):
+    register()
+    url = server.serve("/test.pkl", PAYLOAD)
+    path = fetch("test-pkl", urls=[url], progress=False)
+    path.unlink()
+    other = b"\x80\x04" + b"different" * 1000
+    server.serve("/test.pkl", other)
+    with pytest.raises(WeightsUnavailable, match="recorded"):
+        fetch("test-pkl", urls=[url], progress=False)
+    assert not path.exists()
+    with pytest.warns(WeightsWarning, match="recording the new value"):
+        fetch("test-pkl", urls=[url], force=True, progress=False)
+    assert recorded(home)["test-pkl"]["sha256"] == sha256(other)
+
+
+@pytest.mark.parametrize("ctype", ["text/html; charset=utf-8", "application/octet-stream"])
+def test_html_page_is_refused(server, register, ctype):
+    register()
+    url = server.serve("/uc", HTML, ctype)
+    with pytest.raises(WeightsUnavailable) as err:
+        fetch("test-pkl", urls=[url], progress=False)
+    msg = str(err.value)
+    assert "HTML" in msg and "Google Drive" in msg and "gdown" in msg
+    assert "i2s weights import test-pkl" in msg
+    assert not (weights_dir() / "test.pkl").exists()
+    assert not (weights_dir() / "test.pkl.part").exists()
+
+
+def test_each_url_is_tried_and_every_failure_reported(server, register):
+    register()
+    dead, missing = closed_port_url(), server.url("/missing.pkl")
+    good = server.serve("/test.pkl", PAYLOAD)
+    assert fetch("test-pkl", urls=[dead, missing, good], progress=False).read_bytes() == PAYLOAD
+
+    (weights_dir() / "test.pkl").unlink()
+    with pytest.raises(WeightsUnavailable) as err:
+        fetch("test-pkl", urls=[dead, missing], progress=False)
+    msg = str(err.value)
+    assert dead in msg and missing in msg and "404" in msg
+    assert str(weights_dir() / "test.pkl") in msg
+
+
+def test_offline_fails_fast_with_instructions(server, register, monkeypatch):
+    register()
+    url = server.serve("/test.pkl", PAYLOAD)
+    monkeypatch.setenv("I2S_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailable) as err:
+        fetch("test-pkl", urls=[url], progress=False)
+    msg = str(err.value)
+    assert "test.pkl" in msg and url in msg
+    assert str(weights_dir() / "test.pkl") in msg
+    assert "i2s weights import test-pkl" in msg
+    assert server.state["requests"] == []
+    assert isinstance(err.value, RuntimeError)
+
+
+def test_offline_message_for_real_registry_entry(monkeypatch):
+    monkeypatch.setenv("I2S_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailable) as err:
+        fetch("stylegan1-ffhq-1024")
+    msg = str(err.value)
+    assert "karras2019stylegan-ffhq-1024x1024.pkl" in msg
+    assert str(weights_dir() / "karras2019stylegan-ffhq-1024x1024.pkl") in msg
+    assert "gdown" in msg and "1MEGjdvVpUsu1jB4zrXZN7Y4kBBOzizDQ" in msg
+
+
+def test_import_file(register, home, tmp_path):
+    register()
+    src = tmp_path / "downloaded.pkl"
+    src.write_bytes(PAYLOAD)
+    path = import_file("test-pkl", src)
+    assert path == weights_dir() / "test.pkl" and path.read_bytes() == PAYLOAD
+    rec = recorded(home)["test-pkl"]
+    assert rec["sha256"] == sha256(PAYLOAD) and rec["source"].startswith("import:")
+    assert cached_path("test-pkl") == path
+    assert verify("test-pkl")[0][1] == "ok"
+    assert sorted(p.name for p in weights_dir().iterdir() if not p.name.endswith(".lock")) == [
+        "test.pkl"
+    ]
+
+
+def test_import_refuses_html_and_confirmed_mismatch(register, tmp_path):
+    register()
+    html = tmp_path / "page.pkl"
+    html.write_bytes(HTML)
+    with pytest.raises(InvalidWeightsFile, match="HTML"):
+        import_file("test-pkl", html)
+    assert cached_path("test-pkl") is None
+
+    register(sha256=sha256(b"something else"), sha256_confirmed=True)
+    src = tmp_path / "downloaded.pkl"
+    src.write_bytes(PAYLOAD)
+    with pytest.raises(HashMismatch):
+        import_file("test-pkl", src)
+    assert cached_path("test-pkl") is None
+
+
+def test_cached_html_file_is_reported_not_returned(register):
+    register()
+    weights_dir().mkdir(parents=True)
+    (weights_dir() / "test.pkl").write_bytes(HTML)
+    with pytest.raises(InvalidWeightsFile, match="--force"):
+        fetch("test-pkl", progress=False)
+    assert verify("test-pkl")[0][1] == "invalid"
+
+
+def test_torch_hub_cache_is_used_for_torchvision_files(register, tmp_path):
+    # The autouse fixture points TORCH_HOME at tmp_path/"torch"; torch.hub uses $TORCH_HOME/hub.
+    register(name="test-vgg", filename="vgg-0000.pth", kind="torchvision-state-dict")
+    assert cached_path("test-vgg") is None
+    hub_file = tmp_path / "torch" / "hub" / "checkpoints" / "vgg-0000.pth"
+    hub_file.parent.mkdir(parents=True)
+    hub_file.write_bytes(b"PK\x03\x04" + PAYLOAD)
+    assert cached_path("test-vgg") == hub_file
+    assert fetch("test-vgg", progress=False) == hub_file  # no network needed
+    register(name="test-pkl2", filename="vgg-0000.pth")  # pickles are not looked up there
+    assert cached_path("test-pkl2") is None
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cli(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="i2s")
+    add_weights_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(list(argv))
+
+
+def test_cli_list_prints_known_names(server, register, capsys):
+    register()
+    args = _cli("weights", "list")
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    for name in ("stylegan1-ffhq-1024", "vgg16-imagenet", "test-pkl"):
+        assert name in out
+    assert "karras2019stylegan-ffhq-1024x1024.pkl" in out
+    assert re.search(r"test-pkl\s+test\.pkl\s+unknown\s+unknown\s+no", out)
+
+    fetch("test-pkl", urls=[server.serve("/test.pkl", PAYLOAD)], progress=False)
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"test-pkl\s+test\.pkl\s+[\d,]+ \(local\)\s+recorded\s+yes", out)
+
+
+def test_cli_import_verify_and_errors(register, tmp_path, capsys):
+    register()
+    src = tmp_path / "downloaded.pkl"
+    src.write_bytes(PAYLOAD)
+    args = _cli("weights", "import", "test-pkl", str(src))
+    assert args.func(args) == 0
+    args = _cli("weights", "verify")
+    assert args.func(args) == 0
+    assert "test-pkl: OK" in capsys.readouterr().out
+
+    (weights_dir() / "test.pkl").write_bytes(b"\x80" + PAYLOAD[1:-1])
+    assert args.func(args) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+
+    args = _cli("weights", "fetch", "no-such-weights")
+    assert args.func(args) == 2
+    assert "known:" in capsys.readouterr().err

@@ -1,0 +1,59 @@
+"""Project set-up: environment.yml and pyproject.toml list the same dependencies."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from conftest import REPO
+
+# conda names that differ from the PyPI names
+CONDA_TO_PYPI = {"pytorch": "torch"}
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~ \[]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _env_deps() -> tuple[set[str], set[str]]:
+    conda, pip, in_pip = set(), set(), False
+    for line in (REPO / "environment.yml").read_text().splitlines():
+        s = line.split("#", 1)[0].rstrip()
+        if not s.strip():
+            continue
+        if re.match(r"^\s*-\s*pip:\s*$", s):
+            in_pip = True
+            continue
+        m = re.match(r"^(\s*)-\s*(.+)$", s)
+        if not m:
+            in_pip = False if not s.startswith(" ") else in_pip
+            continue
+        item = m.group(2).strip()
+        if in_pip and len(m.group(1)) > 2:
+            if not item.startswith("-e"):
+                pip.add(_name(item))
+        else:
+            in_pip = False
+            conda.add(CONDA_TO_PYPI.get(_name(item), _name(item)))
+    return conda, pip
+
+
+def test_environment_matches_pyproject():
+    py = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    deps = {_name(d) for d in py["dependencies"]} | {_name(d) for d in py["optional-dependencies"]["test"]}
+    conda, pip = _env_deps()
+    env = (conda | pip) - {"python", "pip"}
+    assert env == deps, f"only in environment.yml: {sorted(env - deps)}; only in pyproject.toml: {sorted(deps - env)}"
+    assert "python=3.11" in (REPO / "environment.yml").read_text()
+
+
+def test_torch_pins():
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "torch==2.14.1" in deps and "torchvision==0.29.1" in deps
+    env = (REPO / "environment.yml").read_text()
+    assert "torch==2.14.1" in env and "torchvision==0.29.1" in env
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+    assert "make test" in (REPO / "README.md").read_text() and "make reproduce" in (REPO / "README.md").read_text()

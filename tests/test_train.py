@@ -1,0 +1,210 @@
+"""Tests of i2s.train: the discriminator, the schedule, a few training steps, exact resume,
+export and the EMA generator. Tiny random data, CPU, one thread; well under a minute."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from i2s.stylegan import StyleGAN, StyleGANConfig
+from i2s.train import (EXPORT_FORMAT, Discriminator, Schedule, Trainer, diff_augment, ema_update,
+                       export_generator, main, parse_args, parse_schedule)
+
+MINI = StyleGANConfig(resolution=64, fmap_base=2048, fmap_max=128)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "tiny.npy"
+    np.save(path, np.random.default_rng(0).integers(0, 256, size=(20, 64, 64, 3), dtype=np.uint8))
+    return path
+
+
+def _argv(data_path: Path, out: Path, *extra: str) -> list[str]:
+    return ["--data", str(data_path), "--out", str(out), "--threads", "1", "--device", "cpu",
+            "--batch", "8", "--schedule", "8:rest", "--no-progress", *extra]
+
+
+def _params(m: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in m.state_dict().items()}
+
+
+# --------------------------------------------------------------------------- discriminator
+
+
+def test_discriminator_shapes_every_block_and_alpha():
+    torch.manual_seed(0)
+    D = Discriminator(MINI)
+    assert D.max_block == 4
+    for block in range(D.max_block + 1):
+        res = 4 * 2**block
+        x = torch.randn(4, 3, res, res)
+        for alpha in (0.0, 0.3, 1.0):
+            out = D(x, block, alpha)
+            assert out.shape == (4, 1) and torch.isfinite(out).all()
+        if block > 0:  # alpha 0 is exactly the lower-resolution D on the pooled image
+            torch.testing.assert_close(D(x, block, 0.0), D(torch.nn.functional.avg_pool2d(x, 2), block - 1, 1.0))
+    with pytest.raises(ValueError):
+        D(torch.randn(4, 3, 16, 16), 1)
+    # odd batch: the minibatch-stddev group shrinks to a divisor
+    assert D(torch.randn(6, 3, 64, 64)).shape == (6, 1)
+
+
+def test_discriminator_channels_mirror_generator():
+    D = Discriminator(MINI)
+    G = StyleGAN(MINI)
+    for b in range(5):
+        res = 4 * 2**b
+        assert D.fromrgb[b].conv.weight.shape[0] == MINI.channels(res) == G.synthesis.torgb[b].conv.weight.shape[1]
+    assert D.blocks[4].conv1_down.conv.weight.shape[:2] == (MINI.channels(32), MINI.channels(64))
+
+
+# --------------------------------------------------------------------------- schedule and augmentation
+
+
+def test_schedule_parsing():
+    phases = parse_schedule("8:40k,16:60k,32:80k,64:rest")
+    assert [(p.res, p.start, p.fade) for p in phases] == [(8, 0, 0), (16, 40_000, 30_000),
+                                                         (32, 100_000, 40_000), (64, 180_000, 40_000)]
+    assert phases[-1].end == math.inf
+    s = Schedule(phases)
+    assert s.at(0) == (1, 1.0, (0, 1))
+    assert s.at(40_000) == (2, 0.0, (1, 0))
+    assert s.at(55_000) == (2, 0.5, (1, 0))
+    assert s.at(70_000) == (2, 1.0, (1, 1))
+    assert s.at(10**9)[:2] == (4, 1.0)
+    assert parse_schedule("8:1k,16:rest/500")[1].fade == 500
+    for bad in ("8:1k,32:rest", "8:rest,16:1k", "12:1k", "8"):
+        with pytest.raises(ValueError):
+            parse_schedule(bad)
+
+
+def test_diff_augment_shapes_and_gradients():
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 16, 16, requires_grad=True)
+    y = diff_augment(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    (g,) = torch.autograd.grad(y.square().sum(), x)
+    assert g.abs().sum() > 0
+    # translation + cutout zero out pixels; colour alone never does
+    assert (diff_augment(torch.ones(8, 3, 16, 16), "translation,cutout") == 0).any()
+    assert not (diff_augment(torch.ones(8, 3, 16, 16), "translation") == 0).all()
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_training_steps_change_weights_finite_losses(data_path, tmp_path):
+    trainer = Trainer(parse_args(_argv(data_path, tmp_path / "run")))
+    G0, D0 = _params(trainer.G), _params(trainer.D)
+    w_avg0 = trainer.G.mapping.w_avg.clone()
+    losses = [trainer.training_step() for _ in range(3)]
+    assert trainer.state.images_seen == 24 and trainer.state.iterations == 3
+    for m in losses:
+        for k in ("loss_G", "loss_D", "real_logit", "fake_logit"):
+            assert math.isfinite(m[k]), (k, m)
+    assert math.isfinite(losses[0]["r1"]) and math.isnan(losses[1]["r1"])  # lazy R1 on d-step 0
+    G1, D1 = _params(trainer.G), _params(trainer.D)
+    assert not torch.equal(G1["synthesis.layers.2.conv.weight"], G0["synthesis.layers.2.conv.weight"])
+    assert not torch.equal(G1["mapping.layers.0.weight"], G0["mapping.layers.0.weight"])
+    assert not torch.equal(D1["fromrgb.1.conv.weight"], D0["fromrgb.1.conv.weight"])
+    assert not torch.equal(trainer.G.mapping.w_avg, w_avg0)
+    # layers above 8x8 take no part yet
+    assert torch.equal(G1["synthesis.layers.4.conv.weight"], G0["synthesis.layers.4.conv.weight"])
+
+
+def test_ema_tracks_generator(data_path, tmp_path):
+    tiny = StyleGANConfig(resolution=8, fmap_base=16, fmap_max=8, z_dim=8, w_dim=8, mapping_fmaps=8)
+    G_ema, G = StyleGAN(tiny), StyleGAN(tiny)
+    with torch.no_grad():
+        for pe, p in zip(G_ema.parameters(), G.parameters()):
+            pe.fill_(0.0)
+            p.fill_(1.0)
+        G.mapping.w_avg.fill_(3.0)
+    ema_update(G_ema, G, 0.75)
+    assert all(torch.allclose(pe, torch.full_like(pe, 0.25)) for pe in G_ema.parameters())
+    for be, b in zip(G_ema.buffers(), G.buffers()):
+        assert torch.equal(be, b)  # w_avg and the stored noise are copied
+
+    trainer = Trainer(parse_args(_argv(data_path, tmp_path / "run", "--ema-kimg", "0.01", "--ema-rampup", "0")))
+    before = _params(trainer.G_ema)
+    assert all(torch.equal(before[k], v) for k, v in trainer.G.state_dict().items())
+    trainer.training_step()
+    G, ema = trainer.G.state_dict(), trainer.G_ema.state_dict()
+    k = "synthesis.layers.2.conv.weight"
+    assert not torch.equal(ema[k], G[k])
+    assert (ema[k] - G[k]).norm() < (before[k] - G[k]).norm()  # moved toward G
+    beta = 0.5 ** (8 / 10.0)
+    torch.testing.assert_close(ema[k], torch.lerp(G[k], before[k], beta))
+    assert torch.equal(ema["mapping.w_avg"], G["mapping.w_avg"])
+    assert torch.equal(ema["synthesis.layers.3.epilogue.noise_const"], G["synthesis.layers.3.epilogue.noise_const"])
+
+
+def test_resume_is_exact(data_path, tmp_path):
+    """k + m steps with a checkpoint/resume in between == k + m steps straight through; the
+    run crosses a phase change (8 px -> fade-in of 16 px) and includes lazy R1 steps."""
+    extra = ("--schedule", "8:24,16:rest/16", "--total-kimg", "0.048", "--ckpt-every", "1", "--sample-every", "1")
+    straight = tmp_path / "straight"
+    assert main(_argv(data_path, straight, *extra)) == 0
+    split = tmp_path / "split"
+    assert main(_argv(data_path, split, *extra[:2], "--total-kimg", "0.024", *extra[4:])) == 0
+    assert main(["--out", str(split), "--resume", "--total-kimg", "0.048", "--threads", "1", "--no-progress"]) == 0
+
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(split / "checkpoint.pt", weights_only=True)
+    assert (split / "checkpoint-prev.pt").exists()
+    assert a["state"]["images_seen"] == b["state"]["images_seen"] == 48
+    assert a["state"]["phase_index"] == 1
+    for net in ("G", "D", "G_ema"):
+        for k, v in a[net].items():
+            assert torch.equal(v, b[net][k]), (net, k)
+    for opt in ("opt_G", "opt_D"):
+        for i, s in a[opt]["state"].items():
+            for k, v in s.items():
+                assert torch.equal(v, b[opt]["state"][i][k]), (opt, i, k)
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    log = (split / "log.jsonl").read_text().splitlines()
+    assert len(log) >= 2
+    assert list(split.glob("samples-*.png"))
+
+
+def test_export_loads_with_weights_only(data_path, tmp_path):
+    trainer = Trainer(parse_args(_argv(data_path, tmp_path / "run")))
+    trainer.training_step()
+    path = export_generator(trainer.G_ema, tmp_path / "g.pt", {"name": "test", "tier": "embedded"})
+    obj = torch.load(path, weights_only=True)
+    assert obj["format"] == EXPORT_FORMAT and obj["format_version"] == 1
+    assert obj["state_dict"]["mapping.w_avg"].dtype == torch.float16
+    assert "synthesis.layers.9.epilogue.noise_const" in obj["state_dict"]
+    G = StyleGAN(StyleGANConfig.from_dict(obj["config"]))
+    G.load_state_dict({k: v.float() for k, v in obj["state_dict"].items()})
+    with torch.no_grad():
+        img = G(torch.randn(2, G.z_dim))
+    assert img.shape == (2, 3, 64, 64) and torch.isfinite(img).all()
+    torch.testing.assert_close(G.mapping.w_avg, trainer.G_ema.mapping.w_avg, atol=1e-3, rtol=1e-3)
+
+    # the CLI path: export the EMA generator of a checkpoint
+    trainer.save_checkpoint()
+    assert main(["--out", str(tmp_path / "run"), "--export", str(tmp_path / "cli.pt")]) == 0
+    obj = torch.load(tmp_path / "cli.pt", weights_only=True)
+    assert obj["info"]["name"] == "mini-faces64" and obj["info"]["tier"] == "embedded"
+    assert obj["info"]["images_seen"] == 8 and obj["info"]["trained_resolution"] == 8
+    try:
+        from i2s.weights.converted import load_converted
+    except ImportError:
+        return
+    G2 = load_converted(tmp_path / "cli.pt")
+    with torch.no_grad():
+        assert G2(torch.randn(1, G2.z_dim)).shape == (1, 3, 64, 64)
