@@ -431,7 +431,8 @@ def align(
     """Detect every face in an image (path, PIL image or uint8 array) and align each one.
 
     Returns one ``size`` x ``size`` RGB image per face, left to right. Raises ``NoFaceError`` when
-    dlib finds none.
+    dlib finds none. Paths go through ``load_rgb`` (EXIF orientation, mode conversion); a PIL image
+    is used as given apart from the conversion to RGB (apply ``ImageOps.exif_transpose`` yourself).
     """
     img, name = _as_rgb_image(img_or_path)
     lms = detect_landmarks(img, upsample=upsample)

@@ -26,7 +26,7 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
-from .loss import EmbeddingLoss, LossSettings, psnr
+from .loss import EmbeddingLoss, psnr
 from .stylegan import NoiseMode, StyleGAN
 
 Space = Literal["w+", "w", "z"]
@@ -72,14 +72,14 @@ def initial_latent(G: StyleGAN, n: int, space: Space, init: Init, seed: int) -> 
     if init == "mean":
         if space == "z":
             raise ValueError("init='mean' is w̄, a point of W; there is no mean code in Z: use init='normal' or 'uniform'")
-        x = G.w_avg.detach().cpu().expand(shape)
+        x = G.w_avg.detach().cpu().float().expand(shape)
     elif init == "uniform":
         x = torch.rand(shape, generator=gen) * 2 - 1
     elif init == "normal":
         x = torch.randn(shape, generator=gen)
     else:
         raise ValueError(f"init must be 'mean', 'uniform' or 'normal', got {init!r}")
-    return x.expand(n, *shape[1:]).clone().to(G.device)
+    return x.expand(n, *shape[1:]).clone().to(G.device, G.w_avg.dtype)
 
 
 def to_w_plus(G: StyleGAN, latent: torch.Tensor, space: Space) -> torch.Tensor:
@@ -122,10 +122,10 @@ def embed(
     """
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != G.resolution or images.shape[-2] != G.resolution:
         raise ValueError(f"images must be [N, 3, {G.resolution}, {G.resolution}] for this generator, got {tuple(images.shape)}")
-    device = G.device
+    device, dtype = G.device, G.w_avg.dtype
     G.eval().requires_grad_(False)
-    loss_fn = (loss_fn or EmbeddingLoss()).to(device)
-    images = images.to(device, torch.float32)
+    loss_fn = (loss_fn or EmbeddingLoss()).to(device, dtype)
+    images = images.to(device, dtype)
     n = images.shape[0]
 
     settings = {
@@ -136,11 +136,11 @@ def embed(
     }
 
     # 1: initialise the latent code
-    latent = (w_init.detach().clone().to(device) if w_init is not None
+    latent = (w_init.detach().clone().to(device, dtype) if w_init is not None
               else initial_latent(G, n, space, init, seed)).requires_grad_(True)
     optimizer = torch.optim.Adam([latent], lr=lr, betas=betas, eps=eps)
     target = loss_fn.target(images)
-    curve = torch.zeros(steps, n, device=device)
+    curve = torch.zeros(steps, n, device=device, dtype=dtype)
     last_good = latent.detach().clone()
     stopped_at = torch.full((n,), -1, dtype=torch.long, device=device)
     start = 0

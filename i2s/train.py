@@ -6,7 +6,9 @@ Generative Adversarial Networks", CVPR 2019; NVlabs/stylegan ``training/``), sca
 * generator: :class:`i2s.stylegan.StyleGAN` with the mini config (channels 128 at 4-32 px,
   64 at 64 px; z, w 512-d; 8 mapping layers);
 * discriminator: :class:`Discriminator`, the ``D_basic`` of networks_stylegan.py with
-  equalized learning rate, minibatch standard deviation at 4x4 and the same channel counts;
+  equalized learning rate, minibatch standard deviation at 4x4 and the same channel counts
+  (down-sampling by blur + stride-2 conv by default, a quarter of v1's conv-then-pool
+  multiply-adds; ``--d-down pool`` for v1's);
 * progressive growing (Karras et al. 2018, kept by StyleGAN v1): training starts at 8x8 and
   each new resolution is faded in linearly, in G (``Synthesis.forward(block, alpha)``), in D
   (:meth:`Discriminator.forward`) and in the reals; Adam's state is reset at every phase
@@ -46,7 +48,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -89,7 +91,7 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
     g = min(group_size, n)
     while n % g:
         g -= 1
-    y = x.view(g, -1, c, h, w)
+    y = x.reshape(g, -1, c, h, w)
     y = y - y.mean(dim=0, keepdim=True)
     y = (y.square().mean(dim=0) + 1e-8).sqrt()  # [M, C, H, W]
     y = y.mean(dim=(1, 2, 3)).view(-1, 1, 1, 1)  # [M, 1, 1, 1]
@@ -97,33 +99,42 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
     return torch.cat([x, y], dim=1)
 
 
+DownMode = Literal["none", "pool", "stride"]
+
+
 class DConv(nn.Module):
     """Equalized-lr convolution + bias + leaky ReLU (``act(apply_bias(conv2d(...)))``).
 
-    ``down=True`` is ``conv2d_downscale2d`` below 128 px: blur, 3x3 conv, 2x2 average pool.
+    ``down="pool"`` is v1's ``conv2d_downscale2d`` below 128 px: blur, 3x3 conv, 2x2 average
+    pool. ``down="stride"``: blur, then the 3x3 conv with stride 2 (StyleGAN2's down-sampling
+    conv), a quarter of the multiply-adds, which matters on a CPU.
     """
 
-    def __init__(self, in_c: int, out_c: int, kernel: int, down: bool = False) -> None:
+    def __init__(self, in_c: int, out_c: int, kernel: int, down: DownMode = "none") -> None:
         super().__init__()
         self.conv = Conv2d(in_c, out_c, kernel)  # gain sqrt(2), runtime-scaled like G's
         self.bias = nn.Parameter(torch.zeros(out_c))
+        if down not in ("none", "pool", "stride"):
+            raise ValueError(f"down must be none, pool or stride, got {down!r}")
         self.down = down
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.down:
+        if self.down == "pool":
             x = F.avg_pool2d(self.conv(blur2d(x)), 2)
+        elif self.down == "stride":
+            x = F.conv2d(blur2d(x), self.conv.weight * self.conv.weight_gain, stride=2, padding=self.conv.kernel // 2)
         else:
             x = self.conv(x)
         return _lrelu(x + self.bias.view(1, -1, 1, 1))
 
 
 class DBlock(nn.Module):
-    """One resolution of ``D_basic`` (8x8 and up): Conv0 (3x3) then Conv1_down (blur, 3x3, pool)."""
+    """One resolution of ``D_basic`` (8x8 and up): Conv0 (3x3) then Conv1_down (blur, 3x3, down)."""
 
-    def __init__(self, in_c: int, out_c: int) -> None:
+    def __init__(self, in_c: int, out_c: int, down: DownMode = "pool") -> None:
         super().__init__()
         self.conv0 = DConv(in_c, in_c, 3)
-        self.conv1_down = DConv(in_c, out_c, 3, down=True)
+        self.conv1_down = DConv(in_c, out_c, 3, down=down)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv1_down(self.conv0(x))
@@ -155,16 +166,18 @@ class Discriminator(nn.Module):
     ``4 * 2**b`` to ``cfg.channels(res)`` features; ``blocks[b]`` (b >= 1) takes them to
     ``cfg.channels(res / 2)`` at half the resolution; ``epilogue`` is the 4x4 head with
     ``nf(0) = min(fmap_base, fmap_max)`` dense features. Output: one logit per image [N, 1].
+    ``down`` picks the down-sampling conv of the blocks (see :class:`DConv`).
     """
 
-    def __init__(self, cfg: StyleGANConfig, mbstd_group_size: int = 4) -> None:
+    def __init__(self, cfg: StyleGANConfig, mbstd_group_size: int = 4, down: DownMode = "stride") -> None:
         super().__init__()
         self.cfg = cfg
+        self.down = down
         n_blocks = cfg.log2_res - 1  # blocks 0 (4x4) .. log2(res) - 2
         self.fromrgb = nn.ModuleList(
             DConv(cfg.num_channels, cfg.channels(4 * 2**b), 1) for b in range(n_blocks))
         self.blocks = nn.ModuleList([nn.Identity()] + [
-            DBlock(cfg.channels(4 * 2**b), cfg.channels(4 * 2 ** (b - 1))) for b in range(1, n_blocks)])
+            DBlock(cfg.channels(4 * 2**b), cfg.channels(4 * 2 ** (b - 1)), down) for b in range(1, n_blocks)])
         dense_fmaps = min(int(cfg.fmap_base), cfg.fmap_max)  # nf(0)
         self.epilogue = DEpilogue(cfg.channels(4), dense_fmaps, mbstd_group_size)
 
@@ -489,7 +502,7 @@ class Trainer:
 
         torch.manual_seed(args.seed)
         self.G = StyleGAN(self.cfg).to(self.device)
-        self.D = Discriminator(self.cfg, args.mbstd_group).to(self.device)
+        self.D = Discriminator(self.cfg, args.mbstd_group, args.d_down).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         betas = (args.beta1, args.beta2)
         # One plain lr for all of G: mapping lrmul 0.01 is in its runtime weight scale.
@@ -760,7 +773,7 @@ class Trainer:
                 self._log(metrics, st.images_seen - before)
                 pbar.update(min(st.images_seen, total) - min(before, total))
                 done = st.images_seen >= total
-                if st.images_seen >= st.next_log or done:
+                if st.images_seen >= st.next_log or done or self._stop_signal is not None:
                     self._flush_log(pbar)
                     st.next_log = (st.images_seen // every(args.log_every) + 1) * every(args.log_every)
                 if self.out is not None and (st.images_seen >= st.next_sample or done):
@@ -871,6 +884,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fmap-base", type=int, default=2048)
     p.add_argument("--fmap-max", type=int, default=128)
     p.add_argument("--mbstd-group", type=int, default=4)
+    p.add_argument("--d-down", choices=("pool", "stride"), default="stride",
+                   help="D down-sampling: v1's blur-conv-avgpool, or blur + stride-2 conv (4x fewer MACs)")
     # schedule
     p.add_argument("--schedule", default="8:40k,16:60k,32:80k,64:rest",
                    help="RES:IMAGES[/FADE] per phase; each phase after the first starts with a fade-in")
@@ -902,7 +917,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Arguments that define the networks and cannot change on resume.
-_FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group")
+_FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down")
 # Arguments that only steer this invocation and are never taken from a checkpoint.
 _PER_RUN = ("resume", "export", "fp16", "bench", "bench_iters", "out", "threads", "device", "no_progress")
 

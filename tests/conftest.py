@@ -13,7 +13,9 @@ from i2s.stylegan import StyleGAN, StyleGANConfig
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("I2S_SHARED", REPO.parent / "shared"))
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# One thread: the test tensors are small, and a second thread only thrashes when anything else
+# (a background training run, a second pytest) shares the two cores.
+torch.set_num_threads(1)
 
 
 def tiny_config(resolution: int = 32) -> StyleGANConfig:

@@ -42,13 +42,25 @@ def test_w_plus_embedding_recovers_a_generated_image(G, loss_fn):
 
 
 def test_batch_equals_single_runs(G, loss_fn):
+    """A batch of N is N independent problems. Checked in float64: in float32 the batched and
+    single convolutions round differently, and Adam's normalised update turns ~1e-7 gradient
+    noise on near-zero gradient components into lr-sized steps, so only float64 shows that the
+    computation itself is the same."""
+    import copy
+
+    G64, loss64 = copy.deepcopy(G).double(), copy.deepcopy(loss_fn).double()
     img, _ = _targets(G, n=3, seed=4)
+    img = img.double()
     for init in ("mean", "uniform"):
-        batch = embed(G, img, steps=25, init=init, seed=7, loss_fn=loss_fn, progress=False)
+        batch = embed(G64, img, steps=12, init=init, seed=7, loss_fn=loss64, progress=False)
         for i in range(3):
-            single = embed(G, img[i:i + 1], steps=25, init=init, seed=7, loss_fn=loss_fn, progress=False)
-            assert torch.allclose(batch.w_plus[i], single.w_plus[0], atol=1e-5)
-            assert batch.loss[i].item() == pytest.approx(single.loss[0].item(), rel=1e-4)
+            single = embed(G64, img[i:i + 1], steps=12, init=init, seed=7, loss_fn=loss64, progress=False)
+            assert torch.allclose(batch.w_plus[i], single.w_plus[0], atol=1e-9)
+            assert batch.loss[i].item() == pytest.approx(single.loss[0].item(), rel=1e-9)
+    # and in float32 the losses still agree closely
+    b32 = embed(G, img.float(), steps=25, seed=7, loss_fn=loss_fn, progress=False)
+    s32 = embed(G, img[1:2].float(), steps=25, seed=7, loss_fn=loss_fn, progress=False)
+    assert b32.loss[1].item() == pytest.approx(s32.loss[0].item(), rel=1e-2)
 
 
 def test_spaces_and_inits(G, loss_fn):
@@ -128,9 +140,9 @@ class _NaNAfter(torch.nn.Module):
 def test_nan_loss_stops_that_image_only(G, loss_fn):
     img, _ = _targets(G, n=2, seed=9)
     ref = embed(G, img, steps=12, loss_fn=loss_fn, progress=False)
-    partial = embed(G, img[1:], steps=5, loss_fn=loss_fn, progress=False)
+    partial = embed(G, img, steps=4, loss_fn=loss_fn, progress=False)  # latent 5 gave the NaN: latent 4 is the last good one
     res = embed(G, img, steps=12, loss_fn=_NaNAfter(loss_fn, image=1, step=5), progress=False)
     assert res.stopped_at.tolist() == [-1, 5]
     assert torch.allclose(res.w_plus[0], ref.w_plus[0], atol=1e-6)  # the other image is untouched
-    assert torch.allclose(res.w_plus[1], partial.w_plus[0], atol=1e-6)  # last good latent = after 5 steps
+    assert torch.allclose(res.w_plus[1], partial.w_plus[1], atol=1e-6)
     assert torch.isfinite(res.w_plus).all() and "step 5" in res.messages[0]

@@ -16,10 +16,15 @@ def _name(req: str) -> str:
 
 
 def _env_deps() -> tuple[set[str], set[str]]:
-    conda, pip, in_pip = set(), set(), False
+    conda, pip, in_pip, in_deps = set(), set(), False, False
     for line in (REPO / "environment.yml").read_text().splitlines():
         s = line.split("#", 1)[0].rstrip()
         if not s.strip():
+            continue
+        if not s.startswith(" ") and not s.startswith("-"):  # a top-level key
+            in_deps = s.startswith("dependencies:")
+            continue
+        if not in_deps:
             continue
         if re.match(r"^\s*-\s*pip:\s*$", s):
             in_pip = True

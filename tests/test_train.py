@@ -44,9 +44,10 @@ def _params(m: torch.nn.Module) -> dict[str, torch.Tensor]:
 # --------------------------------------------------------------------------- discriminator
 
 
-def test_discriminator_shapes_every_block_and_alpha():
+@pytest.mark.parametrize("down", ["stride", "pool"])
+def test_discriminator_shapes_every_block_and_alpha(down):
     torch.manual_seed(0)
-    D = Discriminator(MINI)
+    D = Discriminator(MINI, down=down)
     assert D.max_block == 4
     for block in range(D.max_block + 1):
         res = 4 * 2**block

@@ -1,0 +1,60 @@
+"""load_generator: names, tiers, 'auto' and its one visible line, file paths, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from i2s import load_generator
+from i2s.models import MINI_PATH, converted_ffhq_path
+from i2s.weights.converted import save_converted
+from i2s.weights.fetch import WeightsUnavailable
+from conftest import make_generator
+
+
+def test_auto_picks_ffhq_only_when_cached(isolated_cache, capsys, monkeypatch):
+    import i2s.models as models
+
+    # no official weights: auto -> mini (pointed at a stand-in file, whatever the repo ships)
+    G = make_generator(16)
+    stand_in = isolated_cache / "mini-stand-in.pt"
+    save_converted(stand_in, G.cfg, G.state_dict(), {"name": "mini-faces64", "tier": "embedded"})
+    monkeypatch.setattr(models, "MINI_PATH", stand_in)
+    g = load_generator("auto")
+    out = capsys.readouterr().out
+    assert "model=auto -> mini" in out and "embedded tier" in out and g.info["tier"] == "embedded"
+    # the converted official generator in the cache: auto -> ffhq
+    save_converted(converted_ffhq_path(), G.cfg, G.state_dict(), {"name": "stylegan1-ffhq-1024", "tier": "paper"})
+    g = load_generator("auto")
+    out = capsys.readouterr().out
+    assert "model=auto -> ffhq" in out and "paper tier" in out and g.name == "stylegan1-ffhq-1024"
+    assert not g.training and not any(p.requires_grad for p in g.parameters())
+
+
+def test_ffhq_missing_says_what_to_do(isolated_cache):
+    with pytest.raises(WeightsUnavailable, match="i2s weights fetch stylegan1-ffhq-1024"):
+        load_generator("ffhq")
+
+
+def test_random_and_path_and_unknown(tmp_path):
+    g = load_generator("random-mini", verbose=False)
+    assert g.resolution == 64 and g.num_layers == 10 and g.info["tier"] == "random"
+    G = make_generator(16)
+    p = tmp_path / "g.pt"
+    save_converted(p, G.cfg, {k: v.half() if v.is_floating_point() else v for k, v in G.state_dict().items()},
+                   {"name": "half", "tier": "custom"})
+    h = load_generator(p, verbose=False)  # fp16 storage comes back as float32
+    assert h.w_avg.dtype == torch.float32
+    assert torch.allclose(h.w_avg, G.w_avg, atol=1e-2)
+    with pytest.raises(FileNotFoundError, match="known names"):
+        load_generator("no-such-model")
+
+
+@pytest.mark.skipif(not MINI_PATH.is_file(), reason="data/models/mini-faces64.pt not shipped yet")
+def test_shipped_mini_loads_and_generates():
+    G = load_generator("mini", verbose=False)
+    assert G.resolution == 64 and G.num_layers == 10 and G.info["tier"] == "embedded"
+    with torch.no_grad():
+        x = G(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0)), truncation_psi=0.7)
+    assert x.shape == (2, 3, 64, 64) and torch.isfinite(x).all()
+    assert 0.05 < x.std() < 2.0  # a real image, not a constant or an explosion
