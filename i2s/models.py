@@ -105,7 +105,13 @@ def load_generator(name_or_path: str | Path = "auto", device: str | torch.device
 
 
 def describe_tier(G: StyleGAN) -> str:
+    """One phrase naming the tier (and, for mini, how far its training got)."""
     tier = G.info.get("tier", "unknown")
-    return {"paper": "paper tier: official StyleGAN v1 FFHQ-1024",
+    text = {"paper": "paper tier: official StyleGAN v1 FFHQ-1024",
             "embedded": "embedded tier: our mini model, not the paper's",
             "random": "random weights"}.get(tier, f"tier {tier}")
+    if tier == "embedded" and "kimg" in G.info:
+        text += f", trained on {float(G.info['kimg']):.0f}k images"
+        if not G.info.get("fully_grown", True):
+            text += f" (interim: only grown to {G.info.get('trained_resolution')} px)"
+    return text

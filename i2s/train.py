@@ -830,10 +830,23 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
         "trained_resolution": 4 * 2**block, "trained_alpha": alpha,
         "fully_grown": bool(4 * 2**block == cfg.resolution and alpha >= 1.0),
         "trained_with": "i2s.train (StyleGAN v1 recipe, progressive growing)",
+        "align_zoom": _data_framing_zoom(args.get("data")),
         "torch": torch.__version__,
         "args": args,
     }
     return export_generator(G, out_path, info, fp16=fp16)
+
+
+def _data_framing_zoom(data: str | None, default: float = 0.7) -> float:
+    """The FFHQ-recipe zoom the training faces were aligned with (from ``<data>-meta.json``,
+    written by scripts/prepare_mini_data.py); embedding a face into the model must use the same."""
+    if data:
+        meta = Path(data).with_name(Path(data).stem + "-meta.json")
+        try:
+            return float(json.loads(meta.read_text())["framing"]["zoom"])
+        except (OSError, KeyError, ValueError, TypeError):
+            pass
+    return default
 
 
 # --------------------------------------------------------------------------- benchmark
