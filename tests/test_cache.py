@@ -1,0 +1,53 @@
+"""The embedding cache: reuse exactly-equal work, never a stale entry."""
+
+from __future__ import annotations
+
+import torch
+
+import i2s.cache as C
+from i2s.loss import EmbeddingLoss
+from conftest import make_generator
+
+
+def _setup(random_vgg):
+    G = make_generator(16, seed=3)
+    with torch.no_grad():
+        imgs = G.synthesis(G.mapping(torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(0))))
+    return G, imgs, EmbeddingLoss(vgg=random_vgg[0], vgg_label=random_vgg[1])
+
+
+def test_reuse_and_invalidation(tmp_path, random_vgg, monkeypatch, capsys):
+    G, imgs, loss = _setup(random_vgg)
+    calls = []
+    real = C.embed
+    monkeypatch.setattr(C, "embed", lambda G, x, **kw: calls.append(len(x)) or real(G, x, **kw))
+    kw = dict(loss_fn=loss, cache_dir=tmp_path, steps=4, progress=False)
+    a = C.cached_embed(G, imgs, **kw)
+    assert calls == [3] and len(list(tmp_path.glob("*.pt"))) == 3
+    b = C.cached_embed(G, imgs, **kw)
+    assert calls == [3] and torch.equal(a.w_plus, b.w_plus) and torch.equal(a.loss_curve, b.loss_curve)
+    assert "3 of 3 embeddings reused" in capsys.readouterr().out
+    C.cached_embed(G, imgs[:2], **{**kw, "steps": 5})  # another setting: recomputed
+    assert calls == [3, 2]
+    C.cached_embed(G, imgs.flip(0), **kw)  # same images, other order: all reused, order kept
+    assert calls == [3, 2]
+    changed = imgs.clone()
+    changed[1, 0, 0, 0] += 0.01  # one pixel of one image
+    r = C.cached_embed(G, changed, **kw)
+    assert calls == [3, 2, 1] and torch.equal(r.w_plus[0], a.w_plus[0])
+    G2 = make_generator(16, seed=4)  # other weights, same architecture
+    C.cached_embed(G2, imgs[:1], **kw)
+    assert calls == [3, 2, 1, 1]
+    C.cached_embed(G, imgs[:1], **{**kw, "init": "uniform", "seed": 1})
+    assert calls == [3, 2, 1, 1, 1]
+
+
+def test_corrupt_entry_is_recomputed(tmp_path, random_vgg):
+    G, imgs, loss = _setup(random_vgg)
+    kw = dict(loss_fn=loss, cache_dir=tmp_path, steps=3, progress=False)
+    a = C.cached_embed(G, imgs[:1], **kw)
+    (entry,) = tmp_path.glob("*.pt")
+    entry.write_bytes(b"half a file")
+    b = C.cached_embed(G, imgs[:1], **kw)
+    assert torch.allclose(a.w_plus, b.w_plus) and entry.stat().st_size > 100
+    assert C.clear(tmp_path) == 1
