@@ -297,10 +297,10 @@ def _harmonic_fill(arr: np.ndarray, mask: np.ndarray) -> np.ndarray:
         cols.append(index[nyc[unknown], nxc[unknown]])
         rhs[known] += arr[nyc[known], nxc[known]]
     rows_a, cols_a = np.concatenate(rows), np.concatenate(cols)
-    a = sp.csc_matrix(
-        (np.concatenate([diag, -np.ones(len(rows_a))]), (np.concatenate([np.arange(n), rows_a]), np.concatenate([np.arange(n), cols_a]))),
-        shape=(n, n),
-    )
+    ii = np.concatenate([np.arange(n), rows_a])
+    jj = np.concatenate([np.arange(n), cols_a])
+    vals = np.concatenate([diag, -np.ones(len(rows_a))])
+    a = sp.csc_matrix((vals, (ii, jj)), shape=(n, n))
     sol = spsolve(a, rhs)
     out = arr.copy()
     out[ys, xs] = np.asarray(sol).reshape(n, c)
@@ -388,7 +388,9 @@ def aligned_face_and_landmarks(path, size: int, zoom: float = 1.0) -> tuple[Imag
     img, name = A._as_rgb_image(path)
     lms = A.detect_landmarks(img, upsample=1)
     if not lms:
-        raise A.NoFaceError(f"{name}: dlib found no face (HOG detector, upsample 1); the stress tests need a face photo")
+        raise A.NoFaceError(
+            f"{name}: dlib found no face (HOG detector, upsample 1); the stress tests need a face photo"
+        )
     lm_photo = lms[0]
     face = A.align_face(img, lm_photo, output_size=size, zoom=zoom)
     if size == LANDMARK_SIZE and zoom == 1.0:
@@ -406,7 +408,9 @@ def aligned_face_and_landmarks(path, size: int, zoom: float = 1.0) -> tuple[Imag
     return face, lm
 
 
-def defect_inputs(path, size: int, zoom: float = 1.0, margins: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+def defect_inputs(
+    path, size: int, zoom: float = 1.0, margins: dict[str, float] | None = None
+) -> dict[str, torch.Tensor]:
     """The inputs of Table 3 / Fig. 3 for one face photo, each ``[1, 3, size, size]`` in [-1, 1]:
     ``"non-defective"`` (the aligned face, as :func:`i2s.data.load_target` gives it) followed by the
     five :data:`DEFECTS`."""
