@@ -61,8 +61,8 @@ class Session:
         loss_fn = EmbeddingLoss(loss or LossSettings()).to(device)
         name = {"mini-faces64": "mini", "stylegan1-ffhq-1024": "ffhq"}.get(G.name, G.name)
         params = {**PROFILES[profile]}
-        if steps is not None:
-            params["steps"] = steps
+        if steps is not None:  # one knob for every step count of the profile
+            params.update(steps=steps, ablation_steps=steps, curve_steps=2 * steps)
         s = cls(G=G, loss_fn=loss_fn, model=name, profile=profile, steps=params["steps"], seed=seed, device=device,
                 figures=Path(figures_dir) / name, results=Path(results_dir) / name / profile, params=params)
         s.figures.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,73 @@
+"""The main job: execute notebooks/01…07 with papermill, then write REPORT.md.
+
+    python scripts/run_notebooks.py --profile quick --model auto [--only 01,06] [--steps N] [--check]
+
+Executed copies go to runs/<profile>/ (git-ignored); figures to figures/<model>/, numbers to
+results/<model>/<profile>/. A failing cell stops that notebook (papermill raises) and the run
+reports it and exits non-zero after trying the others. ``--check`` then verifies that every
+expected figure and CSV exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--profile", default="quick", choices=["quick", "paper"])
+    ap.add_argument("--model", default="auto")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--only", default="", help="comma-separated notebook number prefixes, e.g. 01,06")
+    ap.add_argument("--figures", type=Path, default=REPO / "figures")
+    ap.add_argument("--results", type=Path, default=REPO / "results")
+    ap.add_argument("--check", action="store_true", help="fail if an expected figure or CSV is missing")
+    args = ap.parse_args(argv)
+
+    import papermill as pm
+
+    from i2s.models import load_generator
+    from i2s.report import missing_outputs, write_report
+
+    model_dir = {"mini-faces64": "mini", "stylegan1-ffhq-1024": "ffhq"}
+    G = load_generator(args.model, verbose=True)
+    model = model_dir.get(G.name, G.name)
+    del G
+    notebooks = sorted((REPO / "notebooks").glob("0*.ipynb"))
+    if args.only:
+        notebooks = [n for n in notebooks if n.name[:2] in args.only.split(",")]
+    out_dir = REPO / "runs" / args.profile
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures, t_all = [], time.perf_counter()
+    for nb in notebooks:
+        t = time.perf_counter()
+        print(f"[run] {nb.name} ...", flush=True)
+        try:
+            pm.execute_notebook(str(nb), str(out_dir / nb.name), cwd=str(REPO / "notebooks"), progress_bar=False,
+                                parameters=dict(model=model if args.model != "auto" else "auto", profile=args.profile,
+                                                steps=args.steps, device=args.device, interactive=False,
+                                                figures_dir=str(args.figures), results_dir=str(args.results)))
+            print(f"[run] {nb.name} done in {time.perf_counter() - t:.0f} s", flush=True)
+        except Exception as e:  # papermill.PapermillExecutionError: a cell failed
+            failures.append(nb.name)
+            print(f"[run] {nb.name} FAILED after {time.perf_counter() - t:.0f} s: {str(e)[:2000]}", file=sys.stderr, flush=True)
+    results = args.results / model / args.profile
+    report = write_report(results)
+    print(f"[run] all notebooks: {time.perf_counter() - t_all:.0f} s; report: {report}")
+    if args.check and not args.only:
+        missing = missing_outputs(args.figures / model, results)
+        for m in missing:
+            print(f"[run] missing: {m}", file=sys.stderr)
+        if missing:
+            return 1
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""REPORT.md: verdicts follow the numbers; the expected-output check finds what is missing."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from i2s.report import EXPECTED, claims, missing_outputs, write_report
+
+
+def _write(results, name, rows):
+    pd.DataFrame(rows).to_csv(results / f"{name}.csv", index=False)
+
+
+def test_verdicts_follow_the_numbers(tmp_path):
+    _write(tmp_path, "latent_space_choice", [{"setting": "(f) W+, w̄ init", "loss_x1e5": 0.2},
+                                             {"setting": "(c) W, w̄ init", "loss_x1e5": 0.9}])
+    _write(tmp_path, "class_embedding_summary", [{"class": "faces", "dist_to_w_avg": 10.0, "loss_x1e5": 0.3},
+                                                 {"class": "cats", "dist_to_w_avg": 30.0, "loss_x1e5": 0.2}])
+    _write(tmp_path, "loss_vs_steps", [{"class": "faces", "steps_to_95pct": 300}, {"class": "cars", "steps_to_95pct": 200}])
+    verdicts = claims(tmp_path)
+
+    class _V(dict):
+        def __getitem__(self, prefix):
+            return next(c for c in verdicts if c.claim.startswith(prefix))
+
+    v = _V()
+    assert v["Embedding into W+ beats W"].verdict == "agrees" and "0.2000" in v["Embedding into W+ beats W"].evidence
+    assert v["Faces embed close to w̄; other classes scatter further"].verdict == "agrees"
+    assert v["Faces embed better (lower loss) than the other classes"].verdict == "disagrees"
+    assert v["The loss converges fastest for faces"].verdict == "disagrees"
+    assert v["w̄ init is better for faces"].verdict == "not run"
+    _write(tmp_path, "table1_affine", [{"transform": "original", "ours_loss_x1e5": 0.1, "paper_loss_x1e5": None},
+                                       {"transform": "rotate_90", "ours_loss_x1e5": 0.5, "paper_loss_x1e5": 0.622}])
+    text = write_report(tmp_path).read_text()
+    assert "Table 1" in text and "0.622" in text and "**agrees**" in text and "**disagrees**" in text
+
+
+def test_missing_outputs(tmp_path):
+    figs, res = tmp_path / "f", tmp_path / "r"
+    figs.mkdir()
+    res.mkdir()
+    n = sum(len(e["figures"]) + len(e["tables"]) for e in EXPECTED.values())
+    assert len(missing_outputs(figs, res)) == n
+    (figs / "fig01_class_embedding.png").write_bytes(b"x")
+    assert len(missing_outputs(figs, res)) == n - 1
