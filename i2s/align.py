@@ -35,18 +35,23 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import threading
+import warnings
 from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "ImageReadError",
     "NoFaceError",
     "LandmarkModelMissing",
     "load_rgb",
+    "ImageTooLargeError",
+    "ImageTooSmallError",
+    "MIN_TARGET_SIZE",
     "landmark_model_path",
     "get_detector",
     "get_predictor",
@@ -128,35 +133,151 @@ def _to_rgb(img: Image.Image, background: Sequence[int]) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_rgb(path: PathLike, background: Sequence[int] = DEFAULT_BACKGROUND) -> Image.Image:
+#: The smallest side an image may have to be used as an embedding target (``i2s.io.pil_to_tensor``
+#: with a ``size``): below it there is too little detail for an up-scale to mean anything.
+MIN_TARGET_SIZE = 32
+
+# Leading bytes of HEIF/HEIC/AVIF containers (ISO BMFF "ftyp" box), which Pillow 10 cannot read.
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
+
+_pillow_globals_lock = threading.Lock()
+
+
+class ImageTooLargeError(ImageReadError):
+    """The image has more pixels than the decompression-bomb limit; it was not decoded."""
+
+
+class ImageTooSmallError(ImageReadError):
+    """The image is smaller than :data:`MIN_TARGET_SIZE` on its shorter side."""
+
+
+def _fix_hint(head: bytes) -> str:
+    """What to do with a file Pillow does not recognise, from its first bytes."""
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return ("it is a HEIC/HEIF/AVIF photo (iPhone default), which Pillow cannot read: export or "
+                "convert it to JPEG or PNG (or `pip install pillow-heif`)")
+    if head.lstrip()[:1] == b"<":
+        return "it is a text/HTML/SVG file, not a raster image: save the picture itself as JPEG or PNG"
+    return "convert it to PNG or JPEG, or check that the path points at an image"
+
+
+def bomb_message(path: PathLike, size: tuple[int, int] | None, limit: int | None,
+                 pixels: int | None = None) -> str:
+    """The refusal for an image above the decompression-bomb limit (shared by :func:`load_rgb`)."""
+    if size:
+        dims = f"{size[0]} x {size[1]} = {size[0] * size[1]:,} pixels"
+    else:
+        dims = f"{pixels:,} pixels" if pixels else "too many pixels"
+    lim = f"the limit of {limit:,} pixels" if limit else "Pillow's limit"
+    return (f"{path}: refusing to decode an image of {dims}, more than {lim} "
+            "(protection against decompression bombs: a small file that expands to gigabytes). "
+            "If it is a genuine photo, downscale it first (e.g. to 4096 px on the long side), "
+            "or raise the limit with PIL.Image.MAX_IMAGE_PIXELS = N in Python")
+
+
+def _decode(path: Path, limit: int | None, background: Sequence[int]) -> Image.Image:
+    """Open, check the pixel count from the header, decode, apply EXIF orientation, convert."""
+    with Image.open(path) as im:
+        if limit and im.size[0] * im.size[1] > limit:
+            raise ImageTooLargeError(bomb_message(path, im.size, limit))
+        im.load()
+        try:
+            upright = ImageOps.exif_transpose(im)
+        except Exception as e:  # noqa: BLE001 - a broken EXIF block must not lose the image
+            warnings.warn(f"{path}: ignoring its unreadable EXIF orientation ({e})", stacklevel=3)
+            upright = im
+        img = _to_rgb(upright, background)
+        img.load()
+    return img
+
+
+def load_rgb(path: PathLike, background: Sequence[int] = DEFAULT_BACKGROUND, *,
+             max_pixels: int | None | str = "pillow", min_size: int = 0) -> Image.Image:
     """Open an image file as an upright 8-bit RGB ``PIL.Image``.
 
+    Converted:
+
     * EXIF orientation is applied (``ImageOps.exif_transpose``), so phone photos come out upright.
+      An unreadable EXIF block gives a warning and the image as stored.
     * Transparency (RGBA, LA, PA, P or L with a transparent colour) is alpha-composited onto
       ``background`` (neutral grey by default). The known fix ``convert('RGBA').convert('RGB')`` only
       drops the alpha channel, which exposes whatever colour the transparent pixels happen to store.
-    * 16-bit (``I;16``, ``I;16B``, ``I``) and float (``F``) images are scaled to 8 bit, not clipped.
+    * 16-bit (``I;16``, ``I;16B``, ``I``) and float (``F``) grey images are scaled to 8 bit, not
+      clipped. 16-bit RGB(A) PNGs are reduced to 8 bit by Pillow itself (the high byte: at most one
+      level below ``round(v / 257)``).
     * CMYK, palette, grey, 1-bit, YCbCr, LAB and HSV go through Pillow's ``convert('RGB')``.
+    * Multi-frame files (animated GIF/PNG/WebP, multi-page TIFF): the first frame.
+    * Any size is returned as it is; cropping to a square happens in ``i2s.io.pil_to_tensor``.
 
-    Raises ``ImageReadError`` (a ``ValueError``) naming the file when it is missing, unreadable or
-    not an image.
+    Refused, with an :class:`ImageReadError` (a ``ValueError``) whose message names the file and
+    says what to do:
+
+    * a missing file, a directory, a zero-byte file, a file that is not an image Pillow can read
+      (with a hint for HEIC and HTML), a truncated or corrupt image (never padded: should other code
+      have set Pillow's ``LOAD_TRUNCATED_IMAGES``, it is held off while this function decodes);
+    * more than ``max_pixels`` pixels (:class:`ImageTooLargeError`), checked from the header before
+      anything is decoded. ``"pillow"`` (default) means ``PIL.Image.MAX_IMAGE_PIXELS`` (89.5 MP,
+      the threshold at which Pillow starts to warn about decompression bombs), ``None`` no limit.
+      (Holding Pillow's two globals to other values takes a lock for the decode.)
+    * a shorter side below ``min_size`` (:class:`ImageTooSmallError`; default 0: no minimum).
     """
     path = Path(path)
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels == "pillow" else max_pixels
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a directory, not an image file; pass the image files inside "
+                             f"it instead (e.g. {path}/*.jpg)")
     try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            img = _to_rgb(im, background)
-            img.load()
+        nbytes = path.stat().st_size
     except FileNotFoundError as e:
-        raise ImageReadError(f"{path}: no such file") from e
+        raise ImageReadError(f"{path}: no such file; check the path") from e
+    except OSError as e:
+        raise ImageReadError(f"{path}: cannot access the file ({e})") from e
+    if nbytes == 0:
+        raise ImageReadError(f"{path}: the file is empty (0 bytes), probably an interrupted copy or "
+                             "download; copy or download it again")
+    try:
+        if ImageFile.LOAD_TRUNCATED_IMAGES or limit != Image.MAX_IMAGE_PIXELS:
+            # Pillow's globals say otherwise: hold them to what this call asks while it decodes.
+            with _pillow_globals_lock:
+                saved = ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS
+                ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS = False, limit
+                try:
+                    img = _decode(path, limit, background)
+                finally:
+                    ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS = saved
+        else:
+            img = _decode(path, limit, background)
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as e:  # above twice the limit: Pillow refuses in Image.open
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        raise ImageTooLargeError(bomb_message(path, None, limit, int(m.group(1)) if m else None)) from e
+    except FileNotFoundError as e:
+        raise ImageReadError(f"{path}: no such file; check the path") from e
     except IsADirectoryError as e:
         raise ImageReadError(f"{path}: is a directory, not an image file") from e
     except UnidentifiedImageError as e:
-        raise ImageReadError(f"{path}: not an image file Pillow can read") from e
-    except (OSError, SyntaxError, ValueError) as e:  # truncated / corrupt data, odd modes
-        raise ImageReadError(f"{path}: cannot read image ({type(e).__name__}: {e})") from e
+        with open(path, "rb") as f:
+            head = f.read(64)
+        raise ImageReadError(f"{path}: not an image file Pillow can read ({nbytes:,} bytes starting "
+                             f"{head[:12]!r}); {_fix_hint(head)}") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:  # truncated / corrupt data, odd modes
+        raise ImageReadError(f"{path}: cannot decode the image, it is truncated, corrupt or an unsupported "
+                             f"variant ({type(e).__name__}: {e}); re-download it, or re-export it as a "
+                             "complete PNG or JPEG") from e
+    except MemoryError as e:
+        raise ImageReadError(f"{path}: not enough memory to decode this {nbytes:,}-byte image; "
+                             "downscale it first") from e
+    if min(img.size) < min_size:
+        raise ImageTooSmallError(too_small_message(path, img.size, min_size))
+    img.info["i2s_source"] = str(path)  # lets later checks (pil_to_tensor) name the file
     return img
+
+
+def too_small_message(path: PathLike | str, size: tuple[int, int], minimum: int) -> str:
+    """The refusal for an image whose shorter side is below ``minimum``."""
+    return (f"{path}: the image is only {size[0]} x {size[1]} px; embedding needs at least {minimum} px "
+            f"on the shorter side (an up-scaled thumbnail has no detail to embed). Use a larger image")
 
 
 def _as_rgb_image(img_or_path) -> tuple[Image.Image, str]:

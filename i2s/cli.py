@@ -27,12 +27,14 @@ def _parse_seeds(text: str) -> list[int]:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .embed import embed
+    from .batching import chunk_checkpoints, embed_in_batches
     from .io import save_latent, save_png, versions, write_csv
     from .loss import EmbeddingLoss, LossSettings
-    from .models import describe_tier, load_generator
+    from .models import describe_tier
 
-    G = load_generator(args.model, device=args.device)
+    G = _load_generator_or_report(args.model, args.device)
+    if G is None:
+        return 2
     loss_fn = EmbeddingLoss(LossSettings(variant=args.loss, resize=None if args.no_resize else 256), vgg_weights=args.vgg)
     print(f"[i2s] perceptual network: {loss_fn.perceptual_net}")
     out = Path(args.out)
@@ -42,7 +44,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             targets.append(load_target(path, G, align=args.align))
-            names.append(Path(path).stem)
+            names.append(_unique_name(Path(path).stem, names))  # a.png and a.jpg must not overwrite each other
         except Exception as e:  # a bad file is reported and skipped; the others go on
             print(f"[i2s] skipped {path}: {e}", file=sys.stderr)
             failed.append(str(path))
@@ -54,8 +56,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
     for i in range(0, len(targets), args.batch):
         batch, batch_names = torch.cat(targets[i:i + args.batch]), names[i:i + args.batch]
         ckpt = out / f".checkpoint-{'-'.join(batch_names)[:80]}.pt" if args.checkpoint_every else None
-        res = embed(G, batch, space=args.space, init=args.init, steps=args.steps, loss_fn=loss_fn, seed=args.seed,
-                    checkpoint=ckpt, checkpoint_every=args.checkpoint_every or 250, desc=f"embed {i // args.batch + 1}")
+        # embed_in_batches halves the batch when a GPU runs out of memory, and resumes from ckpt
+        res = embed_in_batches(G, batch, args.batch, space=args.space, init=args.init, steps=args.steps, loss_fn=loss_fn,
+                               seed=args.seed, checkpoint=ckpt, keep_checkpoints=True,
+                               checkpoint_every=args.checkpoint_every or 250, desc=f"embed {i // args.batch + 1}")
         for msg in res.messages:
             print(f"[i2s] {msg}", file=sys.stderr)
         for j, name in enumerate(batch_names):
@@ -68,11 +72,33 @@ def cmd_embed(args: argparse.Namespace) -> int:
                          "dist_to_w_avg": f"{res.dist_to_w_avg[j].item():.4f}", "psnr_db": f"{res.psnr[j].item():.2f}",
                          "stopped_at": int(res.stopped_at[j]), "steps": args.steps, "space": args.space, "init": args.init,
                          "model": G.name, "perceptual_net": loss_fn.perceptual_net})
+        write_csv(out / "embeddings.csv", rows)  # after every batch: finished work is never lost
         if ckpt is not None:
-            ckpt.unlink(missing_ok=True)
-    write_csv(out / "embeddings.csv", rows)
+            for c in chunk_checkpoints(ckpt):
+                c.unlink(missing_ok=True)
     print(f"[i2s] wrote {len(rows)} embeddings to {out} (embeddings.csv)" + (f"; {len(failed)} skipped" if failed else ""))
     return 0 if not failed else 3
+
+
+def _unique_name(stem: str, taken: list[str]) -> str:
+    name, k = stem, 2
+    while name in taken:
+        name, k = f"{stem}-{k}", k + 1
+    return name
+
+
+def _load_generator_or_report(model: str, device: str):
+    """load_generator, with a one-line message instead of a traceback for a bad or missing file."""
+    from .models import load_generator
+    from .weights.converted import WeightsFormatError
+    from .weights.fetch import WeightsError
+    from .weights.tf_pickle import UnsafePickleError
+
+    try:
+        return load_generator(model, device=device)
+    except (FileNotFoundError, WeightsFormatError, UnsafePickleError, WeightsError) as e:
+        print(f"[i2s] cannot load the generator {model}: {e}", file=sys.stderr)
+        return None
 
 
 def load_target(path: str | Path, G, align: bool = False) -> torch.Tensor:
@@ -89,9 +115,10 @@ def load_target(path: str | Path, G, align: bool = False) -> torch.Tensor:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from .io import image_grid, save_png
-    from .models import load_generator
 
-    G = load_generator(args.model, device=args.device)
+    G = _load_generator_or_report(args.model, args.device)
+    if G is None:
+        return 2
     seeds = _parse_seeds(args.seeds)
     out = Path(args.out)
     imgs = []
@@ -109,13 +136,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_morph(args: argparse.Namespace) -> int:
     from .edits import morph
     from .io import image_grid, load_latent, save_png
-    from .models import load_generator
 
     w1, m1 = load_latent(args.a)
     w2, m2 = load_latent(args.b)
     if m1.get("model") != m2.get("model"):
         print(f"[i2s] warning: the two latents come from different models ({m1.get('model')} vs {m2.get('model')})", file=sys.stderr)
-    G = load_generator(args.model or _model_name_for(m1), device=args.device)
+    G = _load_generator_or_report(args.model or _model_name_for(m1), args.device)
+    if G is None:
+        return 2
     lams = torch.linspace(1.0, 0.0, args.frames)  # from A (λ=1) to B (λ=0)
     frames = morph(w1, w2, lams).to(G.device)
     with torch.no_grad():
@@ -196,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch", type=int, default=8)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    e.add_argument("--checkpoint-every", type=int, default=0, help="save a resumable checkpoint every N steps")
+    e.add_argument("--checkpoint-every", type=int, default=250,
+                   help="save a resumable checkpoint every N steps (0: none); rerun the same command to resume")
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_embed)
 
@@ -233,7 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:  # the embedding already saved its checkpoint and said how to resume
+        print("[i2s] interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -43,7 +44,8 @@ class EmbedResult:
     (Eq. 1, paper units: divide by 1e5 for the tables); ``dist_to_w_avg``: ||w* - w̄|| (the L2
     norm of the whole W+ difference); ``psnr``: dB; ``loss_curve``: [steps, N], the loss at
     each step before its update (Fig. 10); ``stopped_at``: the step at which an image's loss
-    became NaN/inf (its latent is the last good one), -1 if never.
+    became NaN/inf (its latent is the last good one), -1 if never; ``resumed_from``: the step a
+    checkpoint resumed the run from (0 for a fresh run).
     """
 
     w_plus: torch.Tensor
@@ -55,10 +57,14 @@ class EmbedResult:
     loss_curve: torch.Tensor
     stopped_at: torch.Tensor
     settings: dict = field(default_factory=dict)
+    resumed_from: int = 0
 
     @property
     def messages(self) -> list[str]:
-        return [f"image {i}: loss became non-finite at step {int(s)}; kept its last good latent"
+        """One line per image whose loss became NaN/inf: the step, and that its last good latent is kept."""
+        return [f"image {i}: loss became non-finite (NaN/inf) at step {int(s)}; optimisation of this image "
+                + (f"stopped there and its last good latent (that of step {int(s) - 1}) is kept" if s > 0 else
+                   "stopped at once: its initial latent is kept (check the image and the settings)")
                 for i, s in enumerate(self.stopped_at) if s >= 0]
 
 
@@ -116,9 +122,19 @@ def embed(
 
     Defaults are the paper's: W+, w̄ initialisation, 5000 Adam steps (lr 0.01, betas
     (0.9, 0.999), eps 1e-8), the loss of Eq. 1 (``EmbeddingLoss()``), constant noise.
-    ``w_init`` starts from a given latent instead of ``init``. With ``checkpoint`` the state
-    is saved atomically every ``checkpoint_every`` steps and on Ctrl-C, and a later call with
-    the same settings resumes from it.
+    ``w_init`` starts from a given latent instead of ``init``.
+
+    With ``checkpoint`` the state (latent, Adam state, loss curve, last good latents) is saved
+    atomically (temporary file + ``os.replace``) every ``checkpoint_every`` steps, at the end, and
+    when the run is interrupted; a later call with the same generator, images and settings resumes
+    from it (a line on stderr says from which step) and gives the same latents as an uninterrupted
+    run. In the main thread SIGINT (Ctrl-C) and SIGTERM are deferred to the end of the current
+    step, so the saved state is always that of a whole number of steps; then ``KeyboardInterrupt``
+    (SIGINT) or ``SystemExit(143)`` (SIGTERM) is raised. A second Ctrl-C interrupts at once,
+    keeping the last saved checkpoint. After SIGKILL the last periodic checkpoint remains.
+
+    An image whose loss becomes NaN or infinite stops at that step and keeps its last good latent
+    (``stopped_at``, ``messages``); the other images of the batch go on.
     """
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != G.resolution or images.shape[-2] != G.resolution:
         raise ValueError(f"images must be [N, 3, {G.resolution}, {G.resolution}] for this generator, got {tuple(images.shape)}")
@@ -148,7 +164,11 @@ def embed(
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
     run_key = _run_key(settings, images, w_init)
     if ckpt_path is not None and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        try:
+            state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        except Exception as e:  # cannot happen through our atomic writes; a copied/damaged file can
+            raise ValueError(f"checkpoint {ckpt_path} is unreadable ({type(e).__name__}: {e}); delete it to "
+                             "start this embedding from the beginning") from e
         if state.get("key") != run_key:
             raise ValueError(f"checkpoint {ckpt_path} belongs to a different run (other images or settings); "
                              "delete it or choose another checkpoint path")
@@ -158,6 +178,8 @@ def embed(
         start = int(state["step"])
         curve[:start] = state["curve"][:start]
         last_good, stopped_at = state["last_good"], state["stopped_at"]
+        if start > 0:
+            print(f"[i2s] {desc}: resuming from checkpoint {ckpt_path} at step {start}/{steps}", file=sys.stderr)
 
     def save_checkpoint(step: int) -> None:
         if ckpt_path is not None:
@@ -166,33 +188,49 @@ def embed(
                                 "settings": json.dumps(settings)}, ckpt_path)
 
     # 2-5: while not converged: L <- L_percept + MSE;  w* <- w* - eta F'(grad L)
+    # ``done`` steps are complete; ``consistent`` is False only while a step is updating the state,
+    # so what is saved on an interruption always describes exactly ``done`` steps. SIGINT/SIGTERM
+    # are deferred to the end of the step (a second SIGINT interrupts at once).
     bar = tqdm(range(start, steps), desc=desc, disable=not progress, initial=start, total=steps)
-    step = start
+    done, consistent, saved_at = start, True, -1
     try:
-        for step in bar:
-            optimizer.zero_grad(set_to_none=True)
-            losses = loss_fn(G.synthesis(to_w_plus(G, latent, space), noise_mode=noise_mode), target)
-            finite = torch.isfinite(losses)
-            torch.where(finite, losses, torch.zeros_like(losses)).sum().backward()
-            with torch.no_grad():
-                curve[step] = losses.detach()
-                stopped_at = torch.where((stopped_at < 0) & ~finite, step, stopped_at)
-                running = (stopped_at < 0).view(-1, *[1] * (latent.ndim - 1))
-                last_good = torch.where(running, latent, last_good)
-            optimizer.step()
-            with torch.no_grad():  # an image whose loss blew up keeps its last good latent
-                latent.copy_(torch.where(running, latent, last_good))
-            if ckpt_path is not None and (step + 1) % checkpoint_every == 0:
-                save_checkpoint(step + 1)
-            if progress and (step % 50 == 0 or step == steps - 1):
-                bar.set_postfix(loss=f"{losses.detach().mean().item():.4g}")
-        step = steps
-    except BaseException:
-        save_checkpoint(step)  # keep the work done so far (Ctrl-C, errors)
+        with _DeferredSignals() as signals:
+            for step in bar:
+                optimizer.zero_grad(set_to_none=True)
+                losses = loss_fn(G.synthesis(to_w_plus(G, latent, space), noise_mode=noise_mode), target)
+                finite = torch.isfinite(losses)
+                torch.where(finite, losses, torch.zeros_like(losses)).sum().backward()
+                consistent = False
+                with torch.no_grad():
+                    curve[step] = losses.detach()
+                    stopped_at = torch.where((stopped_at < 0) & ~finite, step, stopped_at)
+                    running = (stopped_at < 0).view(-1, *[1] * (latent.ndim - 1))
+                    last_good = torch.where(running, latent, last_good)
+                optimizer.step()
+                with torch.no_grad():  # an image whose loss blew up keeps its last good latent
+                    latent.copy_(torch.where(running, latent, last_good))
+                done, consistent = step + 1, True
+                if ckpt_path is not None and (done % checkpoint_every == 0 or signals.pending):
+                    save_checkpoint(done)
+                    saved_at = done
+                if progress and (step % 50 == 0 or step == steps - 1):
+                    bar.set_postfix(loss=f"{losses.detach().mean().item():.4g}")
+                signals.raise_pending()
+            if saved_at != steps:
+                save_checkpoint(steps)
+    except BaseException as e:
+        if ckpt_path is not None:
+            if consistent and saved_at != done:
+                save_checkpoint(done)  # keep the work done so far (Ctrl-C, SIGTERM, errors)
+                saved_at = done
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                where = (f"state after step {saved_at}/{steps} saved in {ckpt_path}" if saved_at >= 0
+                         else f"the last periodic checkpoint in {ckpt_path} is kept")
+                print(f"[i2s] {desc}: interrupted; {where}. Run the same command (same images and settings) "
+                      "again to resume", file=sys.stderr)
         raise
     finally:
         bar.close()
-    save_checkpoint(steps)
 
     with torch.no_grad():
         w_plus = to_w_plus(G, latent, space)
@@ -203,7 +241,7 @@ def embed(
     return EmbedResult(
         w_plus=w_plus.detach().cpu(), latent=latent.detach().cpu(), images=recon.cpu(), loss=final.cpu(),
         dist_to_w_avg=dist.cpu(), psnr=quality.cpu(), loss_curve=curve.cpu(), stopped_at=stopped_at.cpu(),
-        settings=settings,
+        settings=settings, resumed_from=start,
     )
 
 
@@ -216,18 +254,103 @@ def _run_key(settings: dict, images: torch.Tensor, w_init: torch.Tensor | None) 
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``: the final
+    name only ever holds a complete file (the previous one until the new one is complete).
+
+    SIGINT/SIGTERM arriving during the write are deferred until the file is in place.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # A checkpoint write must not be cut in half by a second Ctrl-C.
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if _in_main_thread() else None
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
+        with _DeferredSignals(interrupt_twice=False) as signals:
+            with open(tmp, "wb") as f:
+                torch.save(obj, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        signals.raise_pending()
     finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
         if tmp.exists():
             tmp.unlink()
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete ``.NAME.<pid>.tmp`` files left by a killed process (SIGKILL) that no longer runs."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:-4]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # alive (another user's process): leave it
+            pass
+
+
+class _DeferredSignals:
+    """Hold SIGINT and SIGTERM while a block runs; :meth:`raise_pending` delivers them.
+
+    Installed only in the main thread and only over Python's default handlers (a handler someone
+    else installed, or ``SIG_IGN``, is left alone). A deferred SIGINT is raised as
+    ``KeyboardInterrupt``, a SIGTERM as ``SystemExit(143)``. With ``interrupt_twice`` a second
+    SIGINT raises at once (the user insists). On exit the previous handlers come back; a signal
+    still pending is then re-delivered to them.
+    """
+
+    _SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self, interrupt_twice: bool = True) -> None:
+        self.interrupt_twice = interrupt_twice
+        self.pending: int | None = None
+        self._old: dict[int, object] = {}
+
+    def _handler(self, signum: int, frame: object) -> None:
+        if self.pending == signal.SIGINT and signum == signal.SIGINT and self.interrupt_twice:
+            raise KeyboardInterrupt
+        self.pending = signum
+
+    def __enter__(self) -> "_DeferredSignals":
+        if not _in_main_thread():
+            return self
+        for name in self._SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            current = signal.getsignal(signum)
+            if current in (signal.default_int_handler, signal.SIG_DFL) or isinstance(current, _BoundDeferral):
+                self._old[signum] = current
+                signal.signal(signum, _BoundDeferral(self))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, old in self._old.items():
+            signal.signal(signum, old)  # type: ignore[arg-type]
+        self._old.clear()
+        if self.pending is not None and exc[0] is None:
+            self.raise_pending()
+
+    def raise_pending(self) -> None:
+        """Deliver a deferred signal now (as the default handlers would, but from a safe point)."""
+        signum, self.pending = self.pending, None
+        if signum is None:
+            return
+        if self._old:  # still inside the block: raise the Python equivalent
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        signal.raise_signal(signum)  # outside: let whatever handler is now installed decide
+
+
+class _BoundDeferral:
+    """The installed handler (a class, so nested deferrals can recognise each other)."""
+
+    def __init__(self, owner: _DeferredSignals) -> None:
+        self.owner = owner
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.owner._handler(signum, frame)
 
 
 def _in_main_thread() -> bool:

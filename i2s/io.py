@@ -20,6 +20,8 @@ import torch
 from PIL import Image
 
 LATENT_FORMAT = "i2s-latent"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -27,6 +29,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for everyone to read
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -42,13 +45,24 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
 
 
-def pil_to_tensor(img: Image.Image, size: int | None = None) -> torch.Tensor:
-    """RGB PIL image -> [1, 3, H, W] in [-1, 1]. With ``size``: centre-crop to a square and
-    resize to ``size`` x ``size`` (Lanczos)."""
+def pil_to_tensor(img: Image.Image, size: int | None = None, *, min_size: int | None = None) -> torch.Tensor:
+    """RGB PIL image -> [1, 3, H, W] in [-1, 1].
+
+    With ``size`` (an embedding target): a non-square image is centre-cropped to its largest
+    centred square, which is resized to ``size`` x ``size`` (Lanczos). An image whose shorter side
+    is below ``min_size`` (default :data:`i2s.align.MIN_TARGET_SIZE`, 32 px) is refused with
+    :class:`i2s.align.ImageTooSmallError` naming the file (from ``load_rgb``) and the minimum.
+    """
     img = img.convert("RGB")
     if size is not None:
+        from .align import MIN_TARGET_SIZE, ImageTooSmallError, too_small_message
+
         w, h = img.size
         s = min(w, h)
+        minimum = MIN_TARGET_SIZE if min_size is None else min_size
+        if s < minimum:
+            name = img.info.get("i2s_source") or getattr(img, "filename", "") or "<image>"
+            raise ImageTooSmallError(too_small_message(name, img.size, minimum))
         img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
         if s != size:
             img = img.resize((size, size), Image.Resampling.LANCZOS)

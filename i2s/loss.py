@@ -124,7 +124,7 @@ def load_vgg16_features(weights: str | Path | None = "auto") -> tuple[nn.Sequent
         label = "vgg16-random"
         if weights == "auto":
             msg = ("ImageNet VGG-16 weights not found (torch hub cache or i2s cache): the perceptual loss uses a "
-                   f"fixed-seed random-weight VGG-16 ('vgg16-random'). Run `i2s weights fetch vgg16-imagenet` for the paper's loss.")
+                   "fixed-seed random-weight VGG-16 ('vgg16-random'). Run `i2s weights fetch vgg16-imagenet` for the paper's loss.")
             warnings.warn(msg, stacklevel=2)
             print(f"[i2s] WARNING: {msg}")
     features = model.features[:21]

@@ -14,6 +14,8 @@ StyleGAN v1 pickle and read here, with no dependency on the pickle reader, so th
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,8 @@ import torch
 
 from ..stylegan import StyleGAN, StyleGANConfig
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "WeightsFormatError", "load_converted", "save_converted",
-           "build_from_state_dict"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "WeightsFormatError", "UnsafeWeightsError", "load_converted",
+           "save_converted", "build_from_state_dict"]
 
 #: Value of the ``"format"`` key of a converted generator file.
 FORMAT = "i2s-stylegan1"
@@ -33,6 +35,17 @@ FORMAT_VERSION = 1
 
 class WeightsFormatError(ValueError):
     """A weights file exists but is not what it should be (wrong kind, empty, truncated, ...)."""
+
+
+class UnsafeWeightsError(WeightsFormatError):
+    """A ``.pt`` file holds pickled Python objects beyond tensors and plain values (its globals could
+    run code); ``torch.load(weights_only=True)`` refused it and nothing was executed."""
+
+
+#: Leading bytes of torch's pre-1.6 (non-zip) serialisation: PROTO 2, then the magic number as a LONG1.
+_LEGACY_TORCH_HEAD = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+_CONVERT_HINT = ("convert NVIDIA's StyleGAN v1 pickle with `i2s.load_generator('PATH.pkl')` or "
+                 "`i2s weights fetch stylegan1-ffhq-1024`")
 
 
 def build_from_state_dict(cfg: StyleGANConfig, state_dict: dict[str, torch.Tensor],
@@ -99,18 +112,40 @@ def load_converted(path: str | os.PathLike[str]) -> StyleGAN:
     """
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise WeightsFormatError(f"{path} is a directory; pass the generator file (.pt) inside it")
         raise FileNotFoundError(f"converted generator file not found: {path}")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise WeightsFormatError(f"{path} is empty (0 bytes); convert the pickle again")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    _check_head(path, head, size)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises RuntimeError / UnpicklingError / EOFError ...
+    except pickle.UnpicklingError as e:  # weights_only refused a global: nothing was executed
+        if "weights only" not in str(e).lower() and "weights_only" not in str(e).lower():
+            raise WeightsFormatError(f"{path} is corrupt ({type(e).__name__}: {_first_line(e)}); "
+                                     f"get or convert it again") from e
+        glob = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f"the Python global '{glob.group(1)}'" if glob else "pickle instructions a tensor file never needs"
+        raise UnsafeWeightsError(
+            f"refusing to load {path}: it references {what}, not only tensors and plain values, so "
+            "unpickling it could run code; nothing was executed. A converted i2s generator holds only "
+            "tensors: do not load this file with weights_only=False; take the weights from a source you "
+            f"trust and {_CONVERT_HINT}") from None
+    except Exception as e:  # torch raises RuntimeError / EOFError ... for damaged files
+        msg = str(e)
+        if ("central directory" in msg or "not a zip archive" in msg.lower() or isinstance(e, EOFError)
+                or "unexpected eof" in msg.lower()):
+            raise WeightsFormatError(
+                f"{path} is truncated or corrupt ({size:,} bytes): the copy or download is incomplete; "
+                "copy it again or convert the pickle again") from e
         raise WeightsFormatError(
-            f"cannot read {path} as a converted i2s generator ({type(e).__name__}: {e}); "
+            f"cannot read {path} as a converted i2s generator ({type(e).__name__}: {_first_line(e)}); "
             "if it is NVIDIA's TensorFlow pickle, use i2s.weights.convert_pickle instead") from e
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
-        raise WeightsFormatError(f"{path} is not an {FORMAT!r} file (format: {got!r})")
+        raise WeightsFormatError(_not_ours(path, obj))
     version = obj.get("format_version")
     if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise WeightsFormatError(
@@ -130,3 +165,49 @@ def load_converted(path: str | os.PathLike[str]) -> StyleGAN:
         return build_from_state_dict(cfg, obj["state_dict"], info)
     except RuntimeError as e:  # load_state_dict: missing / unexpected keys, size mismatch
         raise WeightsFormatError(f"{path}: state dict does not match its config: {e}") from e
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def _check_head(path: Path, head: bytes, size: int) -> None:
+    """Refuse files that are plainly something else, before torch.load sees them."""
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if stripped.startswith(b"<"):
+        raise WeightsFormatError(
+            f"{path} is an HTML/XML page ({size:,} bytes), not a generator file: the mirror sent a web page "
+            "(quota or login page?); download the file itself")
+    if head.startswith(b"PK\x03\x04") or head.startswith(_LEGACY_TORCH_HEAD):
+        return  # a torch file (zip, or the legacy format): torch.load with weights_only decides
+    if head[:1] == b"\x80":
+        if b"dnnlib.tflib.network" in head:
+            raise WeightsFormatError(
+                f"{path} is NVIDIA's TensorFlow network pickle, not a converted i2s generator: load it with "
+                "`i2s.load_generator(PATH)` under a .pkl name (the suffix selects the safe converter) or "
+                "i2s.weights.convert_pickle(PATH)")
+        raise WeightsFormatError(
+            f"{path} is a raw Python pickle, not a converted i2s generator (a torch.save zip file); it was not "
+            f"unpickled. {_CONVERT_HINT[0].upper() + _CONVERT_HINT[1:]}")
+    raise WeightsFormatError(
+        f"{path} is not a PyTorch file (it starts with {head[:8]!r}, {size:,} bytes); {_CONVERT_HINT}")
+
+
+def _not_ours(path: Path, obj: Any) -> str:
+    """Why a torch file that loaded is still not a converted generator, and what to do."""
+    if isinstance(obj, dict):
+        fmt = obj.get("format")
+        if fmt == "i2s-latent":
+            return (f"{path} is an i2s latent file (written by `i2s embed`), not a generator: pass it to "
+                    "`i2s morph`, and give the generator with --model")
+        if fmt is not None:
+            return f"{path} is not an {FORMAT!r} file (format: {fmt!r}); {_CONVERT_HINT}"
+        tensors = [k for k, v in obj.items() if isinstance(v, torch.Tensor)]
+        if tensors and len(tensors) == len(obj):
+            return (f"{path} is a bare state dict ({len(tensors)} tensors, e.g. {tensors[0]!r}), not an "
+                    f"{FORMAT!r} generator file (no 'format' key: which network it belongs to is unknown); "
+                    f"{_CONVERT_HINT}")
+        keys = sorted(map(str, obj))[:6]
+        return f"{path} is not an {FORMAT!r} file (a dict with keys {keys}, no 'format'); {_CONVERT_HINT}"
+    return f"{path} is not an {FORMAT!r} file (it holds a {type(obj).__name__}); {_CONVERT_HINT}"

@@ -55,6 +55,7 @@ __all__ = [
     "import_file",
     "verify",
     "recorded_hashes",
+    "check_cached_hash",
 ]
 
 log = logging.getLogger(__name__)
@@ -671,3 +672,34 @@ def verify(name: str | None = None) -> list[tuple[str, str, str]]:
             detail += f"; record it with `i2s weights import {n} {path}`"
         results.append((n, verdict.status, detail))
     return results
+
+
+def check_cached_hash(path: str | os.PathLike[str], sha256: str | None = None) -> None:
+    """Refuse a cache copy of a registry checkpoint whose sha256 disagrees with what is known.
+
+    If ``path`` is the cached file of a checkpoint (see :func:`cached_path`), its sha256
+    (``sha256`` if the caller already has it) is judged like :func:`verify` does: a mismatch with
+    the confirmed hash, the confirmed prefix or the value recorded in ``hashes.json`` raises
+    :class:`HashMismatch` naming the file and the fix; a difference from an unconfirmed registry
+    hash only warns. Any other path is left alone (files the user passes by hand have no
+    reference value).
+    """
+    path = Path(path)
+    for ckpt in REGISTRY.values():
+        cached = cached_path(ckpt.name)
+        try:
+            same = cached is not None and os.path.samefile(cached, path)
+        except OSError:
+            same = False
+        if not same:
+            continue
+        digest = sha256 or _digests(path)[0]
+        verdict = _judge(ckpt, digest, _recorded_for(ckpt))
+        if verdict.status == "mismatch":
+            fix = "" if "--force" in verdict.detail else (
+                f"; re-fetch it with `i2s weights fetch {ckpt.name} --force`")
+            raise HashMismatch(f"{path}: {verdict.detail}{fix}. The file was not loaded "
+                               "(a damaged download or a different file from a mirror)")
+        if verdict.status == "warning":
+            warnings.warn(f"{ckpt.filename}: {verdict.detail}", WeightsWarning, stacklevel=2)
+        return

@@ -72,10 +72,15 @@ class UnsafePickleError(pickle.UnpicklingError):
 
     def __init__(self, module: str, name: str, source: str = "<stream>") -> None:
         self.module, self.name, self.source = module, name, source
+        hint = ""
+        if str(module).split(".")[0] in ("torch_utils", "torch", "legacy"):
+            hint = (" (this looks like a StyleGAN2-ADA/StyleGAN3 PyTorch pickle, whose loading runs code stored "
+                    "in the file; i2s reads only NVIDIA's StyleGAN v1 TensorFlow pickle)")
         super().__init__(
             f"refusing to load {source}: it references the global '{module}.{name}', which is not "
             "part of a StyleGAN v1 network pickle (allowed: dnnlib.tflib.network.Network and "
-            "numpy's array reconstruction); nothing was imported or executed")
+            f"numpy's array reconstruction){hint}; nothing was imported or executed. Use the official "
+            "file (`i2s weights fetch stylegan1-ffhq-1024`)")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.module, self.name, self.source))
@@ -605,8 +610,17 @@ def convert_pickle(path: str | os.PathLike[str], out_path: str | os.PathLike[str
     ``"stylegan1-ffhq-1024"`` for that layout and ``"stylegan1-<file stem>"`` otherwise.
     With ``out_path`` the result is also saved atomically in the ``"i2s-stylegan1"``
     format (see :func:`i2s.weights.converted.load_converted`).
+
+    When ``path`` is the cache copy of a registry checkpoint (``i2s_home()/weights/...``), its
+    sha256 must agree with the registry's confirmed hash/prefix or the value recorded when it was
+    fetched or imported, else :class:`i2s.weights.fetch.HashMismatch` is raised before unpickling.
     """
     path = Path(path)
+    _check_file(path)
+    sha256 = _sha256(path)
+    from .fetch import check_cached_hash  # noqa: PLC0415 - fetch is stdlib-only, but keep imports lazy
+
+    check_cached_hash(path, sha256)  # a cached registry file must match its confirmed/recorded sha256
     _, _, Gs = load_tf_pickle(path)
     cfg = config_from_stub(Gs)
     sd = convert_gs(Gs, cfg)
@@ -615,7 +629,7 @@ def convert_pickle(path: str | os.PathLike[str], out_path: str | os.PathLike[str
         "name": name or ("stylegan1-ffhq-1024" if paper else f"stylegan1-{path.stem}"),
         "tier": "paper" if paper else "custom",
         "source": str(path),
-        "source_sha256": _sha256(path),
+        "source_sha256": sha256,
         "source_format": "nvlabs-stylegan1-tf-pickle",
         "tf_network_version": int(Gs.version),
         "tf_static_kwargs": {k: repr(v) for k, v in Gs.static_kwargs.items()},
