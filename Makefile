@@ -5,9 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.i2s-installed
-MODEL  ?= auto
-STEPS  ?= 5000
-OUT    ?= results/cli-embed
+MODEL   ?= auto
+PROFILE ?= quick
 
 .PHONY: test reproduce venv clean-venv
 
@@ -22,10 +21,12 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Until the notebooks exist, the main job embeds the evaluation faces (FFHQ-aligned) with the
-# paper's defaults into the generator `auto` picks (official FFHQ if cached, else mini).
+# The main job: notebooks/01-07 through papermill (executed copies in runs/$(PROFILE)/), figures in
+# figures/<model>/, numbers in results/<model>/$(PROFILE)/ and REPORT.md there.
+# `make reproduce PROFILE=paper MODEL=ffhq DEVICE=cuda` is the paper's protocol on a GPU.
+DEVICE ?= cpu
 reproduce: $(STAMP)
-	$(BIN)/i2s embed data/i2s-eval/faces/*.jpg --align --model $(MODEL) --steps $(STEPS) --out $(OUT)
+	$(BIN)/python scripts/run_notebooks.py --profile $(PROFILE) --model $(MODEL) --device $(DEVICE) --check
 
 clean-venv:
 	rm -rf $(VENV)

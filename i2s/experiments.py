@@ -192,26 +192,43 @@ def affine_robustness(s: Session):
 
 
 def defects(s: Session):
-    """Fig. 3 / Table 3: embed faces with eyes, nose, mouth (and combinations) removed."""
+    """Fig. 3 / Table 3: embed faces with eyes, nose, mouth (and combinations) removed.
+
+    Besides L and ‖w* − w̄‖, measures whether the damage stays local (§3.2: "the embeddings of
+    different facial features are independent of each other"): the mean squared difference, in
+    0-255 units, between the embedding of the defective face and that of the intact face, inside
+    the removed region and outside it. Returns (per-image table, Table 3 beside the paper's, figure)."""
     from .data import eval_images
     from .plots import image_rows
-    from .stress import DEFECTS, NON_DEFECTIVE, defect_inputs
+    from .stress import DEFECTS, NON_DEFECTIVE, aligned_face_and_landmarks, defect_inputs, defect_masks
 
-    per_face = []
+    per_face, masks = [], []
     for item in eval_images(("faces",)):
         try:
             per_face.append((item.name, defect_inputs(item.path, s.G.resolution, zoom=s.zoom)))
+            _, lm = aligned_face_and_landmarks(item.path, s.G.resolution, zoom=s.zoom)
+            masks.append(defect_masks(lm, s.G.resolution))
         except ValueError as e:  # no face found: report and go on
             print(f"[i2s] skipped {item.name}: {e}")
     labels = (NON_DEFECTIVE,) + DEFECTS
-    tables, shown = [], {}
+    tables, shown, intact = [], {}, None
     for label in labels:
         x = torch.cat([d[label] for _, d in per_face])
         res = s.embed(x)
-        tables.append(result_table([n for n, _ in per_face], res, defect=label))
+        df = result_table([n for n, _ in per_face], res, defect=label)
+        if label == NON_DEFECTIVE:
+            intact = res.images
+        else:
+            diff = ((res.images - intact) * 127.5).square().mean(1)  # [N, H, W], 0-255 units
+            m = torch.from_numpy(np.stack([mk[label] for mk in masks]))
+            df["mse_vs_intact_inside"] = [diff[k][m[k]].mean().item() for k in range(len(per_face))]
+            df["mse_vs_intact_outside"] = [diff[k][~m[k]].mean().item() for k in range(len(per_face))]
+        tables.append(df)
         shown[label] = (x[0], res.images[0])
     df = pd.concat(tables, ignore_index=True)
     table3 = beside_paper(df, "defect", "table3_defects.csv", order=labels)
+    local = df.groupby("defect", sort=False)[["mse_vs_intact_inside", "mse_vs_intact_outside"]].mean()
+    table3 = table3.merge(local.reset_index(), on="defect", how="left")
     fig = image_rows([torch.stack([shown[k][0] for k in labels]), torch.stack([shown[k][1] for k in labels])],
                      ["input", "embedded"], list(labels), title="Embedding defective faces (Fig. 3)")
     return df, table3, fig

@@ -103,6 +103,14 @@ def claims(results: Path) -> list[Verdict]:
         farther = [k for k in t.index if k != "non-defective" and t.loc[k, "ours_dist"] > base]
         add("Defective faces embed farther from w̄ than intact ones (supp., Table 3)", len(farther) == len(t) - 1,
             f"‖w* − w̄‖ intact {base:.2f}; " + ", ".join(f"{k} {t.loc[k, 'ours_dist']:.2f}" for k in t.index if k != "non-defective"))
+        if "mse_vs_intact_inside" in t.columns:
+            d = t.drop(index="non-defective")
+            local = [k for k in d.index if d.loc[k, "mse_vs_intact_outside"] < 0.5 * d.loc[k, "mse_vs_intact_inside"]]
+            add("Defects stay local: removing a feature leaves the rest of the embedding alone (§3.2, Fig. 3)",
+                len(local) == len(d),
+                "MSE (0-255) between defective and intact embeddings, inside vs outside the removed region: "
+                + ", ".join(f"{k} {d.loc[k, 'mse_vs_intact_inside']:.1f} vs {d.loc[k, 'mse_vs_intact_outside']:.1f}"
+                            for k in d.index) + " (local: outside < half of inside)")
 
     ab = _read(results, "loss_ablation")
     if ab is not None:
@@ -140,7 +148,8 @@ def write_report(results: Path, figures: Path | None = None, title_note: str = "
              "generator, perceptual network or profile ran, compare trends, not absolute values.",
              "## The paper's claims\n\n| claim | our run | evidence |\n|---|---|---|\n"
              + "\n".join(f"| {v.claim} | **{v.verdict}** | {v.evidence} |" for v in claims(results))]
-    keep = ["ours_loss_x1e5", "paper_loss_x1e5", "ours_dist", "paper_dist", "ours_psnr_db"]
+    keep = ["ours_loss_x1e5", "paper_loss_x1e5", "ours_dist", "paper_dist", "ours_psnr_db",
+            "mse_vs_intact_inside", "mse_vs_intact_outside"]
     for name, title, key in (("table1_affine", "Table 1: affine transformations", "transform"),
                              ("table2_init", "Table 2: initialisation per class", None),
                              ("table3_defects", "Table 3: defective faces", "defect")):
