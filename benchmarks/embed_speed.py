@@ -1,57 +1,228 @@
-"""Embedding speed of Algorithm 1 on this machine: optimiser steps per second.
+"""Embedding speed of Algorithm 1: ``i2s.embed`` against a naive reference, same run, same images.
 
-Prints a table: model, resolution, batch, seconds per step, image-steps per second, and the
-time 5000 steps (the paper's protocol) would take per image. Random weights have the same
-cost as trained ones, so `random-ffhq` measures the paper's 1024-px architecture.
+For each model and batch size the table gives image-steps per second (optimiser steps times
+images, per second) of
 
-    python benchmarks/embed_speed.py [--models random-mini,random-ffhq] [--batches 1,8] [--steps 5]
+* ``ref``: the naive reference of ``benchmarks/naive_reference.py`` (one image at a time, fp32,
+  the target's VGG features recomputed every step, the generator written out literally);
+* ``i2s``: :func:`i2s.embed.embed` with its defaults on that device (batched; bf16 autocast on
+  CUDA),
+
+the speed-up, the time 5000 steps (the paper's protocol) take per image, and the final loss of
+both after the same number of steps from w̄ on the same images (the mean over the images the
+reference embedded), so that a speed-up that changed the result would show. Random weights cost
+the same as trained ones, so ``random-ffhq`` measures the paper's 1024-px architecture. The
+reference runs once per model (it does not batch) and is set beside every batch size.
+
+On CUDA a second table compares the options at the largest batch (float32 vs bf16 autocast,
+channels-last, ``torch.compile``), including the bf16 - fp32 loss difference:
+
+    python benchmarks/embed_speed.py                    # CPU: mini (batch 1, 8) and FFHQ-1024 (1, 8)
+    python benchmarks/embed_speed.py --device cuda      # GPU: batch 1 and 16, plus the options table
+    python benchmarks/embed_speed.py --models random-mini --batches 1,8 --steps 20
+
+Timings are the best of ``--repeats`` alternating runs of each side (warm-up excluded).
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from i2s.embed import embed
-from i2s.loss import EmbeddingLoss, load_vgg16_features
-from i2s.models import load_generator
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import naive_reference as ref  # noqa: E402
+
+from i2s.embed import embed  # noqa: E402
+from i2s.loss import EmbeddingLoss, load_vgg16_features  # noqa: E402
+from i2s.models import load_generator  # noqa: E402
+
+
+def machine(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        p = torch.cuda.get_device_properties(dev)
+        return (f"{p.name} ({p.total_memory / 2**30:.0f} GiB), CUDA {torch.version.cuda}, "
+                f"cuDNN {torch.backends.cudnn.version()}")
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return f"{name}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
+
+
+def sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def targets(G, n: int, dev: torch.device) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        z = torch.randn(n, G.z_dim, generator=g).to(dev)
+        return G.synthesis(G.mapping(z, truncation_psi=0.7)).clamp(-1, 1)
+
+
+def per_step(run, steps):
+    """Seconds per optimiser step of ``run(n)`` (which returns (seconds, result)), without the
+    one-off set-up and final render: (t(steps) - t(1)) / (steps - 1). Also the steps-run's result."""
+    t1, _ = run(1)
+    t, result = run(steps)
+    return (t - t1) / (steps - 1), result
+
+
+def reference_run(G, loss_fn, imgs, dev):
+    """run(n) for the naive reference: each image of imgs in turn; result = final losses [k]."""
+    slices = ref.vgg_slices(loss_fn)
+
+    def run(n):
+        sync(dev)
+        t = time.perf_counter()
+        finals = [ref.embed_one(G, slices, imgs[i:i + 1], n)[2] for i in range(imgs.shape[0])]
+        sync(dev)
+        return (time.perf_counter() - t) / imgs.shape[0], torch.tensor(finals)  # per image
+
+    return run
+
+
+def embed_run(G, loss_fn, imgs, dev, **kw):
+    """run(n) for i2s.embed on the batch imgs; result = final losses [N]."""
+    def run(n):
+        sync(dev)
+        t = time.perf_counter()
+        res = embed(G, imgs, steps=n, loss_fn=loss_fn, progress=False, **kw)
+        sync(dev)
+        return time.perf_counter() - t, res.loss
+
+    return run
+
+
+def fmt_loss(x: float) -> str:
+    return f"{x:.6g}"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--models", default="random-mini,random-ffhq")
-    ap.add_argument("--batches", default="1,8")
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--max-batch-1024", type=int, default=1, help="largest batch tried at 1024 px on CPU")
+    ap.add_argument("--batches", default=None, help="default: 1,8 on CPU, 1,16 on CUDA")
+    ap.add_argument("--steps", default=None, help="steps per timed run, per model: e.g. 20,3 (default CPU 20,3; CUDA 50,50)")
+    ap.add_argument("--ref-images", type=int, default=None, help="images the reference embeds (default 2 CPU mini, 1 CPU 1024, 4 CUDA)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed runs per side (default 2; 1 for 1024 px on CPU)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--no-options", action="store_true", help="CUDA: skip the options table")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    models = args.models.split(",")
+    batches = [int(b) for b in (args.batches or ("1,16" if cuda else "1,8")).split(",")]
+    steps_for = dict(zip(models, [int(s) for s in (args.steps or ("50,50" if cuda else "20,3")).split(",")] * len(models)))
+    if cuda:
+        torch.backends.cudnn.benchmark = True
 
     vgg, label = load_vgg16_features("auto")
     loss_fn = EmbeddingLoss(vgg=vgg, vgg_label=label)
-    dev = torch.device(args.device)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}; perceptual net {label}")
-    print(f"{'model':<12} {'res':>5} {'batch':>5} {'s/step':>8} {'img-steps/s':>12} {'5000 steps/img':>15}")
-    for model in args.models.split(","):
+    print(f"device: {machine(dev)}")
+    print(f"torch {torch.__version__}; perceptual net {label}; i2s defaults on this device"
+          f"{' (bf16 autocast, fused Adam)' if cuda else ' (float32)'}; per-step times without set-up, best of "
+          f"{args.repeats or '2 (1 at 1024 px on CPU)'} runs; losses: mean over the first min(batch, ref images)")
+    head = (f"{'model':<12} {'res':>5} {'batch':>5} {'steps':>5} {'ref img-st/s':>12} {'i2s img-st/s':>12} "
+            f"{'speed-up':>8} {'5000 st/img':>11} {'ref loss':>11} {'i2s loss':>11} {'rel diff':>9}")
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for model in models:
         G = load_generator(model, device=dev, verbose=False)
-        for b in (int(x) for x in args.batches.split(",")):
-            if G.resolution >= 1024 and dev.type == "cpu" and b > args.max_batch_1024:
-                continue
-            g = torch.Generator().manual_seed(0)
-            with torch.no_grad():
-                imgs = G.synthesis(G.mapping(torch.randn(b, G.z_dim, generator=g).to(dev))).clamp(-1, 1)
-            embed(G, imgs, steps=1, loss_fn=loss_fn, progress=False)  # warm-up
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            embed(G, imgs, steps=args.steps, loss_fn=loss_fn, progress=False)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            dt = (time.perf_counter() - t) / args.steps  # includes the final render, a small overestimate
-            print(f"{model:<12} {G.resolution:>5} {b:>5} {dt:>8.3f} {b / dt:>12.2f} {5000 * dt / b / 60:>13.1f} min")
+        steps = steps_for[model]
+        k = args.ref_images or (4 if cuda else (2 if G.resolution <= 256 else 1))
+        imgs = targets(G, max(max(batches), k), dev)
+        ref_run = reference_run(G, loss_fn, imgs[:k], dev)
+        runs = {b: embed_run(G, loss_fn, imgs[:b], dev) for b in batches}
+        ref_run(1)  # warm-up (allocator, oneDNN/cuDNN kernels) for both sides
+        for b in batches:
+            runs[b](1)
+        best_ref, ref_loss = float("inf"), None
+        best = {b: (float("inf"), None) for b in batches}
+        repeats = args.repeats or (1 if G.resolution >= 1024 and not cuda else 2)
+        for _ in range(repeats):
+            t, ref_loss = per_step(ref_run, steps)
+            best_ref = min(best_ref, t)
+            for b in batches:
+                t, loss = per_step(runs[b], steps)
+                if t < best[b][0]:
+                    best[b] = (t, loss)
+        for b in batches:
+            t, loss = best[b]
+            m = min(k, b)
+            r_l, o_l = ref_loss[:m].mean().item(), loss[:m].mean().item()
+            ref_ips, opt_ips = 1 / best_ref, b / t
+            print(f"{model:<12} {G.resolution:>5} {b:>5} {steps:>5} {ref_ips:>12.2f} {opt_ips:>12.2f} "
+                  f"{opt_ips / ref_ips:>7.2f}x {5000 / opt_ips:>9.0f} s {fmt_loss(r_l):>11} {fmt_loss(o_l):>11} "
+                  f"{(o_l - r_l) / r_l:>+9.1e}", flush=True)
+            rows.append((model, G.resolution, b, opt_ips))
+        if cuda and not args.no_options:
+            options_table(G, loss_fn, imgs[:max(batches)], steps, dev, repeats)
+        del G
+        if cuda:
+            torch.cuda.empty_cache()
+    if cuda:
+        for model, res, b, ips in rows:
+            if res == 1024 and b == max(batches):
+                verdict = "meets" if 5000 / ips <= 40 else "misses"
+                print(f"\ntarget (1024 px, paper's 5000 steps, batched: <= 40 s per image): {5000 / ips:.1f} s per image "
+                      f"at batch {b} -> {verdict} it")
+
+
+def options_table(G, loss_fn, imgs, steps, dev, repeats):
+    """CUDA only: every speed option at the largest batch, and the bf16 - fp32 loss difference."""
+    variants = {
+        "fp32": dict(amp=False),
+        "bf16": dict(amp=True),
+        "bf16+channels_last": dict(amp=True, channels_last=True),
+        "bf16+compile": dict(amp=True, compile=True),
+        "bf16+channels_last+compile": dict(amp=True, channels_last=True, compile=True),
+        "fp32+compile": dict(amp=False, compile=True),
+    }
+    b = imgs.shape[0]
+    print(f"\n  options, {G.resolution} px, batch {b}, {steps} steps (compiled variants warm up once first)")
+    print(f"  {'variant':<28} {'img-st/s':>9} {'5000 st/img':>11} {'mean loss':>11} {'vs fp32':>9}")
+    results = {}
+    for name, kw in variants.items():
+        run = embed_run(G, loss_fn, imgs, dev, **kw)
+        try:
+            run(2)  # warm-up / compilation
+            ts = []
+            for _ in range(repeats):
+                t, loss = per_step(run, steps)
+                ts.append(t)
+        except Exception as e:  # noqa: BLE001 - report and go on with the other variants
+            print(f"  {name:<28} failed: {type(e).__name__}: {str(e)[:120]}")
+            continue
+        results[name] = (min(ts), loss)
+        ips = b / min(ts)
+        base = results.get("fp32")
+        diff = "" if base is None else f"{((loss - base[1]) / base[1]).abs().max().item():>9.1e}"
+        print(f"  {name:<28} {ips:>9.1f} {5000 / ips:>9.1f} s {loss.mean().item():>11.6g} {diff}", flush=True)
+    if "fp32" in results and "bf16" in results:
+        a, c = results["fp32"][1], results["bf16"][1]
+        print(f"  bf16 vs fp32 after {steps} steps: final loss differs by at most "
+              f"{((c - a) / a).abs().max().item():.2e} (relative, over the {b} images); median "
+              f"{statistics.median(((c - a) / a).abs().tolist()):.2e}")
 
 
 if __name__ == "__main__":

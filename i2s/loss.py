@@ -168,13 +168,16 @@ class EmbeddingLoss(nn.Module):
         return self.settings.perceptual_net
 
     def _vgg_input(self, img: torch.Tensor) -> torch.Tensor:
-        x = (img + 1) / 2  # [-1, 1] -> [0, 1]
+        # [-1, 1] -> [0, 1], after the resize: both are linear, so shrinking first is the same
+        # maths on 1/16 of the pixels (1024 -> 256).
+        x = img
         size = self.settings.resize
         if size is not None and x.shape[-1] > size:
             if x.shape[-1] % size == 0:
                 x = F.avg_pool2d(x, x.shape[-1] // size)  # exact box filter ("area" resize)
             else:
                 x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        x = (x + 1) / 2
         if self.settings.vgg_input == "imagenet":
             x = (x - self.mean) / self.std
         return x
@@ -201,15 +204,48 @@ class EmbeddingLoss(nn.Module):
         t_img: torch.Tensor = target["image"]  # type: ignore[assignment]
         t_feats: list[torch.Tensor] = target["features"]  # type: ignore[assignment]
         scale2 = PIXEL_SCALE**2
-        loss = x.new_zeros(x.shape[0])
+        # Accumulate in the target image's precision (float32; float64 in float64 runs), also
+        # when the networks run under bf16 autocast.
+        acc = t_img.dtype
+        loss = torch.zeros(x.shape[0], device=x.device, dtype=acc)
         if self.needs_vgg:
             for w, f, tf in zip(self.layer_weights, self.features(x), t_feats):
                 if w != 0:
-                    loss = loss + w * scale2 * (f - tf).square().flatten(1).mean(1)
+                    loss = loss + w * scale2 * mean_squared_error(f, tf, acc)
         if self.use_mse:
             # (x+1)/2*255 - (t+1)/2*255 = (x - t) * 127.5
-            loss = loss + self.settings.lambda_mse * ((x - t_img) * (PIXEL_SCALE / 2)).square().flatten(1).mean(1)
+            loss = loss + self.settings.lambda_mse * (PIXEL_SCALE / 2) ** 2 * mean_squared_error(x, t_img, acc)
         return loss
+
+
+class _MeanSquaredError(torch.autograd.Function):
+    """Per-sample mean of ``(x - t)^2`` over all but the first axis; ``t`` is a constant.
+
+    The same value as ``(x - t).square().flatten(1).mean(1)``, but the backward pass is one
+    element-wise product ``(x - t) * 2 g / M`` instead of autograd's chain of mean, pow and sub
+    backwards (about three passes fewer over VGG's largest feature maps per step).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, t: torch.Tensor, acc: torch.dtype) -> torch.Tensor:  # type: ignore[override]
+        d = x.to(acc) - t.to(acc)
+        ctx.save_for_backward(d)
+        ctx.x_dtype = x.dtype
+        return d.square().flatten(1).mean(1)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):  # type: ignore[override]
+        (d,) = ctx.saved_tensors
+        scale = (g * (2.0 / d[0].numel())).view(-1, *[1] * (d.ndim - 1))
+        return (d * scale).to(ctx.x_dtype), None, None
+
+
+def mean_squared_error(x: torch.Tensor, t: torch.Tensor, acc: torch.dtype | None = None) -> torch.Tensor:
+    """Per-sample ``mean((x - t)^2)`` computed in ``acc`` (default ``x``'s dtype), ``t`` constant."""
+    acc = acc or x.dtype
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return (x.to(acc) - t.to(acc)).square().flatten(1).mean(1)
+    return _MeanSquaredError.apply(x, t.detach(), acc)
 
 
 def mse_255(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

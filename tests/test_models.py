@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -50,11 +52,23 @@ def test_random_and_path_and_unknown(tmp_path):
         load_generator("no-such-model")
 
 
-@pytest.mark.skipif(not MINI_PATH.is_file(), reason="data/models/mini-faces64.pt not shipped yet")
-def test_shipped_mini_loads_and_generates():
+def test_shipped_mini_loads_generates_and_embeds(random_vgg):
+    assert MINI_PATH.is_file(), f"{MINI_PATH} is missing: it ships with the repository"
     G = load_generator("mini", verbose=False)
     assert G.resolution == 64 and G.num_layers == 10 and G.info["tier"] == "embedded"
+    assert G.info.get("align_zoom") == 0.7 and G.w_avg.abs().sum() > 0
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        x = G(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0)), truncation_psi=0.7)
+        x = G(z, truncation_psi=0.7)
+        # an interim export is only trained up to info["trained_resolution"]: judge the images there
+        block = int(math.log2(G.info.get("trained_resolution", 64))) - 2
+        y = G.synthesis.forward(G.mapping(z, truncation_psi=0.7), block=block)
     assert x.shape == (2, 3, 64, 64) and torch.isfinite(x).all()
-    assert 0.05 < x.std() < 2.0  # a real image, not a constant or an explosion
+    assert 0.05 < y.std() < 2.0  # a real image, not a constant or an explosion
+    from i2s import embed
+    from i2s.data import load_class_batch
+    from i2s.loss import EmbeddingLoss
+
+    names, faces = load_class_batch("faces", 64, zoom=G.info["align_zoom"])
+    res = embed(G, faces[:2], steps=20, loss_fn=EmbeddingLoss(vgg=random_vgg[0], vgg_label=random_vgg[1]), progress=False)
+    assert (res.loss < res.loss_curve[0]).all() and torch.isfinite(res.w_plus).all()

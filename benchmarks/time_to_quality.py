@@ -1,0 +1,108 @@
+"""Time to quality: how many Adam steps reach the loss of the paper's 5000-step run.
+
+On the mini model (``load_generator("mini")``; ``random-mini`` if it is missing) and the
+evaluation faces (``load_class_batch("faces", 64, zoom=0.7)``), this runs
+
+* the paper's protocol (``schedule="paper"``: Adam, lr 0.01, 5000 steps from w̄), whose final
+  loss per image is the target ``L_paper``;
+* the opt-in ``schedule="fast"`` (and any other step counts / peak learning rates asked for);
+
+and prints, per schedule, after how many steps each image's loss first reaches ``L_paper``
+(the loss curve holds the loss of the latent after k updates), and its final loss relative to
+``L_paper``. Counted in steps, so it does not depend on the machine; every run is cached in
+``--cache`` (curves), the summary written to ``--json``.
+
+    python benchmarks/time_to_quality.py                        # paper + fast (1000 steps)
+    python benchmarks/time_to_quality.py --fast 750,1000,1250 --fast-lr 0.05,0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from i2s.data import load_class_batch  # noqa: E402
+from i2s.embed import FAST_LR, FAST_STEPS, PAPER_LR, PAPER_STEPS, embed  # noqa: E402
+from i2s.loss import EmbeddingLoss  # noqa: E402
+from i2s.models import MINI_PATH, load_generator  # noqa: E402
+
+
+def run(G, faces, loss_fn, cache: Path, schedule: str, steps: int, lr: float) -> torch.Tensor:
+    """Loss curve [steps + 1, N] (index k: after k updates; the last row is the final loss)."""
+    path = cache / f"{G.name}-{loss_fn.perceptual_net}-{schedule}-{steps}-{lr:g}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    t = time.perf_counter()
+    res = embed(G, faces, schedule=schedule, steps=steps, lr=lr, loss_fn=loss_fn, desc=f"{schedule} {steps} lr {lr:g}")
+    curve = torch.cat([res.loss_curve, res.loss[None]])
+    print(f"[{schedule} {steps} steps lr {lr:g}: {time.perf_counter() - t:.0f} s]", flush=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.save(curve, path)
+    return curve
+
+
+def first_reach(curve: torch.Tensor, target: torch.Tensor) -> list[int | None]:
+    """Per image, the first k with curve[k] <= target (None if never)."""
+    out = []
+    for i in range(curve.shape[1]):
+        hit = (curve[:, i] <= target[i]).nonzero()
+        out.append(int(hit[0]) if len(hit) else None)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="mini" if MINI_PATH.is_file() else "random-mini")
+    ap.add_argument("--fast", default=str(FAST_STEPS), help="step counts for schedule='fast' (comma-separated)")
+    ap.add_argument("--fast-lr", default=f"{FAST_LR:g}", help="peak learning rates for schedule='fast'")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "i2s" / "bench" / "time_to_quality")
+    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "time_to_quality.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    G = load_generator(args.model)
+    names, faces = load_class_batch("faces", G.resolution, zoom=G.info.get("align_zoom", 0.7))
+    loss_fn = EmbeddingLoss()
+    print(f"{G.name}: {len(names)} evaluation faces; perceptual net {loss_fn.perceptual_net}; "
+          f"torch {torch.__version__}; {platform.processor() or platform.machine()}, {args.threads} threads", flush=True)
+
+    paper = run(G, faces, loss_fn, args.cache, "paper", PAPER_STEPS, PAPER_LR)
+    target = paper[-1]
+    rows = [("paper", PAPER_STEPS, PAPER_LR, paper)]
+    for lr in (float(x) for x in args.fast_lr.split(",")):
+        for steps in (int(x) for x in args.fast.split(",")):
+            rows.append(("fast", steps, lr, run(G, faces, loss_fn, args.cache, "fast", steps, lr)))
+
+    print(f"\ntarget: the loss after the paper's {PAPER_STEPS} steps, per image: "
+          + ", ".join(f"{v:.4g}" for v in target.tolist()))
+    print(f"{'schedule':<9} {'steps':>6} {'lr':>6} {'reach L_paper after (per image)':>38} {'max':>6} "
+          f"{'max/5000':>8} {'final / L_paper (per image)':>34}")
+    summary = {"model": G.name, "images": names, "perceptual_net": loss_fn.perceptual_net,
+               "torch": torch.__version__, "paper_final_loss": target.tolist(), "runs": []}
+    for schedule, steps, lr, curve in rows:
+        reach = first_reach(curve, target)
+        worst = None if None in reach else max(reach)
+        ratio = (curve[-1] / target).tolist()
+        print(f"{schedule:<9} {steps:>6} {lr:>6g} {' '.join('-' if r is None else str(r) for r in reach):>38} "
+              f"{'-' if worst is None else worst:>6} {'-' if worst is None else f'{worst / PAPER_STEPS:.2f}':>8} "
+              f"{' '.join(f'{r:.3f}' for r in ratio):>34}")
+        summary["runs"].append({"schedule": schedule, "steps": steps, "lr": lr, "reach_steps": reach,
+                                "max_reach_steps": worst, "final_over_paper": ratio,
+                                "curve_every_50": curve[::50].tolist()})
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(summary, indent=1))
+    print(f"\nwritten {args.json}")
+
+
+if __name__ == "__main__":
+    main()
