@@ -21,7 +21,7 @@ from .stylegan import StyleGAN, StyleGANConfig, random_weights
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MINI_PATH = REPO_ROOT / "data" / "models" / "mini-faces64.pt"
-MINI_CONFIG = StyleGANConfig(resolution=64, fmap_base=2048, fmap_max=128)
+MINI_CONFIG = StyleGANConfig(resolution=64, fmap_base=1024, fmap_max=128)
 FFHQ_NAMES = ("ffhq", "stylegan1-ffhq-1024")
 FFHQ_PICKLE = "karras2019stylegan-ffhq-1024x1024.pkl"
 

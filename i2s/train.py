@@ -685,6 +685,27 @@ class Trainer:
         if "cuda" in ckpt["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.device)
 
+    def transfer_from(self, ckpt: dict) -> tuple[int, int]:
+        """Start from another run's checkpoint whose networks differ in shape (for example a
+        smaller ``--fmap-base`` above some resolution): every tensor of G, D and G_ema whose name
+        and shape match is copied, the others keep their fresh initialisation, and the training
+        state (images seen, data position, phase) carries over so the schedule goes on where the
+        old run stopped. Adam's moments start afresh (v1 resets them at every phase anyway).
+        Returns (tensors copied, tensors left fresh)."""
+        if ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError("not an i2s training checkpoint")
+        copied = fresh = 0
+        for name in ("G", "D", "G_ema"):
+            net = getattr(self, name)
+            own = net.state_dict()
+            take = {k: v for k, v in ckpt[name].items() if k in own and own[k].shape == v.shape}
+            net.load_state_dict(take, strict=False)
+            copied += len(take)
+            fresh += len(own) - len(take)
+        self.state = TrainState(**ckpt["state"])
+        self.stream = BatchStream(len(self.data), self.args.seed, self.state.data_epoch, self.state.data_pos)
+        return copied, fresh
+
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, args: argparse.Namespace | None = None,
                         data: np.ndarray | None = None) -> "Trainer":
@@ -888,13 +909,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory: checkpoint.pt, samples-*.png, log.jsonl")
     p.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="continue from OUT/checkpoint.pt (or the given checkpoint) exactly")
+    p.add_argument("--transfer", metavar="CKPT", help="start a new run from CKPT although the networks differ: "
+                   "tensors of matching shape are copied, the rest start fresh, the schedule goes on from CKPT's images")
     p.add_argument("--export", metavar="PATH", help="export the EMA generator of the checkpoint and exit")
     p.add_argument("--no-fp16", dest="fp16", action="store_false", help="export in float32")
     p.add_argument("--bench", action="store_true", help="measure images/s per resolution and exit")
     p.add_argument("--bench-iters", type=int, default=4)
     # model
     p.add_argument("--resolution", type=int, default=64)
-    p.add_argument("--fmap-base", type=int, default=2048)
+    p.add_argument("--fmap-base", type=int, default=1024)
     p.add_argument("--fmap-max", type=int, default=128)
     p.add_argument("--mbstd-group", type=int, default=4)
     p.add_argument("--d-down", choices=("pool", "stride"), default="stride",
@@ -932,7 +955,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Arguments that define the networks and cannot change on resume.
 _FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down")
 # Arguments that only steer this invocation and are never taken from a checkpoint.
-_PER_RUN = ("resume", "export", "fp16", "bench", "bench_iters", "out", "threads", "device", "no_progress")
+_PER_RUN = ("resume", "transfer", "export", "fp16", "bench", "bench_iters", "out", "threads", "device", "no_progress")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -997,6 +1020,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (Path(args.out) / "checkpoint.pt").exists():
             raise SystemExit(f"{args.out}/checkpoint.pt exists: pass --resume to continue it, or another --out")
         trainer = Trainer(args)
+        if args.transfer:
+            old = torch.load(args.transfer, map_location="cpu", weights_only=True)
+            copied, fresh = trainer.transfer_from(old)
+            print(f"[i2s.train] transferred {copied} tensors from {args.transfer} ({fresh} start fresh); "
+                  f"going on at {trainer.state.images_seen / 1000:.1f} kimg")
         nG = sum(p.numel() for p in trainer.G.parameters())
         nD = sum(p.numel() for p in trainer.D.parameters())
         print(f"[i2s.train] G {nG / 1e6:.2f} M params, D {nD / 1e6:.2f} M; {len(trainer.data)} images; "

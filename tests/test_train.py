@@ -209,3 +209,31 @@ def test_export_loads_with_weights_only(data_path, tmp_path):
     G2 = load_converted(tmp_path / "cli.pt")
     with torch.no_grad():
         assert G2(torch.randn(1, G2.z_dim)).shape == (1, 3, 64, 64)
+
+
+def test_transfer_keeps_matching_tensors_and_the_schedule_position(data_path, tmp_path):
+    """--transfer: a run with a smaller --fmap-base (channels differ only above 16 px) starts
+    from another run's checkpoint: the low-resolution tensors are copied, the 32/64-px ones are
+    fresh, and images seen / data position carry over."""
+    old_dir = tmp_path / "old"
+    assert main(_argv(data_path, old_dir, "--fmap-base", "1024", "--total-kimg", "0.016")) == 0
+    old = torch.load(old_dir / "checkpoint.pt", weights_only=True)
+    new_dir = tmp_path / "new"
+    assert main(_argv(data_path, new_dir, "--fmap-base", "512", "--transfer", str(old_dir / "checkpoint.pt"),
+                      "--total-kimg", "0.024")) == 0
+    new = torch.load(new_dir / "checkpoint.pt", weights_only=True)
+    assert new["config"]["fmap_base"] == 512 and new["state"]["images_seen"] == 24
+
+    trainer = Trainer(parse_args(_argv(data_path, tmp_path / "t", "--fmap-base", "512")))
+    fresh = _params(trainer.G)
+    copied, left = trainer.transfer_from(old)
+    assert copied > 0 and left > 0
+    assert trainer.state.images_seen == 16 and trainer.stream.pos == old["state"]["data_pos"]
+    G = trainer.G.state_dict()
+    same = [k for k, v in old["G"].items() if G[k].shape == v.shape]
+    differ = [k for k, v in old["G"].items() if G[k].shape != v.shape]
+    assert "mapping.w_avg" in same and differ  # 64-px layers have half the channels
+    for k in same:
+        assert torch.equal(G[k], old["G"][k]), k
+    for k in differ:
+        assert torch.equal(G[k], fresh[k]), k
