@@ -10,20 +10,24 @@ is never reused. Entries are written atomically and loaded with ``weights_only=T
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from .embed import EmbedResult, embed
+from .embed import FAST_LR, FAST_STEPS, PAPER_LR, PAPER_STEPS, EmbedResult, embed
 from .io import atomic_write_bytes
 from .loss import EmbeddingLoss
 from .stylegan import StyleGAN
 
-EMBED_ALGORITHM_VERSION = 1  # bump when embed() changes its results for the same settings
+EMBED_ALGORITHM_VERSION = 2  # bump when embed() changes its results for the same settings
+# embed() keyword arguments that do not change the result.
+_NOT_IN_KEY = ("progress", "desc", "checkpoint", "checkpoint_every")
 
 
 def default_cache_dir() -> Path:
@@ -44,6 +48,25 @@ def weights_hash(G: StyleGAN) -> str:
             h.update(t.detach().cpu().contiguous().float().numpy().tobytes())
         G.info["weights_sha256"] = h.hexdigest()
     return G.info["weights_sha256"]
+
+
+_EMBED_DEFAULTS = {k: p.default for k, p in inspect.signature(embed).parameters.items()
+                   if p.default is not inspect.Parameter.empty and k not in _NOT_IN_KEY + ("loss_fn", "w_init")}
+
+
+def key_settings(G: StyleGAN, loss_fn: EmbeddingLoss, settings: dict) -> dict:
+    """The settings that decide an embedding, with embed()'s defaults filled in, so that
+    ``embed(x)`` and ``embed(x, space="w+", init="mean")`` share their entries."""
+    out = {**_EMBED_DEFAULTS, **{k: v for k, v in settings.items() if k not in _NOT_IN_KEY}}
+    if out["steps"] is None:
+        out["steps"] = PAPER_STEPS if out["schedule"] == "paper" else FAST_STEPS
+    if out["lr"] is None:
+        out["lr"] = PAPER_LR if out["schedule"] == "paper" else FAST_LR
+    if out["amp"] is None:  # embed's default: bf16 autocast on CUDA only
+        out["amp"] = G.device.type == "cuda"
+    out["steps"], out["lr"], out["betas"] = int(out["steps"]), float(out["lr"]), [float(b) for b in out["betas"]]
+    out.update(loss=loss_fn.settings.to_dict(), perceptual_net=loss_fn.perceptual_net, resolution=G.resolution)
+    return out
 
 
 def entry_key(G: StyleGAN, image: torch.Tensor, settings: dict, w_init: torch.Tensor | None = None) -> str:
@@ -69,16 +92,17 @@ def cached_embed(G: StyleGAN, images: torch.Tensor, *, loss_fn: EmbeddingLoss | 
     """
     loss_fn = loss_fn or EmbeddingLoss()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key_settings = {k: v for k, v in settings.items() if k not in ("progress", "desc", "checkpoint", "checkpoint_every")}
-    key_settings.update(loss=loss_fn.settings.to_dict(), resolution=G.resolution)
+    decided_by = key_settings(G, loss_fn, settings)
     n = images.shape[0]
-    keys = [entry_key(G, images[i], key_settings, None if w_init is None else w_init[i]) for i in range(n)]
+    keys = [entry_key(G, images[i], decided_by, None if w_init is None else w_init[i]) for i in range(n)]
     parts: list[dict | None] = [_load(cache / f"{k}.pt") for k in keys]
     todo = [i for i in range(n) if parts[i] is None]
     if verbose:
         print(f"[i2s cache] {n - len(todo)} of {n} embeddings reused from {cache}")
-    for s in range(0, len(todo), batch_size):
-        idx = todo[s:s + batch_size]
+    # Equal batches of at most batch_size (25 -> 7, 6, 6, 6, not 8, 8, 8, 1: a lone image is slow).
+    size = math.ceil(len(todo) / max(1, math.ceil(len(todo) / batch_size))) if todo else 1
+    for s in range(0, len(todo), size):
+        idx = todo[s:s + size]
         res = embed(G, images[idx], loss_fn=loss_fn, w_init=None if w_init is None else w_init[idx], **settings)
         for j, i in enumerate(idx):
             entry = {f: getattr(res, f)[j].clone() if f != "loss_curve" else res.loss_curve[:, j].clone() for f in _FIELDS}

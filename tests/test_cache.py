@@ -40,6 +40,14 @@ def test_reuse_and_invalidation(tmp_path, random_vgg, monkeypatch, capsys):
     assert calls == [3, 2, 1, 1]
     C.cached_embed(G, imgs[:1], **{**kw, "init": "uniform", "seed": 1})
     assert calls == [3, 2, 1, 1, 1]
+    # the defaults spelled out are the same settings: reused, not recomputed
+    C.cached_embed(G, imgs, **{**kw, "space": "w+", "init": "mean", "lr": 0.01, "schedule": "paper", "amp": False})
+    assert calls == [3, 2, 1, 1, 1]
+    C.cached_embed(G, imgs[:1], **{**kw, "space": "w"})  # another space: recomputed
+    assert calls == [3, 2, 1, 1, 1, 1]
+    other_vgg = EmbeddingLoss(vgg=random_vgg[0], vgg_label="vgg16-other")  # another perceptual network
+    C.cached_embed(G, imgs[:1], **{**kw, "loss_fn": other_vgg})
+    assert calls == [3, 2, 1, 1, 1, 1, 1]
 
 
 def test_corrupt_entry_is_recomputed(tmp_path, random_vgg):
