@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.i2s-installed
 MODEL   ?= auto
 PROFILE ?= quick
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: test reproduce venv clean-venv
 
@@ -18,8 +19,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
 	@touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
+
+# The browser test (tests/test_browser.py) drives Debian's Chromium with Playwright.
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser test (apt-get)"
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
 # The main job: notebooks/01-07 through papermill (executed copies in runs/$(PROFILE)/), figures in
 # figures/<model>/, numbers in results/<model>/$(PROFILE)/ and REPORT.md there.

@@ -36,7 +36,6 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
         return _static(s, w, short, w_style, w_neutral, w_smiling, render)
 
     import ipywidgets as W
-    from IPython.display import display
 
     def panel(title: str, controls: list, fn) -> W.VBox:
         out = W.Image(format="png")
@@ -66,9 +65,7 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
     thresh = W.FloatSlider(value=1.0, min=0.0, max=5.0, step=0.25, description="threshold")
     expr_box = panel("Expression transfer", [target, strength, thresh],
                      lambda i, l, t: render(expression_transfer(w[i], w_neutral[0], w_smiling[0], l, threshold=t)))
-    box = W.HBox([morph_box, cross_box, expr_box])
-    display(box)
-    return box
+    return W.HBox([morph_box, cross_box, expr_box])  # shown as the cell's value
 
 
 def _static(s, w, short, w_style, w_neutral, w_smiling, render):
