@@ -58,7 +58,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         ckpt = out / f".checkpoint-{'-'.join(batch_names)[:80]}.pt" if args.checkpoint_every else None
         # embed_in_batches halves the batch when a GPU runs out of memory, and resumes from ckpt
         res = embed_in_batches(G, batch, args.batch, space=args.space, init=args.init, steps=args.steps, loss_fn=loss_fn,
-                               seed=args.seed, checkpoint=ckpt, keep_checkpoints=True,
+                               schedule=args.schedule, seed=args.seed, checkpoint=ckpt, keep_checkpoints=True,
                                checkpoint_every=args.checkpoint_every or 250, desc=f"embed {i // args.batch + 1}")
         for msg in res.messages:
             print(f"[i2s] {msg}", file=sys.stderr)
@@ -70,7 +70,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
             save_png(batch[j], out / f"{name}-target.png")
             rows.append({"image": name, "loss": f"{res.loss[j].item():.6g}", "loss_x1e5": f"{res.loss[j].item() / 1e5:.4f}",
                          "dist_to_w_avg": f"{res.dist_to_w_avg[j].item():.4f}", "psnr_db": f"{res.psnr[j].item():.2f}",
-                         "stopped_at": int(res.stopped_at[j]), "steps": args.steps, "space": args.space, "init": args.init,
+                         "stopped_at": int(res.stopped_at[j]), "steps": res.settings["steps"], "schedule": args.schedule, "space": args.space, "init": args.init,
                          "model": G.name, "perceptual_net": loss_fn.perceptual_net})
         write_csv(out / "embeddings.csv", rows)  # after every batch: finished work is never lost
         if ckpt is not None:
@@ -216,7 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default="auto", help="auto | ffhq | mini | random-ffhq | random-mini | PATH")
     e.add_argument("--space", default="w+", choices=["w+", "w", "z"])
     e.add_argument("--init", default="mean", choices=["mean", "uniform", "normal"])
-    e.add_argument("--steps", type=int, default=5000)
+    e.add_argument("--steps", type=int, default=None, help="default: 5000 (paper), 1000 (--schedule fast)")
+    e.add_argument("--schedule", default="paper", choices=["paper", "fast"],
+                   help="paper: Adam lr 0.01 constant (the default); fast: opt-in lr ramp to 0.1 and cosine "
+                        "ramp-down, 1000 steps (docs/performance.md)")
     e.add_argument("--loss", default="full", choices=["full", "mse", "conv3_2", "mse+conv3_2", "perceptual"])
     e.add_argument("--no-resize", action="store_true", help="perceptual loss at full resolution (Fig. 12)")
     e.add_argument("--vgg", default="auto", help="auto | random | PATH to vgg16-397923af.pth")

@@ -56,6 +56,19 @@ def test_embed_generate_morph(gen_file, tmp_path, capsys):
     assert np.abs(a - np.asarray(Image.open(out / "img0.png"), dtype=int)).max() <= 1
 
 
+def test_embed_fast_schedule_is_opt_in_and_recorded(gen_file, tmp_path):
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    common = ["--model", str(gen_file), "--vgg", "random", "--steps", "5", "--device", "cpu"]
+    assert main(["embed", str(tmp_path / "a.png"), *common, "--out", str(tmp_path / "paper")]) == 0
+    assert main(["embed", str(tmp_path / "a.png"), *common, "--schedule", "fast", "--out", str(tmp_path / "fast")]) == 0
+    (paper,) = csv.DictReader(open(tmp_path / "paper" / "embeddings.csv"))
+    (fast,) = csv.DictReader(open(tmp_path / "fast" / "embeddings.csv"))
+    assert (paper["schedule"], fast["schedule"]) == ("paper", "fast") and fast["steps"] == "5"
+    assert "schedule" not in load_latent(tmp_path / "paper" / "a.latent.pt")[1]  # the default leaves no trace
+    assert load_latent(tmp_path / "fast" / "a.latent.pt")[1]["schedule"] == "fast"
+    assert paper["loss"] != fast["loss"]
+
+
 def test_load_latent_rejects_other_files(tmp_path):
     p = tmp_path / "x.latent.pt"
     torch.save({"w": torch.zeros(2)}, p)

@@ -247,3 +247,13 @@ def test_constant_input_channels_stay_exact():
         literal = (ref.synthesis(G, w).double() - exact).abs().max() / scale
         fast = (G.synthesis(w).double() - exact).abs().max() / scale
     assert fast < max(1e-5, 10 * literal), (fast, literal)
+
+
+def test_cudnn_autotuning_is_scoped():
+    E = importlib.import_module("i2s.embed")
+    before = torch.backends.cudnn.benchmark
+    with E._cudnn_autotuned(True):
+        assert torch.backends.cudnn.benchmark
+    assert torch.backends.cudnn.benchmark == before
+    with E._cudnn_autotuned(False):
+        assert torch.backends.cudnn.benchmark == before
