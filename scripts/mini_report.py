@@ -11,6 +11,10 @@ The numbers go to results/mini/report/ (per-image CSV, summary.json) and into th
 data/models/mini-faces64.md between its report markers.
 
     python scripts/mini_report.py [--steps 1000] [--holdout-n 200] [--batch 8]
+
+Embeddings go through the i2s embedding cache ($I2S_HOME/embeddings), batch by batch: on a CPU the
+full report takes hours (about 225 images x 1000 steps), and an interrupted run picks up where it
+stopped when started again.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from i2s import embed, load_generator
+from i2s.cache import cached_embed
 from i2s.data import CLASSES, load_class_batch
 from i2s.io import atomic_write_text, image_grid, save_png, tensor_to_pil, write_csv
 from i2s.loss import EmbeddingLoss
@@ -78,9 +83,12 @@ def holdout_faces(size: int, zoom: float, n: int, cache: Path, shared: Path) -> 
 
 def embed_group(G, images: torch.Tensor, loss_fn, steps: int, batch: int, label: str) -> dict[str, torch.Tensor]:
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("loss", "dist", "psnr", "ssim", "recon")}
+    # Through the embedding cache, one batch at a time: an interrupted report (hours on a CPU)
+    # resumes where it stopped, and only the batches not yet embedded are computed again.
     for i in range(0, len(images), batch):
         x = images[i:i + batch]
-        res = embed(G, x.to(G.device), steps=steps, loss_fn=loss_fn, desc=f"{label} {i // batch + 1}/{-(-len(images) // batch)}")
+        res = cached_embed(G, x.to(G.device), steps=steps, loss_fn=loss_fn, batch_size=batch,
+                           desc=f"{label} {i // batch + 1}/{-(-len(images) // batch)}")
         out["loss"].append(res.loss)
         out["dist"].append(res.dist_to_w_avg)
         out["psnr"].append(psnr(res.images, x))
