@@ -157,6 +157,13 @@ def write_report(results: Path, figures: Path | None = None, title_note: str = "
         if df is not None:
             first = ["class", "init"] if key is None else [key]
             parts.append(f"## {title}\n\n" + _table_md(df[first + [c for c in keep if c in df.columns]]))
+    timing = _read(results, "run_times")
+    if timing is not None and {"notebook", "seconds"} <= set(timing.columns):
+        total = float(timing["seconds"].sum())
+        parts.append(f"## Run time\n\n{total / 60:.1f} minutes for the {len(timing)} notebooks "
+                     f"({timing['device'].iloc[0] if 'device' in timing.columns else 'device not recorded'}; "
+                     "embeddings cached by earlier runs are not recomputed, so a rerun is faster).\n\n"
+                     + _table_md(timing))
     path = results / "REPORT.md"
     atomic_write_text(path, "\n\n".join(parts) + "\n")
     return path

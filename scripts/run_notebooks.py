@@ -18,6 +18,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def device_name(device: str) -> str:
+    """``cpu: AMD EPYC, 2 threads`` or the GPU's name: where the run times were measured."""
+    import platform
+
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu: {cpu}, {torch.get_num_threads()} threads"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", default="quick", choices=["quick", "paper"])
@@ -32,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import papermill as pm
 
+    from i2s.io import write_csv
     from i2s.models import load_generator
     from i2s.report import missing_outputs, write_report
 
@@ -44,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = [n for n in notebooks if n.name[:2] in args.only.split(",")]
     out_dir = REPO / "runs" / args.profile
     out_dir.mkdir(parents=True, exist_ok=True)
-    failures, t_all = [], time.perf_counter()
+    failures, t_all, times = [], time.perf_counter(), []
     for nb in notebooks:
         t = time.perf_counter()
         print(f"[run] {nb.name} ...", flush=True)
@@ -54,10 +74,14 @@ def main(argv: list[str] | None = None) -> int:
                                                 steps=args.steps, device=args.device, interactive=False,
                                                 figures_dir=str(args.figures), results_dir=str(args.results)))
             print(f"[run] {nb.name} done in {time.perf_counter() - t:.0f} s", flush=True)
+            times.append({"notebook": nb.stem, "seconds": round(time.perf_counter() - t, 1), "steps": args.steps or "profile",
+                          "device": device_name(args.device)})
         except Exception as e:  # papermill.PapermillExecutionError: a cell failed
             failures.append(nb.name)
             print(f"[run] {nb.name} FAILED after {time.perf_counter() - t:.0f} s: {str(e)[:2000]}", file=sys.stderr, flush=True)
     results = args.results / model / args.profile
+    if times and not args.only:  # a partial run (--only) would leave a misleading total
+        write_csv(results / "run_times.csv", times)
     report = write_report(results)
     print(f"[run] all notebooks: {time.perf_counter() - t_all:.0f} s; report: {report}")
     if args.check and not args.only:

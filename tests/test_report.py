@@ -43,3 +43,12 @@ def test_missing_outputs(tmp_path):
     assert len(missing_outputs(figs, res)) == n
     (figs / "fig01_class_embedding.png").write_bytes(b"x")
     assert len(missing_outputs(figs, res)) == n - 1
+
+
+def test_run_times_in_the_report(tmp_path):
+    assert "Run time" not in write_report(tmp_path).read_text()
+    pd.DataFrame({"notebook": ["01_class_embedding", "02_affine_robustness"], "seconds": [90.0, 30.0],
+                  "steps": ["profile", "profile"], "device": ["cpu: test, 2 threads"] * 2}).to_csv(
+        tmp_path / "run_times.csv", index=False)
+    text = write_report(tmp_path).read_text()
+    assert "## Run time" in text and "2.0 minutes for the 2 notebooks" in text and "cpu: test" in text
