@@ -114,4 +114,6 @@ def describe_tier(G: StyleGAN) -> str:
         text += f", trained on {float(G.info['kimg']):.0f}k images"
         if not G.info.get("fully_grown", True):
             text += f" (interim: only grown to {G.info.get('trained_resolution')} px)"
+        elif not G.info.get("finished", True):
+            text += f" (interim: training goes on, {float(G.info.get('planned_kimg', 0)):.0f}k planned)"
     return text

@@ -850,6 +850,8 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
         "wall_clock_hours": st["wall_time"] / 3600,
         "trained_resolution": 4 * 2**block, "trained_alpha": alpha,
         "fully_grown": bool(4 * 2**block == cfg.resolution and alpha >= 1.0),
+        "planned_kimg": float(args["total_kimg"]),
+        "finished": bool(st["images_seen"] >= int(round(float(args["total_kimg"]) * 1000))),
         "trained_with": "i2s.train (StyleGAN v1 recipe, progressive growing)",
         "align_zoom": _data_framing_zoom(args.get("data")),
         "torch": torch.__version__,

@@ -72,3 +72,16 @@ def test_shipped_mini_loads_generates_and_embeds(random_vgg):
     names, faces = load_class_batch("faces", 64, zoom=G.info["align_zoom"])
     res = embed(G, faces[:2], steps=20, loss_fn=EmbeddingLoss(vgg=random_vgg[0], vgg_label=random_vgg[1]), progress=False)
     assert (res.loss < res.loss_curve[0]).all() and torch.isfinite(res.w_plus).all()
+
+
+def test_describe_tier_says_how_far_mini_training_got():
+    from i2s.models import describe_tier
+
+    G = make_generator(16)
+    G.info = {"name": "mini-faces64", "tier": "embedded", "kimg": 146.0, "fully_grown": True, "finished": False,
+              "planned_kimg": 250.0}
+    assert "trained on 146k images" in describe_tier(G) and "250k planned" in describe_tier(G)
+    G.info.update(fully_grown=False, trained_resolution=16)
+    assert "only grown to 16 px" in describe_tier(G)
+    G.info.update(fully_grown=True, finished=True)
+    assert "interim" not in describe_tier(G)
