@@ -834,6 +834,9 @@ def export_generator(G_ema: StyleGAN, path: str | os.PathLike, info: dict, fp16:
     return path
 
 
+W_AVG_SEED = 12345
+
+
 def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.PathLike, fp16: bool = True) -> Path:
     """Export the EMA generator of a training checkpoint (``--export``)."""
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
@@ -841,6 +844,12 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
     G = StyleGAN(cfg)
     G.load_state_dict(ckpt["G_ema"])
     st, args = ckpt["state"], ckpt["args"]
+    # w̄ of the exported network itself: the tracked w_avg follows the *training* G's mapping
+    # (copied into G_ema as v1 does), which lags or leads G_ema's mapping while training moves
+    # fast. The embedding starts at w̄ and truncation pulls towards it, so it must be G_ema's own.
+    tracked = G.mapping.w_avg.clone()
+    with torch.no_grad():
+        G.mapping.w_avg.copy_(G.estimate_w_avg(n=100_000, seed=W_AVG_SEED))
     phases = parse_schedule(args["schedule"], args.get("fade_frac", 0.5))
     block, alpha, _ = Schedule(phases).at(max(st["images_seen"] - 1, 0))
     info = {
@@ -854,6 +863,8 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
         "finished": bool(st["images_seen"] >= int(round(float(args["total_kimg"]) * 1000))),
         "trained_with": "i2s.train (StyleGAN v1 recipe, progressive growing)",
         "align_zoom": _data_framing_zoom(args.get("data")),
+        "w_avg": f"mean of the exported mapping over 100k z (seed {W_AVG_SEED}); the tracked average was "
+                 f"{(tracked - G.mapping.w_avg).norm().item():.3g} away (L2)",
         "torch": torch.__version__,
         "args": args,
     }

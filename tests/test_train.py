@@ -202,6 +202,13 @@ def test_export_loads_with_weights_only(data_path, tmp_path):
     obj = torch.load(tmp_path / "cli.pt", weights_only=True)
     assert obj["info"]["name"] == "mini-faces64" and obj["info"]["tier"] == "embedded"
     assert obj["info"]["images_seen"] == 8 and obj["info"]["trained_resolution"] == 8
+    # w̄ of the export is the mean of its own mapping (not the training G's tracked average)
+    z = torch.randn(20_000, trainer.G_ema.z_dim, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        own = trainer.G_ema.mapping.w(z).mean(0)
+    spread = (trainer.G_ema.mapping.w(z[:1000]) - own).norm(dim=-1).mean()
+    assert (obj["state_dict"]["mapping.w_avg"].float() - own).norm() < 0.05 * spread
+    assert "mean of the exported mapping" in obj["info"]["w_avg"]
     try:
         from i2s.weights.converted import load_converted
     except ImportError:
