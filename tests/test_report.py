@@ -52,3 +52,30 @@ def test_run_times_in_the_report(tmp_path):
         tmp_path / "run_times.csv", index=False)
     text = write_report(tmp_path).read_text()
     assert "## Run time" in text and "2.0 minutes for the 2 notebooks" in text and "cpu: test" in text
+
+
+def test_hairs_breadth_margins_are_too_close_to_call(tmp_path):
+    def verdict(prefix):
+        return next(c for c in claims(tmp_path) if c.claim.startswith(prefix)).verdict
+
+    ablation = [{"variant": v, "ssim": s, "full_loss_x1e5": 0.1} for v, s in
+                [("full", 0.4321), ("mse", 0.4310), ("perceptual", 0.4318)]]
+    _write(tmp_path, "loss_ablation", ablation)
+    assert verdict("The full loss") == "too close to call"
+    ablation[0]["ssim"] = 0.45
+    _write(tmp_path, "loss_ablation", ablation)
+    assert verdict("The full loss") == "agrees"
+    ablation[0]["ssim"] = 0.40
+    _write(tmp_path, "loss_ablation", ablation)
+    assert verdict("The full loss") == "disagrees"
+
+    rows = [{"defect": "non-defective", "ours_dist": 18.39}, {"defect": "eyes", "ours_dist": 18.51},
+            {"defect": "mouth", "ours_dist": 18.35}]
+    _write(tmp_path, "table3_defects", rows)
+    assert verdict("Defective faces embed farther") == "too close to call"
+    rows[1]["ours_dist"], rows[2]["ours_dist"] = 20.0, 19.5
+    _write(tmp_path, "table3_defects", rows)
+    assert verdict("Defective faces embed farther") == "agrees"
+    rows[2]["ours_dist"] = 17.0
+    _write(tmp_path, "table3_defects", rows)
+    assert verdict("Defective faces embed farther") == "disagrees"
