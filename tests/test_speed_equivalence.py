@@ -257,3 +257,13 @@ def test_cudnn_autotuning_is_scoped():
     assert torch.backends.cudnn.benchmark == before
     with E._cudnn_autotuned(False):
         assert torch.backends.cudnn.benchmark == before
+
+
+def test_time_to_quality_counts_the_first_step_at_the_target():
+    spec = importlib.util.spec_from_file_location("time_to_quality", REPO / "benchmarks" / "time_to_quality.py")
+    ttq = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ttq)
+    assert ttq.fast_runs("1000,1250@0.8,1250@0.4@0.5", "0.1,0.2", 0.25) == [
+        (1000, 0.1, 0.25), (1000, 0.2, 0.25), (1250, 0.8, 0.25), (1250, 0.4, 0.5)]
+    curve = torch.tensor([[9.0, 9.0], [5.0, 8.0], [3.0, 7.5], [2.0, 7.0]])  # [steps + 1, images]
+    assert ttq.first_reach(curve, torch.tensor([3.0, 6.0])) == [2, None]
