@@ -41,20 +41,26 @@ from i2s.models import MINI_PATH, load_generator  # noqa: E402
 EMBED = importlib.import_module("i2s.embed")  # the module (the package's ``embed`` is the function)
 
 
-def run(G, faces, loss_fn, cache: Path, schedule: str, steps: int, lr: float) -> torch.Tensor:
-    """Loss curve [steps + 1, N] (index k: after k updates; the last row is the final loss)."""
+def run(G, faces, loss_fn, cache: Path, schedule: str, steps: int, lr: float,
+        distances: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Loss curve [steps + 1, N] (index k: after k updates; the last row is the final loss) and
+    ‖w* − w̄‖ per image (None for runs cached before distances were kept, unless ``distances``
+    asks to run them again)."""
     # runs with the original ramp-down (0.25) keep their original cache names
     rampdown = "" if schedule == "paper" or EMBED.FAST_RAMPDOWN == 0.25 else f"-down{EMBED.FAST_RAMPDOWN:g}"
     path = cache / f"{G.name}-{loss_fn.perceptual_net}-{schedule}-{steps}-{lr:g}{rampdown}.pt"
-    if path.is_file():
-        return torch.load(path, weights_only=True)
+    side = path.with_suffix(".latents.pt")
+    if path.is_file() and (side.is_file() or not distances):
+        dist = torch.load(side, weights_only=True)["dist_to_w_avg"] if side.is_file() else None
+        return torch.load(path, weights_only=True), dist
     t = time.perf_counter()
     res = embed(G, faces, schedule=schedule, steps=steps, lr=lr, loss_fn=loss_fn, desc=f"{schedule} {steps} lr {lr:g}")
     curve = torch.cat([res.loss_curve, res.loss[None]])
     print(f"[{schedule} {steps} steps lr {lr:g}: {time.perf_counter() - t:.0f} s]", flush=True)
     cache.mkdir(parents=True, exist_ok=True)
+    torch.save({"w_plus": res.w_plus.cpu(), "dist_to_w_avg": res.dist_to_w_avg.cpu()}, side)
     torch.save(curve, path)
-    return curve
+    return curve, res.dist_to_w_avg.cpu()
 
 
 def fast_runs(fast: str, fast_lr: str, rampdown: float) -> list[tuple[int, float, float]]:
@@ -89,6 +95,8 @@ def main() -> None:
     ap.add_argument("--rampdown", type=float, default=EMBED.FAST_RAMPDOWN,
                     help="cosine ramp-down fraction for 'fast' runs given without one (the schedule's constant "
                          "i2s.embed.FAST_RAMPDOWN is set to it for those runs)")
+    ap.add_argument("--distances", action="store_true",
+                    help="run again the cached runs that kept no latents, to print ‖w* − w̄‖ for them")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "i2s" / "bench" / "time_to_quality")
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "time_to_quality.json")
@@ -102,30 +110,32 @@ def main() -> None:
     print(f"{G.name}: {len(names)} evaluation faces; perceptual net {loss_fn.perceptual_net}; "
           f"torch {torch.__version__}; {platform.processor() or platform.machine()}, {args.threads} threads", flush=True)
 
-    paper = run(G, faces, loss_fn, args.cache, "paper", PAPER_STEPS, PAPER_LR)
+    paper, paper_dist = run(G, faces, loss_fn, args.cache, "paper", PAPER_STEPS, PAPER_LR, args.distances)
     target = paper[-1]
-    rows = [("paper", PAPER_STEPS, PAPER_LR, None, paper)]
+    rows = [("paper", PAPER_STEPS, PAPER_LR, None, paper, paper_dist)]
     for steps, lr, down in fast_runs(args.fast, args.fast_lr, args.rampdown):
         EMBED.FAST_RAMPDOWN = down  # read by i2s.embed.learning_rate at every step
-        rows.append(("fast", steps, lr, down, run(G, faces, loss_fn, args.cache, "fast", steps, lr)))
+        rows.append(("fast", steps, lr, down, *run(G, faces, loss_fn, args.cache, "fast", steps, lr, args.distances)))
     EMBED.FAST_RAMPDOWN = default_rampdown
 
     print(f"\ntarget: the loss after the paper's {PAPER_STEPS} steps, per image: "
           + ", ".join(f"{v:.4g}" for v in target.tolist()))
     print(f"{'schedule':<9} {'steps':>6} {'lr':>6} {'down':>5} {'reach L_paper after (per image)':>38} {'max':>6} "
-          f"{'max/5000':>8} {'final / L_paper (per image)':>34}")
+          f"{'max/5000':>8} {'final / L_paper (per image)':>34}  {'‖w* − w̄‖ (per image)'}")
     summary = {"model": G.name, "images": names, "perceptual_net": loss_fn.perceptual_net,
                "torch": torch.__version__, "paper_final_loss": target.tolist(), "runs": []}
-    for schedule, steps, lr, down, curve in rows:
+    for schedule, steps, lr, down, curve, dist in rows:
         reach = first_reach(curve, target)
         worst = None if None in reach else max(reach)
         ratio = (curve[-1] / target).tolist()
         print(f"{schedule:<9} {steps:>6} {lr:>6g} {'-' if down is None else f'{down:g}':>5} {' '.join('-' if r is None else str(r) for r in reach):>38} "
               f"{'-' if worst is None else worst:>6} {'-' if worst is None else f'{worst / PAPER_STEPS:.2f}':>8} "
-              f"{' '.join(f'{r:.3f}' for r in ratio):>34}")
+              f"{' '.join(f'{r:.3f}' for r in ratio):>34}  "
+              + ("-" if dist is None else " ".join(f"{d:.1f}" for d in dist.tolist())))
         summary["runs"].append({"schedule": schedule, "steps": steps, "lr": lr,
                                 "rampdown": down, "reach_steps": reach,
                                 "max_reach_steps": worst, "final_over_paper": ratio,
+                                "dist_to_w_avg": None if dist is None else dist.tolist(),
                                 "curve_every_50": curve[::50].tolist()})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(summary, indent=1))
