@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import platform
 import sys
@@ -35,6 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from i2s.data import load_class_batch  # noqa: E402
 from i2s.embed import FAST_LR, FAST_STEPS, PAPER_LR, PAPER_STEPS, embed  # noqa: E402
+from i2s.io import atomic_write_bytes  # noqa: E402
 from i2s.loss import EmbeddingLoss  # noqa: E402
 from i2s.models import MINI_PATH, load_generator  # noqa: E402
 
@@ -58,8 +60,10 @@ def run(G, faces, loss_fn, cache: Path, schedule: str, steps: int, lr: float,
     curve = torch.cat([res.loss_curve, res.loss[None]])
     print(f"[{schedule} {steps} steps lr {lr:g}: {time.perf_counter() - t:.0f} s]", flush=True)
     cache.mkdir(parents=True, exist_ok=True)
-    torch.save({"w_plus": res.w_plus.cpu(), "dist_to_w_avg": res.dist_to_w_avg.cpu()}, side)
-    torch.save(curve, path)
+    for obj, dest in (({"w_plus": res.w_plus.cpu(), "dist_to_w_avg": res.dist_to_w_avg.cpu()}, side), (curve, path)):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        atomic_write_bytes(dest, buf.getvalue())
     return curve, res.dist_to_w_avg.cpu()
 
 
