@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, default=None, help="default: 5000 (paper), 1250 (--schedule fast)")
     e.add_argument("--schedule", default="paper", choices=["paper", "fast"],
                    help="paper: Adam lr 0.01 constant (the default); fast: opt-in lr ramp to 0.8 and cosine "
-                        "ramp-down, 1250 steps (docs/performance.md)")
+                        "ramp-down, 1250 steps; latents land ~5x farther from w̄: for reconstruction (docs/performance.md)")
     e.add_argument("--loss", default="full", choices=["full", "mse", "conv3_2", "mse+conv3_2", "perceptual"])
     e.add_argument("--no-resize", action="store_true", help="perceptual loss at full resolution (Fig. 12)")
     e.add_argument("--vgg", default="auto", help="auto | random | PATH to vgg16-397923af.pth")
