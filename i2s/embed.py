@@ -166,8 +166,8 @@ def embed(
     ``schedule="fast"`` (opt-in) uses ``FAST_STEPS`` steps and a learning rate ramped up to
     ``FAST_LR`` and cosine-ramped down to 0 (``steps``/``lr`` override both; ``lr`` is the peak);
     on the mini model it ends near, but not always below, the loss of the paper's 5000 steps, with
-    latents about five times farther from w̄ (docs/performance.md): for reconstruction; for the
-    edits of §4 and the ‖w* − w̄‖ of §5.1, and as a replacement for the paper's protocol, it is not.
+    latents about five times farther from w̄ (docs/performance.md). It is meant for reconstruction,
+    not for the edits of §4, the ‖w* − w̄‖ of §5.1, or as a replacement for the paper's protocol.
 
     Speed options, none of which changes the result beyond float rounding: ``amp`` runs the
     generator and VGG under bf16 autocast with the loss accumulated in float32 (default: on for
