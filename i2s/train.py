@@ -55,6 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import precision as _precision
 from .stylegan import Conv2d, Dense, StyleGAN, StyleGANConfig, blur2d, upscale2d
 
 __all__ = [
@@ -502,7 +503,14 @@ class Trainer:
 
         torch.manual_seed(args.seed)
         self.G = StyleGAN(self.cfg).to(self.device)
-        self.D = Discriminator(self.cfg, args.mbstd_group, args.d_down).to(self.device)
+        self.projected = getattr(args, "d_arch", "stylegan") == "projected"
+        if self.projected:
+            from .projected import ProjectedDiscriminator
+
+            self.D = ProjectedDiscriminator(args.proj_res, csm=args.csm, proj_seed=args.seed).to(self.device)
+        else:
+            self.D = Discriminator(self.cfg, args.mbstd_group, args.d_down).to(self.device)
+        self.precision = _precision.resolve(getattr(args, "precision", "float32"), self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         betas = (args.beta1, args.beta2)
         # One plain lr for all of G: mapping lrmul 0.01 is in its runtime weight scale.
@@ -541,6 +549,17 @@ class Trainer:
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x) if self.args.augment == "diffaug" else x
 
+    def discriminate(self, x: torch.Tensor, block: int, alpha: float) -> Any:
+        """D's logits under the run's precision (float32 out): one tensor for the StyleGAN D, a
+        list of logit maps (one per feature scale) for the projected D, which always sees the
+        model resolution (lower-resolution phases are nearest-up-sampled)."""
+        with _precision.autocast(self.precision, self.device):
+            if not self.projected:
+                return self.D(self.augment(x), block, alpha).float()
+            if x.shape[-1] != self.cfg.resolution:
+                x = upscale2d(x, self.cfg.resolution // x.shape[-1])
+            return [o.float() for o in self.D(self.augment(x))]
+
     def sample_w(self, G: StyleGAN, n: int, block: int) -> torch.Tensor:
         """Random W+ codes with style-mixing regularisation (Karras et al. 2019 §3.1): with
         probability ``--style-mixing`` a second z takes over from a random crossover layer
@@ -555,7 +574,9 @@ class Trainer:
         return w
 
     def generate(self, G: StyleGAN, n: int, block: int, alpha: float) -> torch.Tensor:
-        return G.synthesis(self.sample_w(G, n, block), noise_mode="random", block=block, alpha=alpha)
+        w = self.sample_w(G, n, block)  # the mapping (and w̄ tracking) stays in float32
+        with _precision.autocast(self.precision, self.device):
+            return G.synthesis(w, noise_mode="random", block=block, alpha=alpha).float()
 
     def ema_beta(self, batch: int) -> float:
         """``0.5 ** (batch / ema_nimg)``; half-life ``--ema-kimg`` (v1's ``G_smoothing_kimg``),
@@ -586,14 +607,16 @@ class Trainer:
         batch = self.batch_size(block)
         reals = self.prepare_reals(self.data[np.sort(self.stream.next(batch))], block, alpha)
 
-        # D: softplus(D(fake)) + softplus(-D(real))  [+ lazy R1: gamma/2 |grad D(real)|^2]
         D.requires_grad_(True)
         with torch.no_grad():
             fakes = self.generate(G, batch, block, alpha)
+        if self.projected:
+            return self._projected_step(reals, fakes, batch, block, alpha)
+        # D: softplus(D(fake)) + softplus(-D(real))  [+ lazy R1: gamma/2 |grad D(real)|^2]
         do_r1 = args.r1_gamma > 0 and st.d_steps % args.r1_interval == 0
         reals_in = reals.detach().requires_grad_(do_r1)
-        real_logits = D(self.augment(reals_in), block, alpha)
-        fake_logits = D(self.augment(fakes), block, alpha)
+        real_logits = self.discriminate(reals_in, block, alpha)
+        fake_logits = self.discriminate(fakes, block, alpha)
         loss_D = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
         r1 = torch.zeros(())
         if do_r1:
@@ -608,18 +631,41 @@ class Trainer:
         # G: non-saturating logistic, softplus(-D(G(z)))
         D.requires_grad_(False)
         fakes = self.generate(G, batch, block, alpha)
-        loss_G = F.softplus(-D(self.augment(fakes), block, alpha)).mean()
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        self.opt_G.step()
-        D.requires_grad_(True)
-
-        ema_update(self.G_ema, G, self.ema_beta(batch))
-        st.images_seen += batch
-        st.iterations += 1
+        loss_G = F.softplus(-self.discriminate(fakes, block, alpha)).mean()
+        self._g_update(loss_G, batch)
         return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()),
                 "r1": float(r1.detach()) if do_r1 else float("nan"),
                 "real_logit": float(real_logits.detach().mean()), "fake_logit": float(fake_logits.detach().mean())}
+
+    def _g_update(self, loss_G: torch.Tensor, batch: int) -> None:
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+        self.D.requires_grad_(True)
+        ema_update(self.G_ema, self.G, self.ema_beta(batch))
+        self.state.images_seen += batch
+        self.state.iterations += 1
+
+    def _projected_step(self, reals: torch.Tensor, fakes: torch.Tensor, batch: int, block: int,
+                        alpha: float) -> dict[str, float]:
+        """Projected GAN (Sauer et al. 2021): hinge loss on the multi-scale logits of the
+        projected D, no R1 (the frozen features and spectral-norm heads keep D smooth)."""
+        from .projected import hinge_d_loss, hinge_g_loss
+
+        real_logits = self.discriminate(reals, block, alpha)
+        fake_logits = self.discriminate(fakes, block, alpha)
+        loss_D = hinge_d_loss(real_logits, fake_logits)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        self.state.d_steps += 1
+
+        self.D.requires_grad_(False)
+        loss_G = hinge_g_loss(self.discriminate(self.generate(self.G, batch, block, alpha), block, alpha))
+        self._g_update(loss_G, batch)
+        mean = lambda ls: float(sum(x.detach().mean() for x in ls) / len(ls))  # noqa: E731
+        return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()), "r1": float("nan"),
+                "real_logit": mean(real_logits), "fake_logit": mean(fake_logits)}
 
     # ---------------------------------------------------------------- outputs
 
@@ -785,7 +831,12 @@ class Trainer:
         self._meter = {"t": time.perf_counter(), "images": 0, "sums": {}, "n": 0}
         steps = 0
         try:
+            deadline = time.monotonic() + args.minutes * 60 if getattr(args, "minutes", None) else math.inf
             while st.images_seen < total and (max_iterations is None or steps < max_iterations):
+                if time.monotonic() >= deadline and self._stop_signal is None:
+                    print(f"\n[i2s.train] --minutes {args.minutes} reached: saving a checkpoint and stopping",
+                          file=sys.stderr, flush=True)
+                    self._stop_signal = 0
                 t0 = time.perf_counter()
                 before = st.images_seen
                 metrics = self.training_step()
@@ -800,10 +851,12 @@ class Trainer:
                 if self.out is not None and (st.images_seen >= st.next_sample or done):
                     self.sample_grid(self.out / f"samples-{self._kimg_tag(st.images_seen)}.png")
                     st.next_sample = (st.images_seen // every(args.sample_every) + 1) * every(args.sample_every)
-                if self.out is not None and (st.images_seen >= st.next_ckpt or done or self._stop_signal):
+                if self.out is not None and (st.images_seen >= st.next_ckpt or done or self._stop_signal is not None):
                     st.next_ckpt = (st.images_seen // every(args.ckpt_every) + 1) * every(args.ckpt_every)
                     self.save_checkpoint()
                 if self._stop_signal is not None:
+                    if self.out is not None:
+                        self.sample_grid(self.out / f"samples-{self._kimg_tag(st.images_seen)}.png")
                     break
         finally:
             pbar.close()
@@ -861,7 +914,8 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
         "fully_grown": bool(4 * 2**block == cfg.resolution and alpha >= 1.0),
         "planned_kimg": float(args["total_kimg"]),
         "finished": bool(st["images_seen"] >= int(round(float(args["total_kimg"]) * 1000))),
-        "trained_with": "i2s.train (StyleGAN v1 recipe, progressive growing)",
+        "trained_with": ("i2s.train (projected discriminator on ImageNet EfficientNet-Lite0, hinge loss)"
+                         if args.get("d_arch") == "projected" else "i2s.train (StyleGAN v1 recipe, progressive growing)"),
         "align_zoom": _data_framing_zoom(args.get("data")),
         "w_avg": f"mean of the exported mapping over 100k z (seed {W_AVG_SEED}); the tracked average was "
                  f"{(tracked - G.mapping.w_avg).norm().item():.3g} away (L2)",
@@ -933,6 +987,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fmap-base", type=int, default=1024)
     p.add_argument("--fmap-max", type=int, default=128)
     p.add_argument("--mbstd-group", type=int, default=4)
+    p.add_argument("--d-arch", choices=("stylegan", "projected"), default="stylegan",
+                   help="stylegan: v1's D_basic with the logistic loss and R1 (mini v1's recipe); projected: "
+                        "heads on frozen ImageNet EfficientNet-Lite0 features with the hinge loss (Projected GAN, mini v2)")
+    p.add_argument("--proj-res", type=int, default=128, help="projected D: input size of the feature network")
+    p.add_argument("--no-csm", dest="csm", action="store_false", help="projected D: cross-channel mixing only")
     p.add_argument("--d-down", choices=("pool", "stride"), default="stride",
                    help="D down-sampling: v1's blur-conv-avgpool, or blur + stride-2 conv (4x fewer MACs)")
     # schedule
@@ -960,15 +1019,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=float, default=1.0, help="kimg")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--precision", choices=("auto", "float32", "bf16"), default="auto",
+                   help="auto: bf16 autocast where the CPU/GPU runs bf16 natively (i2s.precision), else float32")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="stop after this many minutes of this invocation, with a checkpoint and a sample grid")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
 # Arguments that define the networks and cannot change on resume.
-_FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down")
+_FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down", "d_arch", "proj_res", "csm")
 # Arguments that only steer this invocation and are never taken from a checkpoint.
-_PER_RUN = ("resume", "transfer", "export", "fp16", "bench", "bench_iters", "out", "threads", "device", "no_progress")
+_PER_RUN = ("resume", "transfer", "export", "fp16", "bench", "bench_iters", "out", "threads", "device", "no_progress",
+            "minutes")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -1041,7 +1105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         nG = sum(p.numel() for p in trainer.G.parameters())
         nD = sum(p.numel() for p in trainer.D.parameters())
         print(f"[i2s.train] G {nG / 1e6:.2f} M params, D {nD / 1e6:.2f} M; {len(trainer.data)} images; "
-              f"device {trainer.device}, {torch.get_num_threads()} threads")
+              f"{_precision.describe(trainer.precision, trainer.device)}, {torch.get_num_threads()} threads")
     st = trainer.train()
     print(f"[i2s.train] stopped at {st.images_seen / 1000:.1f} kimg ({st.wall_time / 3600:.2f} h of training)")
     return 0

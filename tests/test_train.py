@@ -244,3 +244,97 @@ def test_transfer_keeps_matching_tensors_and_the_schedule_position(data_path, tm
         assert torch.equal(G[k], old["G"][k]), k
     for k in differ:
         assert torch.equal(G[k], fresh[k]), k
+
+
+# --------------------------------------------------------------------------- projected discriminator (mini v2)
+
+
+def test_projected_discriminator_trains_heads_only():
+    from i2s.projected import ProjectedDiscriminator
+
+    D = ProjectedDiscriminator(input_size=128)
+    n_heads = sum(p.numel() for h in D.heads for p in h.parameters())
+    assert sum(p.numel() for p in D.parameters()) == n_heads  # the feature net and projections are frozen
+    sd = D.state_dict()
+    assert "proj.ccm0" in sd and "proj.csm0" in sd and not any(k.startswith("feature_net") for k in sd)
+    x = torch.randn(2, 3, 64, 64, requires_grad=True)
+    out = D(x)
+    assert [tuple(o.shape) for o in out] == [(2, 1, 4, 4)] * 4
+    sum(o.mean() for o in out).backward()
+    assert x.grad.abs().sum() > 0
+    assert all(p.grad is None for p in D.feature_net.parameters())
+    # the random projections are fixed by the seed (a checkpoint restores them; a new D is reproducible)
+    assert torch.equal(ProjectedDiscriminator(128, proj_seed=0).proj.ccm1, D.proj.ccm1)
+    assert not torch.equal(ProjectedDiscriminator(128, proj_seed=1).proj.ccm1, D.proj.ccm1)
+    with pytest.raises(ValueError):
+        ProjectedDiscriminator(input_size=100)
+
+
+def test_hinge_losses():
+    from i2s.projected import hinge_d_loss, hinge_g_loss
+
+    real = [torch.tensor([2.0, 0.5]), torch.tensor([-1.0])]
+    fake = [torch.tensor([-3.0, 0.0]), torch.tensor([1.0])]
+    # scale 0: relu(1-r) = [0, .5] -> .25; relu(1+f) = [0, 1] -> .5 ; scale 1: 2 + 2 = 4
+    assert hinge_d_loss(real, fake).item() == pytest.approx((0.75 + 4.0) / 2)
+    assert hinge_g_loss(fake).item() == pytest.approx(-(-1.5 + 1.0) / 2)
+
+
+def _projected_argv(data_path: Path, out: Path, *extra: str) -> list[str]:
+    return ["--data", str(data_path), "--out", str(out), "--threads", "1", "--device", "cpu", "--batch", "4",
+            "--schedule", "64:rest", "--d-arch", "projected", "--proj-res", "64", "--fmap-base", "256",
+            "--fmap-max", "32", "--no-progress", *extra]
+
+
+def test_projected_training_step_and_exact_resume(data_path, tmp_path):
+    trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "run", "--precision", "bf16")))
+    assert trainer.precision == "bf16"
+    G0, D0 = _params(trainer.G), _params(trainer.D)
+    feat0 = {k: v.clone() for k, v in trainer.D.feature_net.state_dict().items()}
+    m = trainer.training_step()
+    assert all(math.isfinite(m[k]) for k in ("loss_G", "loss_D", "real_logit", "fake_logit"))
+    assert math.isnan(m["r1"])
+    G1, D1 = _params(trainer.G), _params(trainer.D)
+    assert not torch.equal(G1["synthesis.layers.9.conv.weight"], G0["synthesis.layers.9.conv.weight"])
+    assert not torch.equal(D1["heads.0.net.0.parametrizations.weight.original"],
+                           D0["heads.0.net.0.parametrizations.weight.original"])
+    assert torch.equal(D1["proj.ccm0"], D0["proj.ccm0"])
+    assert all(torch.equal(v, feat0[k]) for k, v in trainer.D.feature_net.state_dict().items())
+
+    extra = ("--total-kimg", "0.012", "--ckpt-every", "1", "--sample-every", "1")
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(_projected_argv(data_path, straight, *extra)) == 0
+    assert main(_projected_argv(data_path, split, "--total-kimg", "0.004", *extra[2:])) == 0
+    assert main(["--out", str(split), "--resume", "--total-kimg", "0.012", "--threads", "1", "--no-progress"]) == 0
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(split / "checkpoint.pt", weights_only=True)
+    assert a["args"]["d_arch"] == b["args"]["d_arch"] == "projected"
+    for net in ("G", "D", "G_ema"):
+        for k, v in a[net].items():
+            assert torch.equal(v, b[net][k]), (net, k)
+
+
+def test_minutes_limit_stops_with_checkpoint_and_samples(data_path, tmp_path, monkeypatch):
+    grids = []
+    real = Trainer.sample_grid
+    monkeypatch.setattr(Trainer, "sample_grid", lambda self, path: (grids.append(self.state.images_seen), real(self, path)))
+    out = tmp_path / "run"
+    assert main(_argv(data_path, out, "--total-kimg", "10", "--minutes", "0.0001", "--sample-every", "50")) == 0
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert 0 < ckpt["state"]["images_seen"] < 10_000
+    # the first grid, and one at the stop although the next is due only at 50 kimg
+    assert grids == [0, ckpt["state"]["images_seen"]]
+
+
+def test_precision_falls_back_without_native_bf16(monkeypatch):
+    from i2s import precision
+
+    monkeypatch.setattr(precision, "bf16_supported", lambda device="cpu": False)
+    assert precision.resolve("auto", "cpu") == "float32"
+    assert precision.resolve("bf16", "cpu") == "bf16"  # asked for explicitly: emulated, but it runs
+    monkeypatch.setattr(precision, "bf16_supported", lambda device="cpu": True)
+    assert precision.resolve("auto", "cpu") == "bf16"
+    assert precision.resolve("float32", "cpu") == "float32"
+    assert precision.describe("float32", "cpu").endswith("float32")
+    with pytest.raises(ValueError):
+        precision.resolve("fp8")
