@@ -1,0 +1,170 @@
+"""The command line of ``python -m i2s.train``: train, resume, transfer, export or bench.
+
+``main(argv)`` parses the options; on ``--resume`` the checkpoint's arguments win over the
+defaults, options given on the command line win over the checkpoint, and the options that
+define the networks (``_FIXED_ON_RESUME``) may not change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .. import precision as _precision
+from .bench import bench
+from .export import export_from_checkpoint
+from .trainer import Trainer, _resolve_device
+
+__all__ = ["build_parser", "main", "parse_args"]
+
+
+def _description() -> str:
+    """The first paragraph of the package docstring (the recipe lives in ``i2s/train/__init__.py``)."""
+    doc = importlib.import_module(__package__).__doc__ or ""
+    return doc.split("\n\n")[0]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m i2s.train", description=_description(),
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", help="packed uint8 array [N, H, W, 3] (.npy)")
+    p.add_argument("--out", help="run directory: checkpoint.pt, samples-*.png, log.jsonl")
+    p.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="continue from OUT/checkpoint.pt (or the given checkpoint) exactly")
+    p.add_argument("--transfer", metavar="CKPT", help="start a new run from CKPT although the networks differ: "
+                   "tensors of matching shape are copied, the rest start fresh, the schedule goes on from CKPT's images")
+    p.add_argument("--export", metavar="PATH", help="export the EMA generator of the checkpoint and exit")
+    p.add_argument("--no-fp16", dest="fp16", action="store_false", help="export in float32")
+    p.add_argument("--bench", action="store_true", help="measure images/s per resolution and exit")
+    p.add_argument("--bench-iters", type=int, default=4)
+    # model
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--fmap-base", type=int, default=1024)
+    p.add_argument("--fmap-max", type=int, default=128)
+    p.add_argument("--mbstd-group", type=int, default=4)
+    p.add_argument("--d-arch", choices=("stylegan", "projected"), default="stylegan",
+                   help="stylegan: v1's D_basic with the logistic loss and R1 (mini v1's recipe); projected: "
+                        "heads on frozen ImageNet EfficientNet-Lite0 features with the hinge loss (Projected GAN, mini v2)")
+    p.add_argument("--proj-res", type=int, default=128, help="projected D: input size of the feature network")
+    p.add_argument("--no-csm", dest="csm", action="store_false", help="projected D: cross-channel mixing only")
+    p.add_argument("--d-down", choices=("pool", "stride"), default="stride",
+                   help="D down-sampling: v1's blur-conv-avgpool, or blur + stride-2 conv (4x fewer MACs)")
+    # schedule
+    p.add_argument("--schedule", default="8:40k,16:60k,32:80k,64:rest",
+                   help="RES:IMAGES[/FADE] per phase; each phase after the first starts with a fade-in")
+    p.add_argument("--fade-frac", type=float, default=0.5, help="fade-in share of a phase when /FADE is not given")
+    p.add_argument("--total-kimg", type=float, default=400.0)
+    p.add_argument("--batch", default="4:64,8:64,16:64,32:32,64:32", help="RES:BATCH list, or one number")
+    # optimisation
+    p.add_argument("--lr", type=float, default=0.002)
+    p.add_argument("--beta1", type=float, default=0.0)
+    p.add_argument("--beta2", type=float, default=0.99)
+    p.add_argument("--no-reset-opt", dest="reset_opt", action="store_false",
+                   help="keep Adam's moments across phases (v1 resets them)")
+    p.add_argument("--r1-gamma", type=float, default=1.0)
+    p.add_argument("--r1-interval", type=int, default=4)
+    p.add_argument("--style-mixing", type=float, default=0.9)
+    p.add_argument("--ema-kimg", type=float, default=10.0, help="half-life of G_ema in kimg")
+    p.add_argument("--ema-rampup", type=float, default=0.05, help="0 disables the ramp-up")
+    p.add_argument("--augment", choices=("none", "diffaug"), default="diffaug")
+    p.add_argument("--no-xflip", dest="xflip", action="store_false")
+    # bookkeeping
+    p.add_argument("--ckpt-every", type=float, default=5.0, help="kimg")
+    p.add_argument("--sample-every", type=float, default=5.0, help="kimg")
+    p.add_argument("--log-every", type=float, default=1.0, help="kimg")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--precision", choices=("auto", "float32", "bf16"), default="auto",
+                   help="auto: bf16 autocast where the CPU/GPU runs bf16 natively (i2s.precision), else float32")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="stop after this many minutes of this invocation, with a checkpoint and a sample grid")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+# Arguments that define the networks and cannot change on resume.
+_FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down", "d_arch", "proj_res", "csm")
+# Arguments that only steer this invocation and are never taken from a checkpoint.
+_PER_RUN = ("resume", "transfer", "export", "fp16", "bench", "bench_iters", "out", "threads", "device", "no_progress",
+            "minutes")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def _explicit_args(argv: Sequence[str] | None) -> set[str]:
+    """Names of the options given on the command line (to override a checkpoint's args)."""
+    p = build_parser()
+    for a in p._actions:
+        a.default = argparse.SUPPRESS
+    return set(vars(p.parse_args(argv)))
+
+
+def _checkpoint_path(args: argparse.Namespace) -> Path:
+    if args.resume not in (None, "auto"):
+        return Path(args.resume)
+    if not args.out:
+        raise SystemExit("--out (or --resume PATH) is required")
+    path = Path(args.out) / "checkpoint.pt"
+    if not path.exists() and (Path(args.out) / "checkpoint-prev.pt").exists():
+        path = Path(args.out) / "checkpoint-prev.pt"
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.export:
+        ckpt = _checkpoint_path(args)
+        path = export_from_checkpoint(ckpt, args.export, fp16=args.fp16)
+        print(f"[i2s.train] exported the EMA generator of {ckpt} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        return 0
+    if args.bench:
+        if not args.threads:
+            torch.set_num_threads(2)
+        print(f"[i2s.train] bench: {torch.get_num_threads()} threads, device {_resolve_device(args.device)}")
+        bench(args, args.bench_iters)
+        return 0
+    if not args.out:
+        raise SystemExit("--out is required")
+
+    if args.resume:
+        ckpt_path = _checkpoint_path(args)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        saved = dict(ckpt["args"])
+        given = _explicit_args(argv)
+        for k in _FIXED_ON_RESUME:
+            if k in given and getattr(args, k) != saved.get(k):
+                raise SystemExit(f"--{k.replace('_', '-')} cannot change on resume ({saved.get(k)} in the checkpoint)")
+        merged = {**vars(args), **{k: v for k, v in saved.items() if k not in given and k not in _PER_RUN}}
+        args = argparse.Namespace(**merged)
+        if not args.data:
+            raise SystemExit("--data is required")
+        trainer = Trainer(args)
+        trainer.load_checkpoint(ckpt)
+        print(f"[i2s.train] resumed {ckpt_path} at {trainer.state.images_seen / 1000:.1f} kimg")
+    else:
+        if not args.data:
+            raise SystemExit("--data is required")
+        if (Path(args.out) / "checkpoint.pt").exists():
+            raise SystemExit(f"{args.out}/checkpoint.pt exists: pass --resume to continue it, or another --out")
+        trainer = Trainer(args)
+        if args.transfer:
+            old = torch.load(args.transfer, map_location="cpu", weights_only=True)
+            copied, fresh = trainer.transfer_from(old)
+            print(f"[i2s.train] transferred {copied} tensors from {args.transfer} ({fresh} start fresh); "
+                  f"going on at {trainer.state.images_seen / 1000:.1f} kimg")
+        nG = sum(p.numel() for p in trainer.G.parameters())
+        nD = sum(p.numel() for p in trainer.D.parameters())
+        print(f"[i2s.train] G {nG / 1e6:.2f} M params, D {nD / 1e6:.2f} M; {len(trainer.data)} images; "
+              f"{_precision.describe(trainer.precision, trainer.device)}, {torch.get_num_threads()} threads")
+    st = trainer.train()
+    print(f"[i2s.train] stopped at {st.images_seen / 1000:.1f} kimg ({st.wall_time / 3600:.2f} h of training)")
+    return 0

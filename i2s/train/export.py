@@ -1,0 +1,88 @@
+"""Exporting the EMA generator of a run in the kit's ``i2s-stylegan1`` format (``--export``),
+the file :func:`i2s.models.load_generator` reads (``data/models/mini-faces64.pt``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ..stylegan import StyleGAN, StyleGANConfig
+from .schedule import Schedule, parse_schedule
+from .trainer import _atomic_save, _plain
+
+__all__ = ["EXPORT_FORMAT", "EXPORT_FORMAT_VERSION", "export_from_checkpoint", "export_generator"]
+
+EXPORT_FORMAT = "i2s-stylegan1"
+EXPORT_FORMAT_VERSION = 1
+
+
+def export_generator(G_ema: StyleGAN, path: str | os.PathLike, info: dict, fp16: bool = True) -> Path:
+    """Write a generator in the kit's ``i2s-stylegan1`` format (loadable with
+    ``torch.load(path, weights_only=True)`` and :func:`i2s.weights.converted.load_converted`):
+    ``{"format", "format_version", "config", "state_dict", "info"}``. The state dict holds
+    every parameter and buffer (``mapping.w_avg`` = w̄ and the stored ``noise_const``),
+    in float16 when ``fp16``. Written to a temp file, then ``os.replace``."""
+    sd = {}
+    for k, v in G_ema.state_dict().items():
+        v = v.detach().to("cpu").clone().contiguous()
+        if fp16 and v.is_floating_point():
+            v = v.half()
+        sd[k] = v
+    obj = {"format": EXPORT_FORMAT, "format_version": EXPORT_FORMAT_VERSION, "config": G_ema.cfg.to_dict(),
+           "state_dict": sd, "info": _plain(info)}
+    path = Path(path)
+    _atomic_save(obj, path)
+    return path
+
+
+W_AVG_SEED = 12345
+
+
+def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.PathLike, fp16: bool = True) -> Path:
+    """Export the EMA generator of a training checkpoint (``--export``)."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    cfg = StyleGANConfig.from_dict(ckpt["config"])
+    G = StyleGAN(cfg)
+    G.load_state_dict(ckpt["G_ema"])
+    st, args = ckpt["state"], ckpt["args"]
+    # w̄ of the exported network itself: the tracked w_avg follows the *training* G's mapping
+    # (copied into G_ema as v1 does), which lags or leads G_ema's mapping while training moves
+    # fast. The embedding starts at w̄ and truncation pulls towards it, so it must be G_ema's own.
+    tracked = G.mapping.w_avg.clone()
+    with torch.no_grad():
+        G.mapping.w_avg.copy_(G.estimate_w_avg(n=100_000, seed=W_AVG_SEED))
+    phases = parse_schedule(args["schedule"], args.get("fade_frac", 0.5))
+    block, alpha, _ = Schedule(phases).at(max(st["images_seen"] - 1, 0))
+    info = {
+        "name": "mini-faces64" if cfg.resolution == 64 else f"mini-{cfg.resolution}",
+        "tier": "embedded",
+        "images_seen": st["images_seen"], "kimg": st["images_seen"] / 1000,
+        "wall_clock_hours": st["wall_time"] / 3600,
+        "trained_resolution": 4 * 2**block, "trained_alpha": alpha,
+        "fully_grown": bool(4 * 2**block == cfg.resolution and alpha >= 1.0),
+        "planned_kimg": float(args["total_kimg"]),
+        "finished": bool(st["images_seen"] >= int(round(float(args["total_kimg"]) * 1000))),
+        "trained_with": ("i2s.train (projected discriminator on ImageNet EfficientNet-Lite0, hinge loss)"
+                         if args.get("d_arch") == "projected" else "i2s.train (StyleGAN v1 recipe, progressive growing)"),
+        "align_zoom": _data_framing_zoom(args.get("data")),
+        "w_avg": f"mean of the exported mapping over 100k z (seed {W_AVG_SEED}); the tracked average was "
+                 f"{(tracked - G.mapping.w_avg).norm().item():.3g} away (L2)",
+        "torch": torch.__version__,
+        "args": args,
+    }
+    return export_generator(G, out_path, info, fp16=fp16)
+
+
+def _data_framing_zoom(data: str | None, default: float = 0.7) -> float:
+    """The FFHQ-recipe zoom the training faces were aligned with (from ``<data>-meta.json``,
+    written by scripts/prepare_mini_data.py); embedding a face into the model must use the same."""
+    if data:
+        meta = Path(data).with_name(Path(data).stem + "-meta.json")
+        try:
+            return float(json.loads(meta.read_text())["framing"]["zoom"])
+        except (OSError, KeyError, ValueError, TypeError):
+            pass
+    return default

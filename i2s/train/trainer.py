@@ -1,0 +1,497 @@
+"""The training loop: :class:`Trainer` (G, D, G_ema, Adam, the schedule and the data stream),
+one D + G step, the EMA generator, sample grids, log lines, and checkpoints that resume a run
+exactly (networks, optimisers, RNG states and the data position).
+
+Checkpoint format (``torch.load(path, weights_only=True)``): ``{"format":
+"i2s-train-checkpoint", "format_version": 1, "config", "G", "D", "G_ema", "opt_G", "opt_D",
+"state", "rng", "args"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import precision as _precision
+from ..stylegan import StyleGAN, StyleGANConfig, upscale2d
+from .augment import diff_augment
+from .data import BatchStream, open_dataset
+from .discriminator import Discriminator
+from .schedule import Schedule, parse_batch, parse_schedule
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "TrainState", "Trainer", "ema_update"]
+
+CHECKPOINT_FORMAT = "i2s-train-checkpoint"
+CHECKPOINT_VERSION = 1
+SAMPLE_GRID = 8  # 8x8 sample grids
+SAMPLE_SEED_OFFSET = 1_000_003  # fixed sample z's come from seed + this (not the training stream)
+
+
+@torch.no_grad()
+def ema_update(G_ema: StyleGAN, G: StyleGAN, beta: float) -> None:
+    """``G_ema <- beta * G_ema + (1 - beta) * G`` for parameters (the official ``Gs``,
+    ``setup_as_moving_average_of``); buffers (``w_avg``, the stored noise) are copied,
+    as ``beta_nontrainable = 0`` does."""
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.lerp_(p, 1.0 - beta)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+@dataclass
+class TrainState:
+    """Everything besides networks, optimisers and RNGs that a resume needs."""
+
+    images_seen: int = 0
+    iterations: int = 0
+    d_steps: int = 0
+    data_epoch: int = 0
+    data_pos: int = 0
+    wall_time: float = 0.0  # seconds of training, summed over resumes
+    phase_index: int = 0
+    phase_stage: int = -1  # 0 fade-in, 1 stable, -1 not started
+    next_ckpt: int = 0  # images at which the next checkpoint / sample grid / log line is due
+    next_sample: int = 0
+    next_log: int = 0
+
+
+def _plain(v: Any) -> Any:
+    """Make ``v`` a plain value that ``torch.load(weights_only=True)`` and JSON accept."""
+    if v is None:
+        return v
+    for t in (bool, int, float, str):  # also turns subclasses (TorchVersion, np.float64) into plain ones
+        if isinstance(v, t):
+            return t(v)
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return str(v)
+
+
+def _atomic_save(obj: Any, path: Path, keep_prev: Path | None = None) -> None:
+    """``torch.save`` to a temp file, then ``os.replace`` (optionally moving the old file to
+    ``keep_prev`` first, so one good checkpoint always exists)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        torch.save(obj, tmp)
+        if keep_prev is not None and path.exists():
+            os.replace(path, keep_prev)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    """Holds G, D, G_ema, the optimisers, the schedule and the data stream.
+
+    ``Trainer(args)`` builds fresh networks from ``args.seed``; :meth:`from_checkpoint`
+    restores one exactly. :meth:`training_step` is one D step and one G step;
+    :meth:`train` runs the loop with checkpoints, sample grids, logs and signals.
+    """
+
+    def __init__(self, args: argparse.Namespace, data: np.ndarray | None = None) -> None:
+        self.args = args
+        self.device = _resolve_device(args.device)
+        self.cfg = StyleGANConfig(resolution=args.resolution, fmap_base=args.fmap_base, fmap_max=args.fmap_max)
+        self.phases = parse_schedule(args.schedule, args.fade_frac)
+        self.schedule = Schedule(self.phases)
+        self.batch_sizes = parse_batch(args.batch)
+        for p in self.phases:
+            if p.res > self.cfg.resolution:
+                raise ValueError(f"schedule reaches {p.res} px but the model is {self.cfg.resolution} px")
+            if p.res not in self.batch_sizes:
+                raise ValueError(f"no batch size for {p.res} px in --batch {args.batch!r}")
+        if args.augment not in ("none", "diffaug"):
+            raise ValueError(f"--augment must be none or diffaug, got {args.augment!r}")
+
+        if data is None:
+            data = open_dataset(args.data)
+        if data.shape[1] % self.cfg.resolution or data.shape[1] < self.cfg.resolution:
+            raise ValueError(f"data is {data.shape[1]} px, the model {self.cfg.resolution} px")
+        self.data = data
+
+        torch.manual_seed(args.seed)
+        self.G = StyleGAN(self.cfg).to(self.device)
+        self.projected = getattr(args, "d_arch", "stylegan") == "projected"
+        if self.projected:
+            from ..projected import ProjectedDiscriminator
+
+            self.D = ProjectedDiscriminator(args.proj_res, csm=args.csm, proj_seed=args.seed).to(self.device)
+        else:
+            self.D = Discriminator(self.cfg, args.mbstd_group, args.d_down).to(self.device)
+        self.precision = _precision.resolve(getattr(args, "precision", "float32"), self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        betas = (args.beta1, args.beta2)
+        # One plain lr for all of G: mapping lrmul 0.01 is in its runtime weight scale.
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=args.lr, betas=betas, eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=betas, eps=1e-8)
+        self.state = TrainState()
+        self.stream = BatchStream(len(self.data), args.seed)
+        g = torch.Generator().manual_seed(args.seed + SAMPLE_SEED_OFFSET)
+        self.sample_z = torch.randn(SAMPLE_GRID**2, self.cfg.z_dim, generator=g)
+        self.out = Path(args.out) if args.out else None
+        self._stop_signal: int | None = None
+        self._meter = {"t": time.perf_counter(), "images": 0, "sums": {}, "n": 0}
+
+    # ---------------------------------------------------------------- pieces of a step
+
+    def batch_size(self, block: int) -> int:
+        return self.batch_sizes[4 * 2**block]
+
+    def prepare_reals(self, images: np.ndarray, block: int, alpha: float) -> torch.Tensor:
+        """uint8 [N, H, W, 3] -> float NCHW in [-1, 1] at ``4 * 2**block`` px: random x-flip,
+        2x2 average pooling down to the training resolution and, during a fade-in, the
+        blend with the 2x-down-then-up-sampled image (v1 ``process_reals``), so reals
+        fade exactly like G's output does."""
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        x = x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        res = 4 * 2**block
+        if x.shape[-1] != res:
+            x = F.avg_pool2d(x, x.shape[-1] // res)
+        if self.args.xflip:
+            flip = torch.rand(x.shape[0], device=self.device) < 0.5
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+        if block > 0 and alpha < 1.0:
+            x = torch.lerp(upscale2d(F.avg_pool2d(x, 2)), x, alpha)
+        return x
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x) if self.args.augment == "diffaug" else x
+
+    def discriminate(self, x: torch.Tensor, block: int, alpha: float) -> Any:
+        """D's logits under the run's precision (float32 out): one tensor for the StyleGAN D, a
+        list of logit maps (one per feature scale) for the projected D, which always sees the
+        model resolution (lower-resolution phases are nearest-up-sampled)."""
+        with _precision.autocast(self.precision, self.device):
+            if not self.projected:
+                return self.D(self.augment(x), block, alpha).float()
+            if x.shape[-1] != self.cfg.resolution:
+                x = upscale2d(x, self.cfg.resolution // x.shape[-1])
+            return [o.float() for o in self.D(self.augment(x))]
+
+    def sample_w(self, G: StyleGAN, n: int, block: int) -> torch.Tensor:
+        """Random W+ codes with style-mixing regularisation (Karras et al. 2019 §3.1): with
+        probability ``--style-mixing`` a second z takes over from a random crossover layer
+        in ``[1, active layers)``. Updates G's ``w_avg`` (the official ``dlatent_avg``)."""
+        z = torch.randn(n, self.cfg.z_dim, device=self.device)
+        w = G.mapping(z, update_w_avg=True)
+        if self.args.style_mixing > 0 and float(torch.rand(())) < self.args.style_mixing:
+            active = 2 * (block + 1)
+            cut = int(torch.randint(1, active, ())) if active > 1 else 1
+            w2 = G.mapping(torch.randn(n, self.cfg.z_dim, device=self.device))
+            w = torch.cat([w[:, :cut], w2[:, cut:]], dim=1)
+        return w
+
+    def generate(self, G: StyleGAN, n: int, block: int, alpha: float) -> torch.Tensor:
+        w = self.sample_w(G, n, block)  # the mapping (and w̄ tracking) stays in float32
+        with _precision.autocast(self.precision, self.device):
+            return G.synthesis(w, noise_mode="random", block=block, alpha=alpha).float()
+
+    def ema_beta(self, batch: int) -> float:
+        """``0.5 ** (batch / ema_nimg)``; half-life ``--ema-kimg`` (v1's ``G_smoothing_kimg``),
+        ramped up as ``min(ema_nimg, images * ema_rampup)`` (StyleGAN2-ADA)."""
+        ema_nimg = self.args.ema_kimg * 1000.0
+        if self.args.ema_rampup and self.args.ema_rampup > 0:
+            ema_nimg = min(ema_nimg, self.state.images_seen * self.args.ema_rampup)
+        return 0.5 ** (batch / max(ema_nimg, 1e-8))
+
+    def _enter_phase(self, key: tuple[int, int]) -> None:
+        st = self.state
+        if (st.phase_index, st.phase_stage) == key:
+            return
+        if st.phase_stage != -1 and self.args.reset_opt:
+            # v1 reset_opt_for_new_lod: fresh Adam moments whenever lod crosses an integer.
+            self.opt_G.state.clear()
+            self.opt_D.state.clear()
+        st.phase_index, st.phase_stage = key
+
+    # ---------------------------------------------------------------- the step
+
+    def training_step(self) -> dict[str, float]:
+        """One D step and one G step on one minibatch (v1 ``training_loop``: D first, then G,
+        then the ``Gs`` moving average). Returns the losses as floats."""
+        st, args, G, D = self.state, self.args, self.G, self.D
+        block, alpha, key = self.schedule.at(st.images_seen)
+        self._enter_phase(key)
+        batch = self.batch_size(block)
+        reals = self.prepare_reals(self.data[np.sort(self.stream.next(batch))], block, alpha)
+
+        D.requires_grad_(True)
+        with torch.no_grad():
+            fakes = self.generate(G, batch, block, alpha)
+        if self.projected:
+            return self._projected_step(reals, fakes, batch, block, alpha)
+        # D: softplus(D(fake)) + softplus(-D(real))  [+ lazy R1: gamma/2 |grad D(real)|^2]
+        do_r1 = args.r1_gamma > 0 and st.d_steps % args.r1_interval == 0
+        reals_in = reals.detach().requires_grad_(do_r1)
+        real_logits = self.discriminate(reals_in, block, alpha)
+        fake_logits = self.discriminate(fakes, block, alpha)
+        loss_D = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+        r1 = torch.zeros(())
+        if do_r1:
+            (grad,) = torch.autograd.grad(real_logits.sum(), reals_in, create_graph=True)
+            r1 = grad.square().sum(dim=(1, 2, 3)).mean()
+            loss_D = loss_D + r1 * (args.r1_gamma / 2 * args.r1_interval)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        st.d_steps += 1
+
+        # G: non-saturating logistic, softplus(-D(G(z)))
+        D.requires_grad_(False)
+        fakes = self.generate(G, batch, block, alpha)
+        loss_G = F.softplus(-self.discriminate(fakes, block, alpha)).mean()
+        self._g_update(loss_G, batch)
+        return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()),
+                "r1": float(r1.detach()) if do_r1 else float("nan"),
+                "real_logit": float(real_logits.detach().mean()), "fake_logit": float(fake_logits.detach().mean())}
+
+    def _g_update(self, loss_G: torch.Tensor, batch: int) -> None:
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+        self.D.requires_grad_(True)
+        ema_update(self.G_ema, self.G, self.ema_beta(batch))
+        self.state.images_seen += batch
+        self.state.iterations += 1
+
+    def _projected_step(self, reals: torch.Tensor, fakes: torch.Tensor, batch: int, block: int,
+                        alpha: float) -> dict[str, float]:
+        """Projected GAN (Sauer et al. 2021): hinge loss on the multi-scale logits of the
+        projected D, no R1 (the frozen features and spectral-norm heads keep D smooth)."""
+        from ..projected import hinge_d_loss, hinge_g_loss
+
+        real_logits = self.discriminate(reals, block, alpha)
+        fake_logits = self.discriminate(fakes, block, alpha)
+        loss_D = hinge_d_loss(real_logits, fake_logits)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        self.state.d_steps += 1
+
+        self.D.requires_grad_(False)
+        loss_G = hinge_g_loss(self.discriminate(self.generate(self.G, batch, block, alpha), block, alpha))
+        self._g_update(loss_G, batch)
+        mean = lambda ls: float(sum(x.detach().mean() for x in ls) / len(ls))  # noqa: E731
+        return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()), "r1": float("nan"),
+                "real_logit": mean(real_logits), "fake_logit": mean(fake_logits)}
+
+    # ---------------------------------------------------------------- outputs
+
+    @torch.no_grad()
+    def sample_grid(self, path: Path) -> None:
+        """8x8 grid from the fixed z's: ``G_ema``, psi 1, stored noise, at the current
+        resolution/alpha, nearest-up-sampled to the model resolution."""
+        from PIL import Image
+
+        block, alpha, _ = self.schedule.at(self.state.images_seen)
+        imgs = []
+        for z in self.sample_z.split(16):
+            w = self.G_ema.mapping(z.to(self.device))
+            x = self.G_ema.synthesis(w, noise_mode="const", block=block, alpha=alpha)
+            imgs.append(x.cpu())
+        x = torch.cat(imgs)
+        f = self.cfg.resolution // x.shape[-1]
+        if f > 1:
+            x = upscale2d(x, f)
+        x = (x * 127.5 + 127.5).clamp(0, 255).to(torch.uint8)
+        n, c, h, w_ = x.shape
+        grid = x.view(SAMPLE_GRID, SAMPLE_GRID, c, h, w_).permute(0, 3, 1, 4, 2).reshape(SAMPLE_GRID * h, SAMPLE_GRID * w_, c)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.png")
+        Image.fromarray(grid.numpy()).save(tmp)
+        os.replace(tmp, path)
+
+    def checkpoint_dict(self) -> dict:
+        self.state.data_epoch, self.state.data_pos = self.stream.epoch, self.stream.pos
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
+            "config": self.cfg.to_dict(),
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "state": asdict(self.state), "rng": rng, "args": _plain(vars(self.args)),
+        }
+
+    def save_checkpoint(self, out: Path | None = None) -> Path:
+        """Atomically write ``OUT/checkpoint.pt``, keeping the previous as ``checkpoint-prev.pt``."""
+        out = Path(out) if out is not None else self.out
+        if out is None:
+            raise ValueError("no output directory")
+        path = out / "checkpoint.pt"
+        _atomic_save(self.checkpoint_dict(), path, keep_prev=out / "checkpoint-prev.pt")
+        return path
+
+    def load_checkpoint(self, ckpt: dict) -> None:
+        if ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError("not an i2s training checkpoint")
+        if ckpt["config"] != self.cfg.to_dict():
+            raise ValueError(f"checkpoint config {ckpt['config']} differs from {self.cfg.to_dict()}")
+        self.G.load_state_dict(ckpt["G"])
+        self.D.load_state_dict(ckpt["D"])
+        self.G_ema.load_state_dict(ckpt["G_ema"])
+        self.opt_G.load_state_dict(ckpt["opt_G"])
+        self.opt_D.load_state_dict(ckpt["opt_D"])
+        self.state = TrainState(**ckpt["state"])
+        self.stream = BatchStream(len(self.data), self.args.seed, self.state.data_epoch, self.state.data_pos)
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if "cuda" in ckpt["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.device)
+
+    def transfer_from(self, ckpt: dict) -> tuple[int, int]:
+        """Start from another run's checkpoint whose networks differ in shape (for example a
+        smaller ``--fmap-base`` above some resolution): every tensor of G, D and G_ema whose name
+        and shape match is copied, the others keep their fresh initialisation, and the training
+        state (images seen, data position, phase) carries over so the schedule goes on where the
+        old run stopped. Adam's moments start afresh (v1 resets them at every phase anyway).
+        Returns (tensors copied, tensors left fresh)."""
+        if ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError("not an i2s training checkpoint")
+        copied = fresh = 0
+        for name in ("G", "D", "G_ema"):
+            net = getattr(self, name)
+            own = net.state_dict()
+            take = {k: v for k, v in ckpt[name].items() if k in own and own[k].shape == v.shape}
+            net.load_state_dict(take, strict=False)
+            copied += len(take)
+            fresh += len(own) - len(take)
+        self.state = TrainState(**ckpt["state"])
+        self.stream = BatchStream(len(self.data), self.args.seed, self.state.data_epoch, self.state.data_pos)
+        return copied, fresh
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, args: argparse.Namespace | None = None,
+                        data: np.ndarray | None = None) -> "Trainer":
+        """Restore a trainer exactly; ``args`` default to the ones stored in the checkpoint."""
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if args is None:
+            args = argparse.Namespace(**ckpt["args"])
+        trainer = cls(args, data)
+        trainer.load_checkpoint(ckpt)
+        return trainer
+
+    def _log(self, metrics: dict[str, float], batch: int) -> None:
+        m = self._meter
+        m["images"] += batch
+        m["n"] += 1
+        for k, v in metrics.items():
+            if not math.isnan(v):
+                s = m["sums"].setdefault(k, [0.0, 0])
+                s[0] += v
+                s[1] += 1
+
+    def _flush_log(self, pbar: Any = None) -> dict:
+        m, st = self._meter, self.state
+        now = time.perf_counter()
+        block, alpha, _ = self.schedule.at(max(st.images_seen - 1, 0))
+        rec = {"kimg": round(st.images_seen / 1000, 3), "images_seen": st.images_seen,
+               "resolution": 4 * 2**block, "alpha": round(alpha, 4), "iterations": st.iterations}
+        rec.update({k: s[0] / s[1] for k, s in m["sums"].items() if s[1]})
+        rec["images_per_s"] = m["images"] / max(now - m["t"], 1e-9)
+        rec["wall_time_s"] = round(st.wall_time, 1)
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with open(self.out / "log.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+        if pbar is not None:
+            pbar.set_postfix({"res": rec["resolution"], "a": f"{alpha:.2f}", "G": f"{rec.get('loss_G', 0):.3f}",
+                              "D": f"{rec.get('loss_D', 0):.3f}", "img/s": f"{rec['images_per_s']:.1f}"}, refresh=False)
+        self._meter = {"t": now, "images": 0, "sums": {}, "n": 0}
+        return rec
+
+    # ---------------------------------------------------------------- the loop
+
+    def _kimg_tag(self, images: int) -> str:
+        """``000120`` (kimg) for sample names; with 3 decimals when grids come more often than 1 kimg."""
+        if self.args.sample_every >= 1:
+            return f"{images // 1000:06d}"
+        return f"{images / 1000:010.3f}"
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._stop_signal is not None:  # second signal: give up at once
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+        print(f"\n[i2s.train] signal {signum}: saving a checkpoint and stopping", file=sys.stderr, flush=True)
+
+    def train(self, max_iterations: int | None = None) -> TrainState:
+        """Run until ``--total-kimg`` (or ``max_iterations`` more steps), writing checkpoints
+        every ``--ckpt-every`` kimg, sample grids every ``--sample-every`` kimg, a log line
+        every ``--log-every`` kimg, and a checkpoint on SIGINT/SIGTERM."""
+        from tqdm.auto import tqdm
+
+        args, st = self.args, self.state
+        total = int(round(args.total_kimg * 1000))
+        every = lambda kimg: max(int(round(kimg * 1000)), 1)  # noqa: E731
+        if self.out is not None and st.images_seen == 0 and st.iterations == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.sample_grid(self.out / f"samples-{self._kimg_tag(0)}.png")
+            st.next_ckpt = every(args.ckpt_every)
+            st.next_sample = every(args.sample_every)
+            st.next_log = every(args.log_every)
+        old = {}
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, self._on_signal)
+        pbar = tqdm(total=total, initial=min(st.images_seen, total), unit="img", unit_scale=True,
+                    dynamic_ncols=True, disable=args.no_progress, desc="i2s.train")
+        self._meter = {"t": time.perf_counter(), "images": 0, "sums": {}, "n": 0}
+        steps = 0
+        try:
+            deadline = time.monotonic() + args.minutes * 60 if getattr(args, "minutes", None) else math.inf
+            while st.images_seen < total and (max_iterations is None or steps < max_iterations):
+                if time.monotonic() >= deadline and self._stop_signal is None:
+                    print(f"\n[i2s.train] --minutes {args.minutes} reached: saving a checkpoint and stopping",
+                          file=sys.stderr, flush=True)
+                    self._stop_signal = 0
+                t0 = time.perf_counter()
+                before = st.images_seen
+                metrics = self.training_step()
+                st.wall_time += time.perf_counter() - t0
+                steps += 1
+                self._log(metrics, st.images_seen - before)
+                pbar.update(min(st.images_seen, total) - min(before, total))
+                done = st.images_seen >= total
+                if st.images_seen >= st.next_log or done or self._stop_signal is not None:
+                    self._flush_log(pbar)
+                    st.next_log = (st.images_seen // every(args.log_every) + 1) * every(args.log_every)
+                if self.out is not None and (st.images_seen >= st.next_sample or done):
+                    self.sample_grid(self.out / f"samples-{self._kimg_tag(st.images_seen)}.png")
+                    st.next_sample = (st.images_seen // every(args.sample_every) + 1) * every(args.sample_every)
+                if self.out is not None and (st.images_seen >= st.next_ckpt or done or self._stop_signal is not None):
+                    st.next_ckpt = (st.images_seen // every(args.ckpt_every) + 1) * every(args.ckpt_every)
+                    self.save_checkpoint()
+                if self._stop_signal is not None:
+                    if self.out is not None:
+                        self.sample_grid(self.out / f"samples-{self._kimg_tag(st.images_seen)}.png")
+                    break
+        finally:
+            pbar.close()
+            for sig, h in old.items():
+                signal.signal(sig, h)
+        return st
