@@ -73,6 +73,7 @@ def embed_in_batches(
     *,
     log: Callable[[str], Any] | None = None,
     keep_checkpoints: bool = False,
+    on_chunk: Callable[[int, int, EmbedResult], Any] | None = None,
     **embed_kwargs: Any,
 ) -> EmbedResult:
     """:func:`i2s.embed.embed` over ``images`` ([N, 3, R, R]) in chunks of at most ``batch_size``.
@@ -89,7 +90,7 @@ def embed_in_batches(
     before the suffix) so that an interrupted call resumes chunk by chunk (finished chunks are
     restored at once); they are deleted when all chunks are done unless ``keep_checkpoints`` (then
     delete :func:`chunk_checkpoints` after saving the results, so a crash in between loses
-    nothing). The checkpoint of a chunk that ran out of memory is deleted: its images start again
+    nothing). ``on_chunk(i, j, result)`` is called as soon as images ``i:j`` are done. The checkpoint of a chunk that ran out of memory is deleted: its images start again
     in the smaller chunks.
     """
     if batch_size < 1:
@@ -126,6 +127,8 @@ def embed_in_batches(
             size = new
             continue
         parts.append(res)
+        if on_chunk is not None:
+            on_chunk(i, j, res)  # e.g. store the chunk's results now: finished work is never lost
         if ckpt is not None:
             written.append(ckpt)
         i = j

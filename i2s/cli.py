@@ -27,8 +27,9 @@ def _parse_seeds(text: str) -> list[int]:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .batching import chunk_checkpoints, embed_in_batches
-    from .io import save_latent, save_png, versions, write_csv
+    from .cache import cached_embed
+    from .embed import EmbedSettings
+    from .io import read_csv_rows, save_latent, save_png, versions, write_csv
     from .loss import EmbeddingLoss, LossSettings
     from .models import describe_tier
 
@@ -44,7 +45,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             targets.append(load_target(path, G, align=args.align))
-            names.append(_unique_name(Path(path).stem, names))  # a.png and a.jpg must not overwrite each other
+            names.append(_unique_name(Path(path).stem, names))  # a.png, a.jpg and a-target.png never collide
         except Exception as e:  # a bad file is reported and skipped; the others go on
             print(f"[i2s] skipped {path}: {e}", file=sys.stderr)
             failed.append(str(path))
@@ -52,37 +53,47 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print("[i2s] no image could be read; nothing embedded", file=sys.stderr)
         return 1
 
-    rows = []
-    for i in range(0, len(targets), args.batch):
-        batch, batch_names = torch.cat(targets[i:i + args.batch]), names[i:i + args.batch]
-        ckpt = out / f".checkpoint-{'-'.join(batch_names)[:80]}.pt" if args.checkpoint_every else None
-        # embed_in_batches halves the batch when a GPU runs out of memory, and resumes from ckpt
-        res = embed_in_batches(G, batch, args.batch, space=args.space, init=args.init, steps=args.steps, loss_fn=loss_fn,
-                               schedule=args.schedule, seed=args.seed, checkpoint=ckpt, keep_checkpoints=True,
-                               checkpoint_every=args.checkpoint_every or 250, desc=f"embed {i // args.batch + 1}")
+    settings = EmbedSettings.make(space=args.space, init=args.init, steps=args.steps, schedule=args.schedule,
+                                  seed=args.seed, loss=loss_fn.settings)
+    images = torch.cat(targets)
+    csv_path = out / "embeddings.csv"
+    rows = {r["image"]: r for r in read_csv_rows(csv_path)}  # earlier runs in this folder are kept
+
+    def write(indices: list[int], res) -> None:
+        """Outputs of finished images, as soon as they are done (or found in the cache)."""
         for msg in res.messages:
             print(f"[i2s] {msg}", file=sys.stderr)
-        for j, name in enumerate(batch_names):
+        for j, i in enumerate(indices):
+            name = names[i]
             meta = {**res.settings, "image": name, "tier": describe_tier(G), "model_info": G.info,
                     "aligned": args.align, "final_loss": res.loss[j].item(), "versions": versions()}
             save_latent(out / f"{name}.latent.pt", res.w_plus[j], meta, latent=res.latent[j])
             save_png(res.images[j], out / f"{name}.png")
-            save_png(batch[j], out / f"{name}-target.png")
-            rows.append({"image": name, "loss": f"{res.loss[j].item():.6g}", "loss_x1e5": f"{res.loss[j].item() / 1e5:.4f}",
-                         "dist_to_w_avg": f"{res.dist_to_w_avg[j].item():.4f}", "psnr_db": f"{res.psnr[j].item():.2f}",
-                         "stopped_at": int(res.stopped_at[j]), "steps": res.settings["steps"], "schedule": args.schedule, "space": args.space, "init": args.init,
-                         "model": G.name, "perceptual_net": loss_fn.perceptual_net})
-        write_csv(out / "embeddings.csv", rows)  # after every batch: finished work is never lost
-        if ckpt is not None:
-            for c in chunk_checkpoints(ckpt):
-                c.unlink(missing_ok=True)
-    print(f"[i2s] wrote {len(rows)} embeddings to {out} (embeddings.csv)" + (f"; {len(failed)} skipped" if failed else ""))
+            save_png(images[i:i + 1], out / f"{name}-target.png")
+            rows[name] = {"image": name, "loss": f"{res.loss[j].item():.6g}", "loss_x1e5": f"{res.loss[j].item() / 1e5:.4f}",
+                          "dist_to_w_avg": f"{res.dist_to_w_avg[j].item():.4f}", "psnr_db": f"{res.psnr[j].item():.2f}",
+                          "stopped_at": int(res.stopped_at[j]), "steps": settings.steps, "schedule": settings.schedule,
+                          "space": settings.space, "init": settings.init, "model": G.name,
+                          "perceptual_net": loss_fn.perceptual_net}
+        write_csv(csv_path, list(rows.values()))
+
+    ckpt = out / f".checkpoint-{'-'.join(names)[:80]}.pt" if args.checkpoint_every else None
+    cached_embed(G, images, settings, loss_fn=loss_fn, batch_size=args.batch, on_done=write,
+                 checkpoint=ckpt, keep_checkpoints=False, checkpoint_every=args.checkpoint_every or 250)
+    for stale in out.glob(".checkpoint*.pt"):  # all images done: checkpoints of this and older runs go
+        stale.unlink(missing_ok=True)
+    print(f"[i2s] wrote {len(names)} embeddings to {out} (embeddings.csv)" + (f"; {len(failed)} skipped" if failed else ""))
     return 0 if not failed else 3
 
 
 def _unique_name(stem: str, taken: list[str]) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``, ... so that no output file of one image (NAME.png,
+    NAME-target.png, NAME.latent.pt) has the name of another's."""
+    def clashes(name: str) -> bool:
+        return any(name == t or name == f"{t}-target" or f"{name}-target" == t for t in taken)
+
     name, k = stem, 2
-    while name in taken:
+    while clashes(name):
         name, k = f"{stem}-{k}", k + 1
     return name
 

@@ -7,6 +7,7 @@ Every output is written to a temporary file in the same folder and moved into pl
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import os
@@ -24,25 +25,72 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+def atomic_write(path: str | Path, data: bytes | str) -> Path:
+    """The kit's one way to write a file: to a temporary file in the same folder (named
+    ``.NAME.<pid>.<random>.tmp``), fsync, then ``os.replace``. The final name only ever holds a
+    complete file (the previous one until the new one is complete). SIGINT/SIGTERM arriving
+    during the write are deferred until the file is in place; temporary files left by killed
+    processes (SIGKILL, power loss) are removed on the next write."""
+    from .signals import DeferredSignals
+
     path = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for everyone to read
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _remove_stale_temps(path)
+    with DeferredSignals(interrupt_twice=False) as signals:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        try:
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for everyone to read
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    signals.raise_pending()
     return path
 
 
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    return atomic_write(path, data)
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode())
+    return atomic_write(path, text)
+
+
+def atomic_torch_save(obj: object, path: str | Path) -> Path:
+    """``torch.save`` through :func:`atomic_write` (serialised in memory first)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write(path, buf.getvalue())
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    """SHA-256 of a file's bytes, read in 4 MiB chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete ``.NAME.<pid>[.<random>].tmp`` files of processes that no longer run."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:-4].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (OSError, OverflowError):  # alive (another user's process), or not a pid: leave it
+            pass
 
 
 def pil_to_tensor(img: Image.Image, size: int | None = None, *, min_size: int | None = None) -> torch.Tensor:
@@ -127,6 +175,15 @@ def load_latent(path: str | Path) -> tuple[torch.Tensor, dict]:
     if not isinstance(obj, dict) or obj.get("format") != LATENT_FORMAT:
         raise ValueError(f"{path}: not an i2s latent file (no '{LATENT_FORMAT}' marker); make one with `i2s embed`")
     return obj["w_plus"], json.loads(obj["metadata"])
+
+
+def read_csv_rows(path: str | Path) -> list[dict]:
+    """The rows of a CSV file written by :func:`write_csv`; [] when it is missing or unreadable."""
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
 
 
 def write_csv(path: str | Path, rows: Iterable[Mapping], fieldnames: list[str] | None = None) -> Path:

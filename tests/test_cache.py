@@ -18,9 +18,11 @@ def _setup(random_vgg):
 
 def test_reuse_and_invalidation(tmp_path, random_vgg, monkeypatch, capsys):
     G, imgs, loss = _setup(random_vgg)
-    calls = []
-    real = C.embed
-    monkeypatch.setattr(C, "embed", lambda G, x, **kw: calls.append(len(x)) or real(G, x, **kw))
+    import i2s.batching as B
+
+    calls = []  # the cache computes its misses through embed_in_batches -> embed
+    real = B.embed
+    monkeypatch.setattr(B, "embed", lambda G, x, **kw: calls.append(len(x)) or real(G, x, **kw))
     kw = dict(loss_fn=loss, cache_dir=tmp_path, steps=4, progress=False)
     a = C.cached_embed(G, imgs, **kw)
     assert calls == [3] and len(list(tmp_path.glob("*.pt"))) == 3
@@ -59,3 +61,38 @@ def test_corrupt_entry_is_recomputed(tmp_path, random_vgg):
     b = C.cached_embed(G, imgs[:1], **kw)
     assert torch.allclose(a.w_plus, b.w_plus) and entry.stat().st_size > 100
     assert C.clear(tmp_path) == 1
+
+
+def test_speed_options_stay_out_of_the_key_and_the_version_is_in_it(tmp_path, random_vgg, monkeypatch):
+    from i2s.embed import EmbedSettings
+
+    G, imgs, loss = _setup(random_vgg)
+    kw = dict(loss_fn=loss, cache_dir=tmp_path, steps=3, progress=False)
+    C.cached_embed(G, imgs[:1], **kw)
+    C.cached_embed(G, imgs[:1], **kw, channels_last=True, desc="other", checkpoint_every=7)
+    assert len(list(tmp_path.glob("*.pt"))) == 1  # reused: speed options do not change results
+    ident = EmbedSettings(steps=3).identity(G, loss)
+    key = C.entry_key(G, imgs[0], ident)
+    assert (tmp_path / f"{key}.pt").is_file()  # the key derives from the run identity alone
+    monkeypatch.setattr(C, "EMBED_ALGORITHM_VERSION", C.EMBED_ALGORITHM_VERSION - 1)
+    assert C.entry_key(G, imgs[0], ident) != key  # entries of an older version are missed by name
+
+
+def test_invalid_entries_are_recomputed_not_trusted(tmp_path, random_vgg):
+    G, imgs, loss = _setup(random_vgg)
+    kw = dict(loss_fn=loss, cache_dir=tmp_path, steps=3, progress=False)
+    a = C.cached_embed(G, imgs[:2], **kw)
+    e0, e1 = (tmp_path / f"{C.entry_key(G, imgs[i], a.settings)}.pt" for i in range(2))
+    assert e0.is_file() and e1.is_file()
+    entry = torch.load(e0, weights_only=True)
+    # another image's entry under this key, with the wrong shapes
+    torch.save({**entry, "images": torch.zeros(3, 8, 8)}, e0)
+    # a non-JSON settings field
+    torch.save({**torch.load(e1, weights_only=True), "settings": "{not json"}, e1)
+    b = C.cached_embed(G, imgs[:2], **kw)
+    assert torch.allclose(a.w_plus, b.w_plus)
+    assert torch.load(e0, weights_only=True)["images"].shape == (3, 16, 16)
+    e1.unlink()
+    e1.mkdir()  # a directory at the entry path: recomputed, the directory is not trusted
+    c = C.cached_embed(G, imgs[:2], **kw)
+    assert torch.allclose(a.w_plus, c.w_plus, atol=1e-4)  # one image now embedded alone: float rounding

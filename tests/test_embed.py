@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import pytest
 import torch
 
 from i2s.embed import embed, initial_latent
 from i2s.loss import EmbeddingLoss, LossSettings
-from conftest import make_generator
+from conftest import REPO, make_generator
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +149,53 @@ def test_nan_loss_stops_that_image_only(G, loss_fn):
     assert torch.allclose(res.w_plus[0], ref.w_plus[0], atol=1e-6)  # the other image is untouched
     assert torch.allclose(res.w_plus[1], partial.w_plus[1], atol=1e-6)
     assert torch.isfinite(res.w_plus).all() and "step 5" in res.messages[0]
+
+
+# ---------------------------------------------------------------- EmbedSettings (issue 16)
+
+def _legacy():
+    spec = importlib.util.spec_from_file_location("embed_before_settings", REPO / "tests" / "legacy" / "embed_before_settings.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(space="w", init="uniform", seed=3), dict(space="z", init="normal"),
+                                dict(schedule="fast", steps=6), dict(amp=True)])
+def test_same_latents_bit_for_bit_as_before_the_refactor(random_vgg, kw, tmp_path):
+    """embed() after the EmbedSettings refactor == the frozen pre-refactor copy, bit for bit,
+    and records the same settings (latent files keep their metadata)."""
+    G = make_generator(16, seed=2)
+    loss = EmbeddingLoss(vgg=random_vgg[0], vgg_label=random_vgg[1])
+    with torch.no_grad():
+        x = G.synthesis(G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(5))))
+    kw = {"steps": 5, **kw}
+    old = _legacy().embed(G, x, loss_fn=loss, progress=False, **kw)
+    new = embed(G, x, loss_fn=loss, progress=False, checkpoint=tmp_path / "ck.pt", **kw)
+    for f in ("w_plus", "latent", "images", "loss", "dist_to_w_avg", "psnr", "loss_curve", "stopped_at"):
+        assert torch.equal(getattr(old, f), getattr(new, f)), f
+    assert old.settings == new.settings
+
+
+def test_settings_object_and_keyword_overrides_agree(random_vgg):
+    from i2s.embed import FAST_LR, FAST_STEPS, EmbedSettings
+
+    assert EmbedSettings() == EmbedSettings.make()  # the paper's protocol
+    s = EmbedSettings()
+    assert (s.space, s.init, s.steps, s.lr, s.betas, s.eps, s.noise_mode) == ("w+", "mean", 5000, 0.01, (0.9, 0.999), 1e-8, "const")
+    f = EmbedSettings.make(schedule="fast")
+    assert (f.steps, f.lr) == (FAST_STEPS, FAST_LR)
+    assert EmbedSettings.make(schedule="fast", steps=None, lr=None) == f
+    assert EmbedSettings.make(amp=True).precision == "bf16" and EmbedSettings.make(amp=None).precision == "auto"
+    for bad in (dict(space="q"), dict(steps=-5), dict(lr=0), dict(init="zeros"), dict(precision="fp8")):
+        with pytest.raises(ValueError):
+            EmbedSettings.make(**bad)
+    G = make_generator(16, seed=2)
+    loss = EmbeddingLoss(vgg=random_vgg[0], vgg_label=random_vgg[1])
+    with torch.no_grad():
+        x = G.synthesis(G.mapping(torch.randn(1, G.z_dim)))
+    a = embed(G, x, EmbedSettings(steps=3, init="uniform", seed=1), loss_fn=loss, progress=False)
+    b = embed(G, x, loss_fn=loss, progress=False, steps=3, init="uniform", seed=1)
+    assert torch.equal(a.w_plus, b.w_plus) and a.settings == b.settings
+    assert a.settings == EmbedSettings(steps=3, init="uniform", seed=1).identity(G, loss)

@@ -38,7 +38,8 @@ import i2s
 from i2s import align as A
 from i2s.batching import chunk_checkpoints, embed_in_batches, is_out_of_memory
 from i2s.cli import main
-from i2s.embed import _atomic_torch_save, embed
+from i2s.embed import embed
+from i2s.io import atomic_torch_save as _atomic_torch_save
 from i2s.io import load_latent, pil_to_tensor, save_latent, save_png, write_csv
 from i2s.loss import EmbeddingLoss, LossSettings
 from i2s.weights import UnsafePickleError, WeightsFormatError, import_file, verify
@@ -667,7 +668,7 @@ def _wait_for_step(proc: subprocess.Popen, ck: Path, at_least: int, timeout: flo
     raise AssertionError(f"no checkpoint with step >= {at_least} after {timeout} s")
 
 
-def test_sigint_and_sigkill_then_resume_gives_the_uninterrupted_result(gen_file, tmp_path, capsys):
+def test_sigint_and_sigkill_then_resume_gives_the_uninterrupted_result(gen_file, tmp_path, capsys, monkeypatch):
     """`i2s embed --checkpoint-every 4` in a fresh process: Ctrl-C, run again, SIGKILL, run again.
 
     The interrupted runs are subprocesses; the last resume and the uninterrupted reference run in
@@ -686,8 +687,11 @@ def test_sigint_and_sigkill_then_resume_gives_the_uninterrupted_result(gen_file,
     out = tmp_path / "out"
     ck = out / ".checkpoint-face.0-1.pt"  # embed_in_batches: one checkpoint per chunk (images 0-1)
     proc = _spawn(script, args(out), delay=0.08)
-    # While the child starts: the uninterrupted reference run, in this process.
-    assert main(args(tmp_path / "ref")) == 0
+    # While the child starts: the uninterrupted reference run, in this process, with an embedding
+    # cache of its own (the CLI embeds through the cache: a shared one would hand its result over).
+    with monkeypatch.context() as m:
+        m.setenv("I2S_CACHE_DIR", str(tmp_path / "ref-cache"))
+        assert main(args(tmp_path / "ref")) == 0
     capsys.readouterr()
     ref, _ = load_latent(tmp_path / "ref" / "face.latent.pt")
 

@@ -80,8 +80,10 @@ def test_step_loss_and_gradient_equal_the_naive_reference(nets, kind):
         l_ref, g_ref = zip(*(ref.step_loss_and_grad(G, loss_fn, images[i:i + 1], w[i:i + 1]) for i in range(3)))
         l_ref, g_ref = torch.cat(l_ref), torch.cat(g_ref)
         assert torch.allclose(l_opt, l_ref, rtol=1e-4, atol=0), (l_opt, l_ref)
-        assert torch.allclose(g_opt, g_ref, rtol=1e-4, atol=1e-4 * g_ref.abs().max())
-        assert (g_opt - g_ref).norm() <= 1e-4 * g_ref.norm()
+        # float32 rounding of batched vs single convolutions: 1e-4 of the norm on AVX2 cores, up to
+        # 1.3e-4 seen with oneDNN's AVX-512 kernels; the float64 check below is the exact one
+        assert torch.allclose(g_opt, g_ref, rtol=3e-4, atol=3e-4 * g_ref.abs().max())
+        assert (g_opt - g_ref).norm() <= 3e-4 * g_ref.norm()
     # float64: the same maths, to round-off
     G64, loss64 = copy.deepcopy(G).double(), copy.deepcopy(loss_fn).double()
     w, images = _random_latents(G64, 2, 7), images[:2].double()
@@ -215,14 +217,14 @@ def test_compile_gives_the_same_loss_curve():
 def test_cpu_allocator_tuning_changes_no_number(monkeypatch):
     """glibc keeps large blocks while embedding (a page-fault saving only): bit-identical results,
     nested uses restore the allocator once, and I2S_NO_MALLOC_TUNING=1 switches it off."""
-    E = importlib.import_module("i2s.embed")  # (the package re-exports the function as i2s.embed)
+    E = importlib.import_module("i2s.runtime")  # the run-time tuning of the embedding loop
 
     G = make_generator(16, seed=4)
     mse = EmbeddingLoss(LossSettings(variant="mse"))
     images = _images(G, 2, seed=9)
     a = embed(G, images, steps=5, loss_fn=mse, progress=False)
     assert E._MALLOC_USERS == 0
-    with E._large_cpu_blocks_kept(True), E._large_cpu_blocks_kept(True):
+    with E.large_cpu_blocks_kept(True), E.large_cpu_blocks_kept(True):
         assert E._MALLOC_USERS == (2 if E._glibc() is not None else 0)
     assert E._MALLOC_USERS == 0
     monkeypatch.setenv("I2S_NO_MALLOC_TUNING", "1")
@@ -250,12 +252,12 @@ def test_constant_input_channels_stay_exact():
 
 
 def test_cudnn_autotuning_is_scoped():
-    E = importlib.import_module("i2s.embed")
+    E = importlib.import_module("i2s.runtime")
     before = torch.backends.cudnn.benchmark
-    with E._cudnn_autotuned(True):
+    with E.cudnn_autotuned(True):
         assert torch.backends.cudnn.benchmark
     assert torch.backends.cudnn.benchmark == before
-    with E._cudnn_autotuned(False):
+    with E.cudnn_autotuned(False):
         assert torch.backends.cudnn.benchmark == before
 
 

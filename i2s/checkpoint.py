@@ -1,0 +1,71 @@
+"""Checkpoints of an embedding run, so an interrupted Algorithm 1 resumes exactly.
+
+A checkpoint holds the latent, Adam's state, the loss curve so far and the last good latents,
+under the run's key (:func:`run_key`: the run identity of :class:`i2s.embed.EmbedSettings`,
+the images and any starting latent). A checkpoint of another run is refused, never mixed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .io import atomic_torch_save
+
+__all__ = ["run_key", "EmbedCheckpoint"]
+
+
+def run_key(identity: dict, images: torch.Tensor, w_init: torch.Tensor | None) -> str:
+    """SHA-256 of the run identity, the target images and the starting latent."""
+    h = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
+    h.update(images.detach().cpu().numpy().tobytes())
+    if w_init is not None:
+        h.update(w_init.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class EmbedCheckpoint:
+    """The checkpoint file of one run (``path`` None: no checkpointing)."""
+
+    path: Path | None
+    key: str
+    identity: dict
+    desc: str = "embed"
+
+    def load(self, device: torch.device) -> dict | None:
+        """The saved state of this run, or None when there is none."""
+        if self.path is None or not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location=device, weights_only=True)
+        except Exception as e:  # cannot happen through our atomic writes; a copied/damaged file can
+            raise ValueError(f"checkpoint {self.path} is unreadable ({type(e).__name__}: {e}); delete it to "
+                             "start this embedding from the beginning") from e
+        if not isinstance(state, dict) or state.get("key") != self.key:
+            raise ValueError(f"checkpoint {self.path} belongs to a different run (other images or settings); "
+                             "delete it or choose another checkpoint path")
+        return state
+
+    def save(self, step: int, latent: torch.Tensor, optimizer: torch.optim.Optimizer, curve: torch.Tensor,
+             last_good: torch.Tensor, stopped_at: torch.Tensor) -> None:
+        if self.path is not None:
+            atomic_torch_save({"key": self.key, "step": step, "latent": latent.detach(),
+                               "optimizer": optimizer.state_dict(), "curve": curve[:step].clone(),
+                               "last_good": last_good, "stopped_at": stopped_at,
+                               "settings": json.dumps(self.identity)}, self.path)
+
+    def resumed(self, start: int, steps: int) -> None:
+        if start > 0:
+            print(f"[i2s] {self.desc}: resuming from checkpoint {self.path} at step {start}/{steps}", file=sys.stderr)
+
+    def interrupted(self, saved_at: int, steps: int) -> None:
+        where = (f"state after step {saved_at}/{steps} saved in {self.path}" if saved_at >= 0
+                 else f"the last periodic checkpoint in {self.path} is kept")
+        print(f"[i2s] {self.desc}: interrupted; {where}. Run the same command (same images and settings) "
+              "again to resume", file=sys.stderr)
