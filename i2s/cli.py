@@ -28,6 +28,7 @@ def _parse_seeds(text: str) -> list[int]:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from .cache import cached_embed
+    from .data import load_target
     from .embed import EmbedSettings
     from .io import read_csv_rows, save_latent, save_png, versions, write_csv
     from .loss import EmbeddingLoss, LossSettings
@@ -112,18 +113,6 @@ def _load_generator_or_report(model: str, device: str):
         return None
 
 
-def load_target(path: str | Path, G, align: bool = False) -> torch.Tensor:
-    """An image file as a [1, 3, R, R] target for ``G``: FFHQ-aligned (faces) or centre-cropped."""
-    from .align import align as align_faces
-    from .align import load_rgb
-    from .io import pil_to_tensor
-
-    if align:
-        faces = align_faces(path, size=G.resolution, zoom=float(G.info.get("align_zoom", 1.0)))
-        return pil_to_tensor(faces[0])
-    return pil_to_tensor(load_rgb(path), G.resolution)
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     from .io import image_grid, save_png
 
@@ -170,7 +159,9 @@ def cmd_morph(args: argparse.Namespace) -> int:
 def _model_name_for(meta: dict) -> str:
     """The load_generator name of the model recorded in a latent file."""
     name = str(meta.get("model", "auto"))
-    return {"mini-faces64": "mini", "stylegan1-ffhq-1024": "ffhq"}.get(name, name)
+    from .models import short_name
+
+    return short_name(name)
 
 
 def cmd_align(args: argparse.Namespace) -> int:

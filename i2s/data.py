@@ -31,9 +31,12 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import TYPE_CHECKING, Sequence, Union
 
 import torch
+
+if TYPE_CHECKING:
+    from .stylegan import StyleGAN
 
 __all__ = [
     "EVAL_DIR",
@@ -176,9 +179,13 @@ def _resolve(item_or_path: EvalImage | PathLike) -> tuple[Path, str | None]:
 
 
 def load_target(
-    item_or_path: EvalImage | PathLike, size: int, zoom: float = 1.0, align: bool | None = None
+    item_or_path: EvalImage | PathLike, size: "int | StyleGAN", zoom: float | None = None, align: bool | None = None
 ) -> torch.Tensor:
     """One image as an embedding target: ``[1, 3, size, size]`` float32 in [-1, 1].
+
+    ``size`` is a resolution, or the generator itself: then the target is framed for it, at its
+    resolution and its training framing (``G.info["align_zoom"]``: 0.7 for ``mini``, 1 for FFHQ).
+    ``zoom`` defaults to that framing (1.0 when ``size`` is a number).
 
     * ``align=True``: FFHQ alignment (§3.1, :func:`i2s.align.align`) at ``size`` px and ``zoom``;
       the first (left-most) face is used; ``NoFaceError`` if dlib finds none.
@@ -194,6 +201,10 @@ def load_target(
     from .align import load_rgb
     from .io import pil_to_tensor
 
+    if not isinstance(size, (int, float)) and hasattr(size, "resolution"):  # a generator
+        zoom = float(size.info.get("align_zoom", 1.0)) if zoom is None else zoom
+        size = size.resolution
+    zoom = 1.0 if zoom is None else zoom
     size = int(size)
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")

@@ -167,6 +167,13 @@ class EmbedResult:
     settings: dict = field(default_factory=dict)
     resumed_from: int = 0
 
+    def __repr__(self) -> str:
+        n = self.w_plus.shape[0]
+        loss = ", ".join(f"{v:.4g}" for v in self.loss.tolist()[:4]) + (", ..." if n > 4 else "")
+        return (f"EmbedResult({n} image{'s' * (n != 1)}, w_plus {tuple(self.w_plus.shape)}, "
+                f"{self.settings.get('steps', '?')} steps in {self.settings.get('space', '?')}, loss [{loss}], "
+                f"mean ‖w*−w̄‖ {self.dist_to_w_avg.mean().item():.4g}, mean PSNR {self.psnr.mean().item():.2f} dB)")
+
     @property
     def messages(self) -> list[str]:
         """One line per image whose loss became NaN/inf: the step, and that its last good latent is kept."""

@@ -104,6 +104,15 @@ def load_generator(name_or_path: str | Path = "auto", device: str | torch.device
     return G
 
 
+def short_name(G_or_name: "StyleGAN | str") -> str:
+    """The kit's short name of a generator (``mini``, ``ffhq``), used for folders and CLI choices;
+    other names are returned as they are."""
+    name = G_or_name if isinstance(G_or_name, str) else G_or_name.name
+    if name in FFHQ_NAMES:
+        return "ffhq"
+    return {"mini-faces64": "mini"}.get(name, name)
+
+
 def describe_tier(G: StyleGAN) -> str:
     """One phrase naming the tier (and, for mini, how far its training got)."""
     tier = G.info.get("tier", "unknown")

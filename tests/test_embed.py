@@ -199,3 +199,11 @@ def test_settings_object_and_keyword_overrides_agree(random_vgg):
     b = embed(G, x, loss_fn=loss, progress=False, steps=3, init="uniform", seed=1)
     assert torch.equal(a.w_plus, b.w_plus) and a.settings == b.settings
     assert a.settings == EmbedSettings(steps=3, init="uniform", seed=1).identity(G, loss)
+
+
+def test_result_repr_is_short(G, loss_fn):
+    with torch.no_grad():
+        x = G.synthesis(G.mapping(torch.randn(2, G.z_dim)))
+    r = repr(embed(G, x, steps=2, loss_fn=loss_fn, progress=False))
+    assert r.startswith("EmbedResult(2 images, w_plus (2, 8, 64), 2 steps in w+, loss [") and len(r) < 200
+    assert "tensor(" not in r
