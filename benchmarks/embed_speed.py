@@ -24,7 +24,14 @@ autocast, channels-last; ``--compile`` adds torch.compile), with the bf16 - fp32
 and the peak GPU memory, and a last line checks the issue's target (1024 px, 5000 steps, batched:
 at most 40 s per image):
 
-    python benchmarks/embed_speed.py                    # CPU: mini (batch 1, 8) and FFHQ-1024 (1, 8)
+On a CPU every row is run on both arithmetic paths where the CPU runs bf16 natively (AVX-512
+bf16 / AMX, :mod:`i2s.precision`): float32 and bf16 autocast side by side, with the CPU's
+capability, the floating-point work of one image-step (counted by torch's FlopCounterMode on
+one forward + backward of generator and loss) and the fraction of the CPU's peak each reaches
+(fp32: AVX-512 FMA, 2 units x 16 lanes x 2 flop per cycle and core; bf16: AMX tiles,
+1024 flop per cycle and core, or AVX-512 ``vdpbf16ps`` without AMX), at the clock in /proc/cpuinfo.
+
+    python benchmarks/embed_speed.py                    # CPU: mini (batch 1, 8, 16, 32) and FFHQ-1024 (1, 8)
     python benchmarks/embed_speed.py --device cuda      # GPU: batch 1 and 16, plus the options table
     python benchmarks/embed_speed.py --models random-mini --batches 1,8 --steps 20
 """
@@ -67,6 +74,41 @@ def machine(dev: torch.device) -> str:
     import os
 
     return f"{name}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_peaks(threads: int) -> dict[str, float]:
+    """Peak GFLOP/s of ``threads`` cores: fp32 FMA and the bf16 dot-product path."""
+    flags = cpu_flags()
+    try:
+        mhz = max(float(l.split(":")[1]) for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("cpu MHz"))
+    except (OSError, ValueError):
+        mhz = float("nan")
+    fp32 = 64 if "avx512f" in flags else (32 if "avx2" in flags else 16)  # flop / cycle / core
+    bf16 = 1024 if "amx_bf16" in flags else (128 if "avx512_bf16" in flags else float("nan"))
+    return {"ghz": mhz / 1000, "float32": fp32 * mhz / 1000 * threads, "bf16": bf16 * mhz / 1000 * threads,
+            "bf16_path": "AMX" if "amx_bf16" in flags else ("AVX512_BF16" if "avx512_bf16" in flags else "none")}
+
+
+def flops_per_image_step(G, loss_fn, dev) -> float:
+    """Floating-point operations of one optimiser step for one image (forward + backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = targets(G, 1, dev)
+    target = loss_fn.target(x)
+    w = G.w_avg.expand(1, G.num_layers, -1).clone().requires_grad_(True)
+    with FlopCounterMode(display=False) as fc:
+        loss_fn(G.synthesis(w), target).sum().backward()
+    return float(fc.get_total_flops())
 
 
 def sync(dev: torch.device) -> None:
@@ -123,7 +165,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--models", default="random-mini,random-ffhq")
-    ap.add_argument("--batches", default=None, help="default: 1,8 on CPU, 1,16 on CUDA")
+    ap.add_argument("--batches", default=None, help="default: 1,8,16,32 for mini and 1,8 at 1024 px on CPU; 1,16 on CUDA")
+    ap.add_argument("--precisions", default=None, help="CPU: float32,bf16 (default: both where bf16 is native)")
     ap.add_argument("--steps", default=None, help="steps per timed run, per model: e.g. 20,3 (default CPU 20,3; CUDA 50,50)")
     ap.add_argument("--ref-images", type=int, default=None, help="images the reference embeds (default 2 CPU mini, 1 CPU 1024, 4 CUDA)")
     ap.add_argument("--repeats", type=int, default=None, help="timed runs per side (default 2; 1 for 1024 px on CPU)")
@@ -137,27 +180,44 @@ def main() -> None:
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
     models = args.models.split(",")
-    batches = [int(b) for b in (args.batches or ("1,16" if cuda else "1,8")).split(",")]
+    from i2s import precision as P
+
+    def batches_for(G) -> list[int]:
+        spec = args.batches or ("1,16" if cuda else ("1,8" if G.resolution >= 1024 else "1,8,16,32"))
+        return [int(b) for b in spec.split(",")]
+
+    precisions = (args.precisions.split(",") if args.precisions else
+                  (["bf16"] if cuda else (["float32", "bf16"] if P.bf16_supported("cpu") else ["float32"])))
+    peaks = cpu_peaks(torch.get_num_threads()) if not cuda else None
     steps_for = dict(zip(models, [int(s) for s in (args.steps or ("50,50" if cuda else "20,3")).split(",")] * len(models)))
 
     vgg, label = load_vgg16_features("auto")
     loss_fn = EmbeddingLoss(vgg=vgg, vgg_label=label)
     print(f"device: {machine(dev)}")
+    if peaks:
+        print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}, bf16 native: {P.bf16_supported('cpu')} "
+              f"(path {peaks['bf16_path']}); clock {peaks['ghz']:.2f} GHz; peak of {torch.get_num_threads()} cores: "
+              f"fp32 FMA {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
     print(f"torch {torch.__version__}; perceptual net {label}; i2s defaults on this device"
           f"{' (bf16 autocast, fused Adam)' if cuda else ' (float32)'}; per-step times without set-up, best of "
           f"{args.repeats or '2 (1 at 1024 px on CPU)'} runs; losses: mean over the first min(batch, ref images)")
-    head = (f"{'model':<12} {'res':>5} {'batch':>5} {'steps':>5} {'ref img-st/s':>12} {'i2s img-st/s':>12} "
-            f"{'speed-up':>8} {'5000 st/img':>11} {'ref loss':>11} {'i2s loss':>11} {'rel diff':>9}")
+    head = (f"{'model':<12} {'res':>5} {'batch':>5} {'path':>8} {'steps':>5} {'ref img-st/s':>12} {'i2s img-st/s':>12} "
+            f"{'speed-up':>8} {'5000 st/img':>11} {'ref loss':>11} {'i2s loss':>11} {'rel diff':>9} {'GFLOP/s':>8} {'of peak':>7}")
     print(head)
     print("-" * len(head))
     rows = []
     for model in models:
         G = load_generator(model, device=dev, verbose=False)
         steps = steps_for[model]
+        batches = batches_for(G)
         k = args.ref_images or (4 if cuda else (2 if G.resolution <= 256 else 1))
         imgs = targets(G, max(max(batches), k), dev)
         ref_run = reference_run(G, loss_fn, imgs[:k], dev)
-        runs = {b: embed_run(G, loss_fn, imgs[:b], dev) for b in batches}
+        gflop = flops_per_image_step(G, loss_fn, dev) / 1e9
+        print(f"{model}: {gflop:.2f} GFLOP per image-step (forward + backward)")
+        cases = [(b, p) for b in batches for p in (precisions if not cuda else ["default"])]
+        runs = {(b, p): embed_run(G, loss_fn, imgs[:b], dev, **({} if p == "default" else {"precision": p}))
+                for b, p in cases}
         repeats = args.repeats or (1 if G.resolution >= 1024 and not cuda else 2)
         # The reference first: i2s.embed tunes glibc's allocator while it runs (see
         # i2s.embed._large_cpu_blocks_kept), and the heap it leaves behind would speed up a
@@ -167,22 +227,24 @@ def main() -> None:
         for _ in range(repeats):
             t, ref_loss = per_step(ref_run, steps)
             best_ref = min(best_ref, t)
-        for b in batches:
-            runs[b](1)  # warm-up
-        best = {b: (float("inf"), None) for b in batches}
+        for c in cases:
+            runs[c](1)  # warm-up
+        best = {c: (float("inf"), None) for c in cases}
         for _ in range(repeats):
-            for b in batches:
-                t, loss = per_step(runs[b], steps)
-                if t < best[b][0]:
-                    best[b] = (t, loss)
-        for b in batches:
-            t, loss = best[b]
+            for c in cases:
+                t, loss = per_step(runs[c], steps)
+                if t < best[c][0]:
+                    best[c] = (t, loss)
+        for (b, p) in cases:
+            t, loss = best[(b, p)]
             m = min(k, b)
             r_l, o_l = ref_loss[:m].mean().item(), loss[:m].mean().item()
             ref_ips, opt_ips = 1 / best_ref, b / t
-            print(f"{model:<12} {G.resolution:>5} {b:>5} {steps:>5} {ref_ips:>12.2f} {opt_ips:>12.2f} "
+            rate = gflop * opt_ips
+            frac = f"{rate / peaks[p]:>7.1%}" if peaks and p in peaks else f"{'':>7}"
+            print(f"{model:<12} {G.resolution:>5} {b:>5} {p:>8} {steps:>5} {ref_ips:>12.2f} {opt_ips:>12.2f} "
                   f"{opt_ips / ref_ips:>7.2f}x {5000 / opt_ips:>9.0f} s {fmt_loss(r_l):>11} {fmt_loss(o_l):>11} "
-                  f"{(o_l - r_l) / r_l:>+9.1e}", flush=True)
+                  f"{(o_l - r_l) / r_l:>+9.1e} {rate:>8.1f} {frac}", flush=True)
             rows.append((model, G.resolution, b, opt_ips))
         if cuda and not args.no_options:
             options_table(G, loss_fn, imgs[:max(batches)], steps, dev, repeats, args.compile)
