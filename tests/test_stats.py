@@ -1,0 +1,64 @@
+"""i2s.stats: the claim rule on synthetic data with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from i2s.stats import paired_comparison
+
+
+def _pairs(shift: float, n: int = 30, noise: float = 1.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(10, 3, n)  # images differ a lot; the pairing removes that
+    return base + shift + rng.normal(0, noise, n), base
+
+
+def test_clear_effects_agree_or_disagree():
+    a, b = _pairs(+2.0)
+    c = paired_comparison(a, b, "greater")
+    assert c.verdict == "agrees" and c.low > 0 and c.n_pairs == 30 and c.effect == pytest.approx((a - b).mean())
+    assert paired_comparison(a, b, "less").verdict == "disagrees"
+    a, b = _pairs(-2.0)
+    assert paired_comparison(a, b, "less").verdict == "agrees"
+
+
+def test_no_effect_is_inconclusive():
+    a, b = _pairs(0.0, seed=3)
+    c = paired_comparison(a, b, "greater")
+    assert c.verdict == "inconclusive" and c.low < 0 < c.high
+
+
+def test_margin_turns_a_tiny_effect_inconclusive():
+    a, b = _pairs(0.05, n=400, noise=0.05, seed=1)  # tiny but certain
+    assert paired_comparison(a, b, "greater").verdict == "agrees"
+    assert paired_comparison(a, b, "greater", margin=0.1).verdict == "inconclusive"
+
+
+def test_interval_covers_the_true_shift_about_95_percent():
+    hits = 0
+    for s in range(200):
+        a, b = _pairs(1.0, n=25, seed=100 + s)
+        c = paired_comparison(a, b, "greater", n_boot=2000, seed=s)
+        hits += c.low <= 1.0 <= c.high
+    assert 0.88 <= hits / 200 <= 0.99  # percentile bootstrap at n=25: close to nominal
+
+
+def test_seeds_of_one_image_are_not_independent_evidence():
+    """Three seeds that repeat one image's difference must not narrow the interval 3x."""
+    a, b = _pairs(0.4, n=8, seed=5)
+    one = paired_comparison(a, b, "greater")
+    rep = paired_comparison(np.repeat(a, 3), np.repeat(b, 3), "greater", groups=np.repeat(np.arange(8), 3))
+    naive = paired_comparison(np.repeat(a, 3), np.repeat(b, 3), "greater")
+    assert rep.n_images == 8 and rep.n_pairs == 24
+    assert (rep.high - rep.low) == pytest.approx(one.high - one.low, rel=0.15)
+    assert (naive.high - naive.low) < 0.75 * (one.high - one.low)
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError):
+        paired_comparison([1, 2], [1], "greater")
+    with pytest.raises(ValueError):
+        paired_comparison([1, 2], [1, 2], "bigger")
+    with pytest.raises(ValueError):
+        paired_comparison([], [], "less")
