@@ -4,6 +4,7 @@ expression transfer (§4.3). All operate on W+ codes of shape [..., num_layers, 
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import torch
@@ -52,19 +53,34 @@ def crossover(w_content: torch.Tensor, w_style: torch.Tensor, layer: int | None 
 
 
 def expression_direction(w2: torch.Tensor, w3: torch.Tensor, threshold: float = 1.0,
-                         normalize: Normalize = "global") -> torch.Tensor:
+                         normalize: Normalize = "global", relative: bool = False) -> torch.Tensor:
     """The expression code of §4.3 from a neutral (w2) and an expressive (w3) embedding.
 
-    Our reading of the paper: ``d = w3 - w2``; every *layer row* of d (a 512-d "channel" of
-    the W+ code) whose L2 norm is below ``threshold`` (1.0 in the paper) is replaced by a zero
-    vector, which removes layers that differ only by noise (e.g. background); then the result
-    is normalised, so that λ alone sets the intensity: ``"global"`` divides by the norm of the
-    whole code (default), ``"per_layer"`` makes each kept row unit length, ``"none"`` keeps
-    the raw difference.
+    Our reading of the paper ("a lower bound threshold on the L2-norm of the channels of the
+    difference latent code, below which the channel is replaced by a zero vector ... the threshold
+    is 1. We normalize the resultant vectors"): ``d = w3 - w2``; every *layer row* of d (a 512-d
+    "channel" of the W+ code) whose L2 norm is below the threshold becomes zero, which removes
+    layers that differ only by noise (e.g. background); then the result is normalised, so that λ
+    alone sets the intensity: ``"global"`` divides by the norm of the whole code (default),
+    ``"per_layer"`` makes each kept row unit length, ``"none"`` keeps the raw difference.
+
+    ``relative=False`` is the paper's absolute threshold (1.0, in the units of the FFHQ model's
+    5000-step embeddings). How far two embeddings differ depends on the model and on how long
+    they were optimised (quick-profile embeddings of ``mini`` differ by well under 1 in every
+    row, so the absolute rule zeroes everything); ``relative=True`` scales the threshold with the
+    code's own row norms: a row is kept when its norm is at least ``threshold`` times the mean
+    row norm of d (1.0: the rows that change more than average). A direction that comes out all
+    zeros (nothing to transfer) gives a warning, never a silent no-op.
     """
     d = w3 - w2
     norms = d.norm(dim=-1, keepdim=True)
-    d = torch.where(norms >= threshold, d, torch.zeros_like(d))
+    bound = threshold * norms.mean(dim=-2, keepdim=True) if relative else torch.as_tensor(threshold)
+    d = torch.where(norms >= bound, d, torch.zeros_like(d))
+    if not bool((d != 0).any()):
+        warnings.warn(f"expression direction is all zeros: every layer row of w3 - w2 has an L2 norm below "
+                      f"{'the relative ' if relative else ''}threshold {threshold:g} (largest row norm "
+                      f"{norms.max().item():.3g}); expression transfer changes nothing. Use relative=True or a "
+                      f"smaller threshold", RuntimeWarning, stacklevel=2)
     if normalize == "global":
         total = d.flatten(-2).norm(dim=-1).clamp_min(1e-12)
         d = d / total[..., None, None]
@@ -76,14 +92,15 @@ def expression_direction(w2: torch.Tensor, w3: torch.Tensor, threshold: float = 
 
 
 def expression_transfer(w1: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor, lam: float | torch.Tensor,
-                        threshold: float = 1.0, normalize: Normalize = "global") -> torch.Tensor:
-    """§4.3: ``w = w1 + λ · d`` with d the thresholded, normalised ``w3 - w2``.
+                        threshold: float = 1.0, normalize: Normalize = "global", relative: bool = False) -> torch.Tensor:
+    """§4.3: ``w = w1 + λ · d`` with d the thresholded, normalised ``w3 - w2``
+    (:func:`expression_direction`; ``relative`` scales the threshold with d's row norms).
 
     ``w1``: the target face; ``w2``: the source person's neutral face; ``w3``: the same
     person's expressive (e.g. smiling) face. Negative λ moves the other way (Fig. 7, left).
     ``lam`` may be a [K] tensor for a row of strengths.
     """
-    d = expression_direction(w2, w3, threshold, normalize)
+    d = expression_direction(w2, w3, threshold, normalize, relative)
     lam_t = torch.as_tensor(lam, dtype=w1.dtype, device=w1.device)
     if lam_t.ndim == 1:
         lam_t = lam_t.view(-1, *[1] * w1.ndim)

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["NAME", "SAME_PERSON", "FACE_BOX", "model_path", "descriptors", "identity_distance", "to_uint8"]
+__all__ = ["NAME", "SAME_PERSON", "FACE_BOX", "model_path", "descriptors", "identity_distance", "to_uint8",
+           "landmarks68", "smile_ratio"]
 
 NAME = "dlib-resnet-face-descriptor"
 SAME_PERSON = 0.6  # dlib's threshold on the Euclidean distance of two descriptors
@@ -51,6 +52,40 @@ def _models():
             dlib.face_recognition_model_v1(str(model_path("dlib_face_recognition_resnet_model_v1.dat"))))
 
 
+@lru_cache(maxsize=1)
+def _predictor68():
+    import dlib
+
+    return dlib.shape_predictor(str(model_path("shape_predictor_68_face_landmarks.dat")))
+
+
+def _work_images(images: torch.Tensor | np.ndarray):
+    for im in to_uint8(images):
+        if im.shape[0] != WORK_SIZE:
+            im = np.asarray(Image.fromarray(im).resize((WORK_SIZE, WORK_SIZE), Image.Resampling.BICUBIC))
+        yield im
+
+
+def landmarks68(images: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndarray:
+    """dlib's 68 landmarks of each aligned face (float [N, 68, 2], in WORK_SIZE-px coordinates),
+    placed inside the fixed face box like :func:`descriptors`."""
+    import dlib
+
+    l, t, r, b = (round(v * WORK_SIZE) for v in FACE_BOX[zoom])
+    box, sp = dlib.rectangle(l, t, r, b), _predictor68()
+    return np.stack([np.array([(p.x, p.y) for p in sp(im, box).parts()], dtype=float) for im in _work_images(images)])
+
+
+def smile_ratio(images: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndarray:
+    """Mouth width over eye distance per face: the distance of the mouth corners (landmarks 48
+    and 54) divided by the distance of the eye centres (means of 36-41 and 42-47). A smile
+    widens the mouth, so the ratio grows (typically 0.75-0.85 neutral, 0.9-1.05 smiling)."""
+    lm = landmarks68(images, zoom)
+    mouth = np.linalg.norm(lm[:, 54] - lm[:, 48], axis=1)
+    eyes = np.linalg.norm(lm[:, 42:48].mean(1) - lm[:, 36:42].mean(1), axis=1)
+    return mouth / eyes
+
+
 def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
     """[N, 3, H, W] in [-1, 1] (a tensor) or uint8 [N, H, W, 3] -> uint8 [N, H, W, 3]."""
     if isinstance(images, torch.Tensor):
@@ -72,9 +107,7 @@ def descriptors(images: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndar
     l, t, r, b = (round(v * WORK_SIZE) for v in FACE_BOX[zoom])
     box = dlib.rectangle(l, t, r, b)
     out = np.empty((len(images), 128))
-    for i, im in enumerate(to_uint8(images)):
-        if im.shape[0] != WORK_SIZE:
-            im = np.asarray(Image.fromarray(im).resize((WORK_SIZE, WORK_SIZE), Image.Resampling.BICUBIC))
+    for i, im in enumerate(_work_images(images)):
         chip = dlib.get_face_chip(im, sp(im, box), size=150, padding=0.25)
         out[i] = np.asarray(rec.compute_face_descriptor(chip))
     return out

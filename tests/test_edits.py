@@ -43,3 +43,24 @@ def test_expression_threshold_and_normalisation():
     assert expression_transfer(w1, w2, w3, torch.tensor([-1.0, 0.0, 1.0])).shape == (3, 4, 3)
     # a threshold above every row norm leaves no direction at all (no division by zero)
     assert torch.equal(expression_direction(w2, w3, threshold=10.0), torch.zeros(4, 3))
+
+
+def test_relative_threshold_where_the_absolute_one_zeroed_everything():
+    """Quick-profile mini embeddings: every row of w3 - w2 under 1.0. The paper's absolute rule
+    zeroes the direction (and says so); the relative rule keeps the rows that change most."""
+    g = torch.Generator().manual_seed(0)
+    w2 = torch.randn(10, 512, generator=g)
+    d = torch.zeros(10, 512)
+    d[3] = 0.02 * torch.randn(512, generator=g)  # the "mouth" rows change most ...
+    d[4] = 0.015 * torch.randn(512, generator=g)
+    d[7:] = 0.001 * torch.randn(3, 512, generator=g)  # ... others by noise
+    w3 = w2 + d
+    assert d.norm(dim=-1).max() < 1.0
+    with pytest.warns(RuntimeWarning, match="all zeros"):
+        zero = expression_direction(w2, w3)
+    assert torch.equal(zero, torch.zeros_like(zero))
+    rel = expression_direction(w2, w3, relative=True)
+    kept = (rel.norm(dim=-1) > 0).nonzero().flatten().tolist()
+    assert kept == [3, 4] and rel.norm().item() == pytest.approx(1.0, abs=1e-5)
+    moved = expression_transfer(w2, w2, w3, 2.0, relative=True)
+    assert not torch.equal(moved, w2) and torch.equal(moved[0], w2[0])  # background rows untouched

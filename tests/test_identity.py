@@ -1,0 +1,40 @@
+"""i2s.identity: dlib face descriptors and the smile measure on the evaluation photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from i2s import identity
+from i2s.data import expression_pairs, load_target
+
+
+def _pairs():
+    pairs = expression_pairs()
+    neutral = torch.cat([load_target(a, 64, 0.7) for _, a, _ in pairs])
+    smiling = torch.cat([load_target(b, 64, 0.7) for _, _, b in pairs])
+    return neutral, smiling
+
+
+def test_descriptor_distance_tells_people_apart():
+    neutral, smiling = _pairs()
+    d = identity.descriptors(neutral)
+    assert d.shape == (len(neutral), 128) and np.isfinite(d).all()
+    same = identity.identity_distance(neutral, neutral.flip(-1))  # a mirror image: the same person
+    others = np.linalg.norm(d[:, None] - d[None], axis=-1)[np.triu_indices(len(d), 1)]
+    assert same.max() < identity.SAME_PERSON < np.median(others)
+    # same person, other expression: nearer than other people on average
+    assert identity.identity_distance(neutral, smiling).mean() < others.mean()
+
+
+def test_smile_ratio_is_larger_for_the_smiling_photo_of_each_person():
+    neutral, smiling = _pairs()
+    a, b = identity.smile_ratio(neutral), identity.smile_ratio(smiling)
+    assert (b > a).all() and 0.6 < a.mean() < 0.9 < b.mean() < 1.2
+
+
+def test_uint8_and_tensor_inputs_agree():
+    neutral, _ = _pairs()
+    u8 = identity.to_uint8(neutral[:2])
+    assert u8.dtype == np.uint8 and u8.shape == (2, 64, 64, 3)
+    np.testing.assert_allclose(identity.descriptors(u8), identity.descriptors(neutral[:2]), atol=1e-6)
