@@ -338,3 +338,15 @@ def test_precision_falls_back_without_native_bf16(monkeypatch):
     assert precision.describe("float32", "cpu").endswith("float32")
     with pytest.raises(ValueError):
         precision.resolve("fp8")
+
+
+def test_random_flips_cover_all_four_views_and_pass_gradients():
+    from i2s.train.trainer import random_flips
+
+    torch.manual_seed(0)
+    x = torch.arange(4.0).view(1, 1, 2, 2).expand(64, 1, 2, 2).clone().requires_grad_(True)
+    y = random_flips(x)
+    views = {tuple(v.flatten().tolist()) for v in y.detach()}
+    assert views == {(0, 1, 2, 3), (1, 0, 3, 2), (2, 3, 0, 1), (3, 2, 1, 0)}
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "heads on frozen ImageNet EfficientNet-Lite0 features with the hinge loss (Projected GAN, mini v2)")
     p.add_argument("--proj-res", type=int, default=128, help="projected D: input size of the feature network")
     p.add_argument("--no-csm", dest="csm", action="store_false", help="projected D: cross-channel mixing only")
+    p.add_argument("--d-flip", action="store_true",
+                   help="projected D: view every image (real and fake) through random left-right/upside-down flips, "
+                        "so no corner of G's output escapes D (see i2s.train.trainer.random_flips)")
     p.add_argument("--d-down", choices=("pool", "stride"), default="stride",
                    help="D down-sampling: v1's blur-conv-avgpool, or blur + stride-2 conv (4x fewer MACs)")
     # schedule

@@ -104,6 +104,21 @@ def _resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def random_flips(x: torch.Tensor) -> torch.Tensor:
+    """Flip each image left-right and/or upside down with probability 1/2 each (differentiable).
+
+    For the projected D (``--d-flip``): EfficientNet's TensorFlow "same" padding pads only the
+    bottom and right edges of its stride-2 layers, and the trained heads end up least sensitive
+    to the bottom-right corner (measured: 0.6 of the mean input gradient at 15k images), where
+    G then paints a coloured patch in every sample. Seen through random flips, every corner of
+    G's image is sometimes the top-left of D's view."""
+    n = x.shape[0]
+    h = (torch.rand(n, device=x.device) < 0.5).view(-1, 1, 1, 1)
+    v = (torch.rand(n, device=x.device) < 0.5).view(-1, 1, 1, 1)
+    x = torch.where(h, x.flip(3), x)
+    return torch.where(v, x.flip(2), x)
+
+
 class Trainer:
     """Holds G, D, G_ema, the optimisers, the schedule and the data stream.
 
@@ -190,6 +205,8 @@ class Trainer:
                 return self.D(self.augment(x), block, alpha).float()
             if x.shape[-1] != self.cfg.resolution:
                 x = upscale2d(x, self.cfg.resolution // x.shape[-1])
+            if getattr(self.args, "d_flip", False):
+                x = random_flips(x)
             return [o.float() for o in self.D(self.augment(x))]
 
     def sample_w(self, G: StyleGAN, n: int, block: int) -> torch.Tensor:
