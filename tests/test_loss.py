@@ -93,3 +93,23 @@ def test_fallback_warns_and_imagenet_weights_are_found(isolated_cache, capsys):
     assert torch.equal(feats[19].weight, state["features.19.weight"])
     loss = EmbeddingLoss()
     assert loss.perceptual_net == "vgg16-imagenet" and loss.settings.perceptual_net == "vgg16-imagenet"
+
+
+def test_efficientnet_perceptual_network_offline():
+    """The offline ImageNet alternative to VGG: labelled, at VGG's strides, differentiable."""
+    from i2s.loss import EFFICIENTNET_LAYERS
+
+    loss = EmbeddingLoss(vgg_weights="efficientnet-lite0")
+    assert loss.perceptual_net == "efficientnet-lite0-imagenet"
+    x = (torch.rand(2, 3, 64, 64) * 2 - 1).requires_grad_(True)
+    feats = loss.features(x)
+    for f, (_, stride, ch) in zip(feats, EFFICIENTNET_LAYERS.values()):
+        assert f.shape[1:] == (ch, 64 // stride, 64 // stride)
+    t = loss.target(x.detach().flip(0))
+    out = loss(x, t)
+    assert out.shape == (2,) and (out > 0).all()
+    out.sum().backward()
+    assert x.grad.abs().sum() > 0
+    assert torch.allclose(loss(x.detach(), loss.target(x.detach())), torch.zeros(2))
+    mse_only = EmbeddingLoss(LossSettings(variant="mse"), vgg_weights="efficientnet-lite0")
+    assert mse_only.perceptual_net == "none"
