@@ -80,11 +80,16 @@ def cached_embed(G: StyleGAN, images: torch.Tensor, settings: EmbedSettings | No
     :class:`EmbedResult` for all images, in order.
     """
     speed = {k: overrides.pop(k) for k in ("compile", "channels_last", "progress", "desc", "checkpoint",
-                                           "checkpoint_every", "log", "keep_checkpoints") if k in overrides}
+                                           "checkpoint_every", "log", "keep_checkpoints", "encoder") if k in overrides}
     s = EmbedSettings.make(settings, **overrides)
     loss_fn = loss_fn or EmbeddingLoss(s.loss)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    identity = s.identity(G, loss_fn, given_init=w_init is not None)
+    enc_id = None
+    if s.init == "encoder" and w_init is None:  # which encoder predicts the start is part of the key
+        from .encoder import encoder_init
+
+        _, enc_id = encoder_init(G, images[:1], speed.get("encoder"), s.space)
+    identity = s.identity(G, loss_fn, given_init=w_init is not None, encoder=enc_id)
     n = images.shape[0]
     keys = [entry_key(G, images[i], identity, None if w_init is None else w_init[i]) for i in range(n)]
     parts: list[dict | None] = [_load(cache / f"{k}.pt", images.shape[1:]) for k in keys]

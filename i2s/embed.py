@@ -41,7 +41,7 @@ __all__ = ["EmbedSettings", "EmbedResult", "embed", "initial_latent", "to_w_plus
            "PAPER_STEPS", "PAPER_LR", "FAST_STEPS", "FAST_LR"]
 
 Space = Literal["w+", "w", "z"]
-Init = Literal["mean", "uniform", "normal"]
+Init = Literal["mean", "uniform", "normal", "encoder"]
 Schedule = Literal["paper", "fast"]
 
 PAPER_STEPS, PAPER_LR = 5000, 0.01
@@ -73,7 +73,7 @@ class EmbedSettings:
     (``compile``, ``channels_last``, progress bars, checkpoint paths) are not settings."""
 
     space: Space = "w+"  # §3.3: one w per style layer ("w": one w for all; "z": through the mapping)
-    init: Init = "mean"  # §5.1: start at w̄ ("uniform": U[-1, 1]; "normal": N(0, 1))
+    init: Init = "mean"  # §5.1: start at w̄ ("uniform": U[-1, 1]; "normal": N(0, 1); "encoder": i2s.encoder)
     steps: int = PAPER_STEPS  # Algorithm 1's 5000 gradient steps
     lr: float = PAPER_LR  # Adam's learning rate (the peak for schedule="fast")
     betas: tuple[float, float] = (0.9, 0.999)  # Adam's betas
@@ -87,8 +87,10 @@ class EmbedSettings:
     def __post_init__(self) -> None:
         if self.space not in ("w+", "w", "z"):
             raise ValueError(f"space must be 'w+', 'w' or 'z', got {self.space!r}")
-        if self.init not in ("mean", "uniform", "normal"):
-            raise ValueError(f"init must be 'mean', 'uniform' or 'normal', got {self.init!r}")
+        if self.init not in ("mean", "uniform", "normal", "encoder"):
+            raise ValueError(f"init must be 'mean', 'uniform', 'normal' or 'encoder', got {self.init!r}")
+        if self.init == "encoder" and self.space == "z":
+            raise ValueError("init='encoder' predicts a W+ code: use space 'w+' or 'w'")
         if self.schedule not in ("paper", "fast"):
             raise ValueError(f"schedule must be 'paper' or 'fast', got {self.schedule!r}")
         if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps < 0:
@@ -126,7 +128,8 @@ class EmbedSettings:
             return "bf16" if device.type == "cuda" and _precision.bf16_supported(device) else "float32"
         return self.precision
 
-    def identity(self, G: StyleGAN, loss_fn: EmbeddingLoss, given_init: bool = False) -> dict:
+    def identity(self, G: StyleGAN, loss_fn: EmbeddingLoss, given_init: bool = False,
+                 encoder: str | None = None) -> dict:
         """The run identity, as every latent file records it: the generator, every setting that
         changes the result, and the perceptual network. Keys that only differ from the paper's
         protocol in float32 are written only when they do (older files keep their meaning)."""
@@ -139,6 +142,8 @@ class EmbedSettings:
             out["schedule"] = self.schedule
         if self.resolved_precision(G.device) == "bf16":
             out["amp"] = "bf16"
+        if self.init == "encoder" and not given_init:
+            out["encoder_sha256"] = encoder  # which encoder predicted the start
         return out
 
 
@@ -227,6 +232,7 @@ def embed(
     desc: str = "embed",
     compile: bool = False,
     channels_last: bool = False,
+    encoder: "str | Path | torch.nn.Module | None" = None,
     **overrides,
 ) -> EmbedResult:
     """Algorithm 1: find w* with G(w*) ≈ I for each image of ``images`` ([N, 3, H, W] in [-1, 1]).
@@ -234,7 +240,9 @@ def embed(
     ``settings`` (default: the paper's, :class:`EmbedSettings`) can be amended by keyword
     (``embed(G, x, steps=1000, init="uniform")``). ``loss_fn`` (default
     ``EmbeddingLoss(settings.loss)``) brings the perceptual network; its settings are the ones
-    recorded. ``w_init`` starts from a given latent instead of ``init``.
+    recorded. ``w_init`` starts from a given latent instead of ``init``; ``init="encoder"`` starts
+    from the prediction of ``encoder`` (an :class:`i2s.encoder.Encoder` or its file; default: the
+    one shipped for G, :func:`i2s.encoder.default_encoder`).
 
     Speed only, same numbers up to float rounding: ``compile`` (torch.compile of generator +
     loss; eager with a warning when it fails), ``channels_last``. ``precision="bf16"`` (the
@@ -257,7 +265,14 @@ def embed(
     precision = s.resolved_precision(device)
     autocast = lambda: _precision.autocast(precision, device)  # noqa: E731
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    identity = s.identity(G, loss_fn, given_init=w_init is not None)
+    encoder_id = None
+    if w_init is None and s.init == "encoder":  # §5.1's init replaced by a learned prediction
+        from .encoder import encoder_init
+
+        w_init, encoder_id = encoder_init(G, images, encoder, s.space)
+        identity = s.identity(G, loss_fn, encoder=encoder_id)
+    else:
+        identity = s.identity(G, loss_fn, given_init=w_init is not None)
 
     # 1: initialise the latent code; the target's features are computed once
     latent = (w_init.detach().clone().to(device, dtype) if w_init is not None

@@ -1,0 +1,279 @@
+"""An encoder that predicts W+ from an image, to start Algorithm 1 near the answer.
+
+The paper names speed as its main limitation (5000 steps per image). Hybrid methods start the
+optimisation from a learned prediction (Zhu et al., *In-Domain GAN Inversion*, ECCV 2020;
+Richardson et al., pSp; Tov et al., e4e). Ours is trained on the generator's own samples, so no
+data set is needed: z -> w+ (with style mixing, so that W+ codes whose rows differ are seen) ->
+G(w+) -> the encoder predicts w+ back. The loss is the latent MSE plus the image MSE of the
+re-synthesised prediction (0-255 pixels, as the embedding loss): the latent term is cheap and
+stable, the image term makes errors that matter to the picture count most.
+
+Architecture: the kit's ImageNet EfficientNet-Lite0 (:mod:`i2s.features`, fine-tuned) reads the
+image up-sampled to ``input_size``; its stage-2, -4 and -6 activations are reduced by 1x1
+convolutions, pooled to 4x4 and flattened into a two-layer MLP that predicts the offset of each
+W+ row from w̄ (``w+ = w̄ + Δ``; Δ = 0 at initialisation, so an untrained encoder starts at the
+paper's own init).
+
+``python -m i2s.encoder --model mini --out RUN`` trains (progress, checkpoints, ``--resume``,
+``--minutes``); :func:`load_encoder` and ``embed(..., init="encoder")`` use the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .features import load_feature_net, preprocess
+from .io import atomic_torch_save
+
+__all__ = ["Encoder", "EncoderTrainer", "load_encoder", "default_encoder", "encoder_init", "FORMAT"]
+
+FORMAT = "i2s-encoder"
+STAGES = (2, 4, 6)  # 40, 112, 320 channels
+
+
+class Encoder(nn.Module):
+    """image [N, 3, R, R] in [-1, 1] -> W+ [N, num_layers, w_dim]."""
+
+    def __init__(self, num_layers: int, w_dim: int, w_avg: torch.Tensor, input_size: int = 128,
+                 reduce: int = 32, hidden: int = 1024, pretrained: bool = True) -> None:
+        super().__init__()
+        net = load_feature_net() if pretrained else _random_feature_net()
+        self.backbone = net.model.train().requires_grad_(True)  # fine-tuned (its batch norms too)
+        self.input_size, self.num_layers, self.w_dim = input_size, num_layers, w_dim
+        chans = {2: 40, 4: 112, 6: 320}
+        self.reduce = nn.ModuleList(nn.Conv2d(chans[s], reduce, 1) for s in STAGES)
+        self.mlp = nn.Sequential(nn.Linear(len(STAGES) * reduce * 16, hidden), nn.LeakyReLU(0.2),
+                                 nn.Linear(hidden, num_layers * w_dim))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+        self.register_buffer("w_avg", w_avg.detach().float().clone().view(1, 1, w_dim))
+
+    def config(self) -> dict:
+        return {"num_layers": self.num_layers, "w_dim": self.w_dim, "input_size": self.input_size,
+                "reduce": self.reduce[0].out_channels, "hidden": self.mlp[0].out_features}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.backbone
+        h = m.bn1(m.conv_stem(preprocess(x, self.input_size)))
+        feats = []
+        for i, block in enumerate(m.blocks[: max(STAGES) + 1]):
+            h = block(h)
+            if i in STAGES:
+                feats.append(h)
+        flat = torch.cat([F.adaptive_avg_pool2d(r(f), 4).flatten(1) for r, f in zip(self.reduce, feats)], 1)
+        delta = self.mlp(flat).view(-1, self.num_layers, self.w_dim)
+        return self.w_avg + delta
+
+
+def _random_feature_net():
+    import timm
+
+    from .features import FeatureNet
+
+    return FeatureNet(timm.create_model("tf_efficientnet_lite0", pretrained=False))
+
+
+def load_encoder(path: str | Path, G) -> Encoder:
+    """An encoder file for ``G`` (refused when it was trained for other weights)."""
+    from .cache import weights_hash
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(f"{path}: not a readable encoder file ({type(e).__name__})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise ValueError(f"{path}: not an i2s encoder file")
+    if obj["model_sha256"] != weights_hash(G):
+        raise ValueError(f"{path}: an encoder for {obj['model']!r}, not for the generator {G.name!r} "
+                         "(other weights); train one with `i2s train-encoder --model ...`")
+    cfg = obj["config"]
+    enc = Encoder(cfg["num_layers"], cfg["w_dim"], G.w_avg, cfg["input_size"], cfg["reduce"], cfg["hidden"],
+                  pretrained=False)
+    enc.load_state_dict({k: v.float() for k, v in obj["state_dict"].items()})
+    return enc.eval().requires_grad_(False).to(G.device)
+
+
+def default_encoder(G) -> Path:
+    """Where G's encoder lives: ``data/models/<name>-encoder.pt`` (shipped) or
+    ``$I2S_HOME/encoders/<weights sha256[:16]>.pt`` (trained by a user)."""
+    from .cache import weights_hash
+    from .models import REPO_ROOT
+    from .weights.fetch import i2s_home
+
+    shipped = REPO_ROOT / "data" / "models" / f"{G.name}-encoder.pt"
+    return shipped if shipped.is_file() else i2s_home() / "encoders" / f"{weights_hash(G)[:16]}.pt"
+
+
+@torch.no_grad()
+def encoder_init(G, images: torch.Tensor, encoder=None, space: str = "w+") -> tuple[torch.Tensor, str]:
+    """The encoder's W+ prediction for ``images`` (the mean row for ``space="w"``), and an id of
+    the encoder (sha256 of its weights) for the run identity."""
+    import hashlib
+
+    if encoder is None or isinstance(encoder, (str, Path)):
+        path = Path(encoder) if encoder is not None else default_encoder(G)
+        if not path.is_file():
+            raise FileNotFoundError(f"no encoder for {G.name} at {path}: train one with "
+                                    f"`i2s train-encoder --model {G.name} --out RUN` (or give encoder=PATH)")
+        encoder = load_encoder(path, G)
+    h = hashlib.sha256()
+    for k, v in sorted(encoder.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().float().cpu().numpy().tobytes())
+    w = encoder.eval()(images.to(G.device)).to(G.w_avg.dtype)
+    return (w.mean(1) if space == "w" else w), h.hexdigest()
+
+
+class EncoderTrainer:
+    """Trains an :class:`Encoder` on samples of G (latent MSE + image MSE), resumable."""
+
+    def __init__(self, G, out: str | Path | None, batch: int = 16, lr: float = 1e-4, lambda_image: float = 1.0,
+                 style_mixing: float = 0.5, seed: int = 0, input_size: int = 128, precision: str = "auto") -> None:
+        from . import precision as P
+
+        self.G = G.eval().requires_grad_(False)
+        self.out = Path(out) if out is not None else None
+        self.batch, self.lambda_image, self.style_mixing, self.seed = batch, lambda_image, style_mixing, seed
+        torch.manual_seed(seed)
+        self.enc = Encoder(G.num_layers, G.w_dim, G.w_avg, input_size).to(G.device)
+        self.opt = torch.optim.Adam(self.enc.parameters(), lr=lr)
+        self.precision = P.resolve(precision, G.device)
+        self.images_seen, self.wall_time = 0, 0.0
+        self.gen = torch.Generator().manual_seed(seed + 1)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(w+ [n, L, 512], G(w+) [n, 3, R, R]) with style mixing at a random layer."""
+        G = self.G
+        z = torch.randn(n, G.z_dim, generator=self.gen).to(G.device)
+        w = G.mapping(z)
+        if self.style_mixing > 0:
+            z2 = torch.randn(n, G.z_dim, generator=self.gen).to(G.device)
+            w2 = G.mapping(z2)
+            cut = torch.randint(1, G.num_layers, (n, 1, 1), generator=self.gen).to(G.device)
+            mix = (torch.rand(n, 1, 1, generator=self.gen) < self.style_mixing).to(G.device)
+            rows = torch.arange(G.num_layers, device=G.device).view(1, -1, 1)
+            w = torch.where(mix & (rows >= cut), w2, w)
+        return w, G.synthesis(w).clamp(-1, 1)
+
+    def step(self) -> dict[str, float]:
+        from . import precision as P
+
+        w, x = self.sample(self.batch)
+        with P.autocast(self.precision, self.G.device):
+            pred = self.enc(x).float()
+        loss_w = (pred - w).square().mean()
+        loss = loss_w
+        loss_img = torch.zeros(())
+        if self.lambda_image > 0:
+            with P.autocast(self.precision, self.G.device):
+                recon = self.G.synthesis(pred).float()
+            loss_img = (127.5 ** 2) * (recon - x).square().mean() / 1000.0  # ~1 for a fair start
+            loss = loss + self.lambda_image * loss_img
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.images_seen += self.batch
+        return {"loss_w": float(loss_w.detach()), "loss_image": float(loss_img.detach())}
+
+    def state(self) -> dict:
+        return {"format": FORMAT + "-checkpoint", "encoder": self.enc.state_dict(), "opt": self.opt.state_dict(),
+                "images_seen": self.images_seen, "wall_time": self.wall_time, "gen": self.gen.get_state(),
+                "torch_rng": torch.get_rng_state()}
+
+    def load_state(self, st: dict) -> None:
+        self.enc.load_state_dict(st["encoder"])
+        self.opt.load_state_dict(st["opt"])
+        self.images_seen, self.wall_time = int(st["images_seen"]), float(st["wall_time"])
+        self.gen.set_state(st["gen"])
+        torch.set_rng_state(st["torch_rng"])
+
+    def export(self, path: str | Path) -> Path:
+        """The encoder alone (fp16), with the generator it belongs to."""
+        from .cache import weights_hash
+
+        sd = {k: (v.half() if v.is_floating_point() else v) for k, v in self.enc.state_dict().items()}
+        return atomic_torch_save({"format": FORMAT, "config": self.enc.config(), "state_dict": sd,
+                                  "model": self.G.name, "model_sha256": weights_hash(self.G),
+                                  "images_seen": self.images_seen, "wall_time_s": self.wall_time}, path)
+
+    def train(self, images: int, ckpt_every: int = 5000, minutes: float | None = None, progress: bool = True) -> None:
+        from tqdm.auto import tqdm
+
+        deadline = time.monotonic() + minutes * 60 if minutes else math.inf
+        bar = tqdm(total=images, initial=min(self.images_seen, images), unit="img", disable=not progress, desc="encoder")
+        next_ckpt = (self.images_seen // ckpt_every + 1) * ckpt_every
+        try:
+            while self.images_seen < images and time.monotonic() < deadline:
+                t0 = time.perf_counter()
+                m = self.step()
+                self.wall_time += time.perf_counter() - t0
+                bar.update(self.batch)
+                bar.set_postfix(w=f"{m['loss_w']:.4f}", img=f"{m['loss_image']:.3f}", refresh=False)
+                if self.out is not None and self.images_seen >= next_ckpt:
+                    self.save()
+                    next_ckpt += ckpt_every
+        except KeyboardInterrupt:
+            print("\n[i2s.encoder] interrupted: saving a checkpoint", file=sys.stderr)
+            raise
+        finally:
+            bar.close()
+            if self.out is not None:
+                self.save()
+
+    def save(self) -> None:
+        atomic_torch_save(self.state(), self.out / "encoder-checkpoint.pt")
+        self.export(self.out / "encoder.pt")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="i2s train-encoder", description="Train an encoder image -> W+ on samples of a generator")
+    p.add_argument("--model", default="mini", help="generator name or file (default: mini)")
+    p.add_argument("--out", required=True, help="run folder: encoder-checkpoint.pt, encoder.pt")
+    p.add_argument("--images", type=float, default=200_000, help="training images in all (default: 200000)")
+    p.add_argument("--batch", type=int, default=16, help="batch size (default: 16)")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default: 1e-4)")
+    p.add_argument("--lambda-image", type=float, default=1.0, help="weight of the image MSE term (default: 1)")
+    p.add_argument("--resume", action="store_true", help="continue OUT/encoder-checkpoint.pt")
+    p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes, with a checkpoint")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
+    p.add_argument("--precision", default="auto", choices=("auto", "float32", "bf16"),
+                   help="bf16 autocast where native (default: auto)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    from .models import load_generator
+
+    G = load_generator(a.model, device=a.device)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t = EncoderTrainer(G, out, batch=a.batch, lr=a.lr, lambda_image=a.lambda_image, precision=a.precision)
+    ck = out / "encoder-checkpoint.pt"
+    if a.resume:
+        if not ck.is_file():
+            print(f"[i2s] no checkpoint {ck} to resume", file=sys.stderr)
+            return 2
+        t.load_state(torch.load(ck, map_location=a.device, weights_only=True))
+        print(f"[i2s] resumed {ck} at {t.images_seen} images")
+    elif ck.exists():
+        print(f"[i2s] {ck} exists: pass --resume to continue it, or another --out", file=sys.stderr)
+        return 2
+    try:
+        t.train(int(a.images), minutes=a.minutes)
+    except KeyboardInterrupt:
+        return 130
+    print(f"[i2s] encoder at {t.images_seen} images ({t.wall_time / 60:.1f} min): {out / 'encoder.pt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

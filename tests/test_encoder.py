@@ -1,0 +1,85 @@
+"""i2s.encoder: shapes, a training step, exact resume, export/refusal, and embed(init="encoder")."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import make_generator
+from i2s.embed import embed
+from i2s.encoder import Encoder, EncoderTrainer, load_encoder, main
+from i2s.loss import EmbeddingLoss, LossSettings
+
+
+@pytest.fixture(scope="module")
+def G():
+    return make_generator(32, seed=1)
+
+
+def test_shapes_and_the_untrained_encoder_predicts_w_avg(G):
+    enc = Encoder(G.num_layers, G.w_dim, G.w_avg, input_size=64)
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    w = enc(x)
+    assert w.shape == (3, G.num_layers, G.w_dim)
+    assert torch.allclose(w, G.w_avg.expand_as(w))  # zero-initialised last layer: the paper's init
+
+
+def test_training_steps_lower_the_loss_and_resume_exactly(G, tmp_path):
+    t = EncoderTrainer(G, tmp_path / "a", batch=8, lr=1e-3, input_size=64, precision="float32")
+    first = t.step()
+    for _ in range(8):
+        last = t.step()
+    assert last["loss_w"] < first["loss_w"] and t.images_seen == 72
+
+    a = EncoderTrainer(G, tmp_path / "s", batch=4, input_size=64, precision="float32")
+    for _ in range(4):
+        a.step()
+    b = EncoderTrainer(G, tmp_path / "r", batch=4, input_size=64, precision="float32")
+    b.step(); b.step()
+    st = b.state()
+    c = EncoderTrainer(G, tmp_path / "r", batch=4, input_size=64, precision="float32")
+    c.load_state(st)
+    c.step(); c.step()
+    for k, v in a.enc.state_dict().items():
+        assert torch.equal(v, c.enc.state_dict()[k]), k
+
+
+def test_export_load_and_refusal_for_another_generator(G, tmp_path):
+    t = EncoderTrainer(G, tmp_path, batch=4, input_size=64, precision="float32")
+    t.step()
+    path = t.export(tmp_path / "enc.pt")
+    enc = load_encoder(path, G)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(enc(x), t.enc.eval()(x), atol=0.05, rtol=0.05)  # fp16 export
+    with pytest.raises(ValueError, match="not for the generator"):
+        load_encoder(path, make_generator(32, seed=2))
+
+
+def test_embed_from_the_encoder(G, tmp_path, random_vgg):
+    t = EncoderTrainer(G, tmp_path, batch=4, input_size=64, precision="float32")
+    t.step()
+    path = t.export(tmp_path / "enc.pt")
+    mse = EmbeddingLoss(LossSettings(variant="mse"))
+    with torch.no_grad():
+        x = G.synthesis(G.mapping(torch.randn(2, G.z_dim)))
+    res = embed(G, x, steps=3, init="encoder", encoder=path, loss_fn=mse, progress=False)
+    enc = load_encoder(path, G)
+    with torch.no_grad():
+        start = enc(x)
+    assert res.settings["init"] == "encoder" and len(res.settings["encoder_sha256"]) == 64
+    assert not torch.equal(res.w_plus, start) and (res.w_plus - start).abs().max() < 0.1  # 3 small Adam steps from it
+    with pytest.raises(FileNotFoundError, match="train-encoder"):
+        embed(G, x, steps=1, init="encoder", encoder=tmp_path / "missing.pt", loss_fn=mse, progress=False)
+
+
+def test_cli_trains_and_resumes(tmp_path, monkeypatch):
+    import i2s.models as M
+
+    Gt = make_generator(32, seed=1)
+    monkeypatch.setattr(M, "load_generator", lambda name, device="cpu", verbose=True: Gt)
+    out = tmp_path / "run"
+    assert main(["--model", "tiny", "--out", str(out), "--images", "8", "--batch", "4", "--precision", "float32"]) == 0
+    assert (out / "encoder.pt").is_file() and main(["--model", "tiny", "--out", str(out), "--images", "8"]) == 2
+    assert main(["--model", "tiny", "--out", str(out), "--images", "16", "--batch", "4", "--resume",
+                 "--precision", "float32"]) == 0
+    assert torch.load(out / "encoder-checkpoint.pt", weights_only=True)["images_seen"] == 16
