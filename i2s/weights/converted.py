@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from typing import Any
 import torch
 
 from ..stylegan import StyleGAN, StyleGANConfig
+from .limits import (MAX_GENERATOR_ELEMENTS, PlainValueError, WeightsFormatError, check_torch_zip, config_problems,
+                     first_line, legacy_torch_globals, plain_value, quote, unsafe_global)
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "WeightsFormatError", "UnsafeWeightsError", "load_converted",
            "save_converted", "build_from_state_dict"]
@@ -31,10 +32,6 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "WeightsFormatError", "UnsafeWeightsError
 FORMAT = "i2s-stylegan1"
 #: Newest ``"format_version"`` this code reads and the one it writes.
 FORMAT_VERSION = 1
-
-
-class WeightsFormatError(ValueError):
-    """A weights file exists but is not what it should be (wrong kind, empty, truncated, ...)."""
 
 
 class UnsafeWeightsError(WeightsFormatError):
@@ -98,17 +95,32 @@ def save_converted(path: str | os.PathLike[str], cfg: StyleGANConfig,
     return path
 
 
+#: Largest converted generator file: the bounded architecture in float32, plus room for its info.
+MAX_CONVERTED_BYTES = 4 * MAX_GENERATOR_ELEMENTS + (16 << 20)
+#: ``info`` fields the kit reads, and the types they must have.
+_INFO_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "tier": (str,), "source": (str,), "source_sha256": (str,), "source_format": (str,),
+    "kimg": (int, float), "planned_kimg": (int, float), "align_zoom": (int, float),
+    "trained_resolution": (int,), "fully_grown": (bool,), "finished": (bool,),
+}
+
+
 def load_converted(path: str | os.PathLike[str]) -> StyleGAN:
     """Load a generator written by :func:`i2s.weights.tf_pickle.convert_pickle`.
 
-    Reads with ``torch.load(path, map_location="cpu", weights_only=True)`` (no code runs),
-    checks ``format``/``format_version``, builds ``StyleGAN(config)``, loads the state dict
-    with ``strict=True`` (fp16-stored tensors are cast to float32) and sets ``G.info``
-    (plus ``"path"``). The model is returned on the CPU in eval mode.
+    Before ``torch.load(path, map_location="cpu", weights_only=True)`` (no code runs) the file
+    must be a ``torch.save`` zip of at most :data:`MAX_CONVERTED_BYTES` whose records are stored
+    uncompressed (:func:`i2s.weights.limits.check_torch_zip`); the pre-1.6 format is refused. Then
+    ``format``/``format_version`` are checked, the config must be within the bounds of
+    :func:`i2s.weights.limits.config_problems`, every state-dict tensor must have the shape
+    ``StyleGAN(config)`` expects (before anything is cast or copied), and the ``info`` fields the kit
+    reads must have their types. The state dict is loaded with ``strict=True`` (fp16-stored tensors
+    are cast to float32) and ``G.info`` set (plus ``"path"``). The model is returned on the CPU in
+    eval mode.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        WeightsFormatError: the file is not a converted i2s generator (or is damaged).
+        WeightsFormatError: the file is not a converted i2s generator (or is damaged or crafted).
     """
     path = Path(path)
     if not path.is_file():
@@ -121,55 +133,102 @@ def load_converted(path: str | os.PathLike[str]) -> StyleGAN:
     with open(path, "rb") as f:
         head = f.read(4096)
     _check_head(path, head, size)
+    check_torch_zip(path, max_bytes=MAX_CONVERTED_BYTES, what="converted generator")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:  # weights_only refused a global: nothing was executed
         if "weights only" not in str(e).lower() and "weights_only" not in str(e).lower():
-            raise WeightsFormatError(f"{path} is corrupt ({type(e).__name__}: {_first_line(e)}); "
-                                     f"get or convert it again") from e
-        glob = re.search(r"GLOBAL ([\w.]+)", str(e))
-        what = f"the Python global '{glob.group(1)}'" if glob else "pickle instructions a tensor file never needs"
-        raise UnsafeWeightsError(
-            f"refusing to load {path}: it references {what}, not only tensors and plain values, so "
-            "unpickling it could run code; nothing was executed. A converted i2s generator holds only "
-            "tensors: do not load this file with weights_only=False; take the weights from a source you "
-            f"trust and {_CONVERT_HINT}") from None
+            raise WeightsFormatError(f"{path} is corrupt ({type(e).__name__}: {first_line(e)}); "
+                                     f"get or convert it again") from None
+        raise UnsafeWeightsError(_unsafe_message(path, unsafe_global(e))) from None
     except Exception as e:  # torch raises RuntimeError / EOFError ... for damaged files
         msg = str(e)
         if ("central directory" in msg or "not a zip archive" in msg.lower() or isinstance(e, EOFError)
                 or "unexpected eof" in msg.lower()):
             raise WeightsFormatError(
                 f"{path} is truncated or corrupt ({size:,} bytes): the copy or download is incomplete; "
-                "copy it again or convert the pickle again") from e
+                "copy it again or convert the pickle again") from None
         raise WeightsFormatError(
-            f"cannot read {path} as a converted i2s generator ({type(e).__name__}: {_first_line(e)}); "
-            "if it is NVIDIA's TensorFlow pickle, use i2s.weights.convert_pickle instead") from e
+            f"cannot read {path} as a converted i2s generator ({type(e).__name__}: {first_line(e)}); "
+            "if it is NVIDIA's TensorFlow pickle, use i2s.weights.convert_pickle instead") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise WeightsFormatError(_not_ours(path, obj))
     version = obj.get("format_version")
-    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
         raise WeightsFormatError(
-            f"{path}: unsupported format_version {version!r} (this code reads 1..{FORMAT_VERSION})")
-    for key, typ in (("config", dict), ("state_dict", dict)):
-        if not isinstance(obj.get(key), typ):
-            raise WeightsFormatError(f"{path}: missing or malformed {key!r}")
-    try:
-        cfg = StyleGANConfig.from_dict(obj["config"])
-        cfg.log2_res  # validates the resolution
-    except (TypeError, ValueError) as e:
-        raise WeightsFormatError(f"{path}: bad config: {e}") from e
-    info = dict(obj.get("info") or {})
+            f"{path}: unsupported format_version {quote(version)} (this code reads 1..{FORMAT_VERSION})")
+    cfg = _checked_config(path, obj.get("config"))
+    state_dict = _checked_state_dict(path, obj.get("state_dict"), cfg)
+    info = _checked_info(path, obj.get("info"))
     info.setdefault("name", path.stem)
     info["path"] = str(path)
     try:
-        return build_from_state_dict(cfg, obj["state_dict"], info)
-    except RuntimeError as e:  # load_state_dict: missing / unexpected keys, size mismatch
-        raise WeightsFormatError(f"{path}: state dict does not match its config: {e}") from e
+        return build_from_state_dict(cfg, state_dict, info)
+    except RuntimeError as e:  # load_state_dict: cannot happen after the checks above
+        raise WeightsFormatError(f"{path}: state dict does not match its config: {first_line(e)}") from None
 
 
-def _first_line(e: BaseException) -> str:
-    lines = [ln for ln in str(e).splitlines() if ln.strip()]
-    return lines[0] if lines else type(e).__name__
+def _unsafe_message(path: Path, what: str) -> str:
+    return (f"refusing to load {path}: it references {what}, not only tensors and plain values, so "
+            "unpickling it could run code; nothing was executed. A converted i2s generator holds only "
+            "tensors: do not load this file with weights_only=False; take the weights from a source you "
+            f"trust and {_CONVERT_HINT}")
+
+
+def _checked_config(path: Path, config: Any) -> StyleGANConfig:
+    """The file's StyleGANConfig, if its fields are known, typed and within the kit's bounds."""
+    if not isinstance(config, dict) or not all(type(k) is str for k in config):
+        raise WeightsFormatError(f"{path}: missing or malformed 'config' ({type(config).__name__})")
+    try:
+        cfg = StyleGANConfig.from_dict(config)
+    except (TypeError, ValueError) as e:
+        raise WeightsFormatError(f"{path}: bad config: {first_line(e)}") from None
+    problems = config_problems(cfg)
+    if problems:
+        raise WeightsFormatError(f"{path}: refusing its config: " + "; ".join(problems))
+    return cfg
+
+
+def _checked_state_dict(path: Path, state_dict: Any, cfg: StyleGANConfig) -> dict[str, torch.Tensor]:
+    """The state dict, if it has exactly the tensors of ``StyleGAN(cfg)`` with their shapes.
+
+    Checked against a ``meta``-device model before any tensor is cast or copied, so a crafted
+    stride-0 tensor that claims a huge shape is refused instead of materialised.
+    """
+    if not isinstance(state_dict, dict):
+        raise WeightsFormatError(f"{path}: missing or malformed 'state_dict' ({type(state_dict).__name__})")
+    with torch.device("meta"):
+        want = {k: tuple(t.shape) for k, t in StyleGAN(cfg).state_dict().items()}
+    missing = [k for k in want if k not in state_dict]
+    extra = [quote(k) for k in state_dict if k not in want]
+    wrong = [f"{k}: {quote(tuple(v.shape)) if isinstance(v, torch.Tensor) else type(v).__name__}, expected {want[k]}"
+             for k, v in state_dict.items() if k in want and not (
+                 isinstance(v, torch.Tensor) and v.is_floating_point() and tuple(v.shape) == want[k])]
+    if missing or extra or wrong:
+        parts = [f"{len(x)} {what}: {', '.join(x[:10])}{', ...' if len(x) > 10 else ''}"
+                 for x, what in ((missing, "missing"), (extra, "unexpected"), (wrong, "wrongly shaped or typed"))
+                 if x]
+        raise WeightsFormatError(f"{path}: state dict does not match its config "
+                                 f"({cfg.resolution}px): " + "; ".join(parts))
+    return state_dict
+
+
+def _checked_info(path: Path, info: Any) -> dict[str, Any]:
+    """A copy of ``info``: a small dict of plain values whose known fields have their types."""
+    if info is None:
+        return {}
+    try:
+        info = plain_value(info, max_nodes=10_000)
+    except PlainValueError as e:
+        raise WeightsFormatError(f"{path}: 'info' is not a small set of plain values: {e}") from None
+    if not isinstance(info, dict):
+        raise WeightsFormatError(f"{path}: 'info' is a {type(info).__name__}, not a dict")
+    for key, types in _INFO_TYPES.items():
+        value = info.get(key)
+        if value is not None and (type(value) not in types or (bool not in types and type(value) is bool)):
+            raise WeightsFormatError(f"{path}: info[{key!r}] is {quote(value)}, not a "
+                                     f"{' or '.join(t.__name__ for t in types)}")
+    return info
 
 
 def _check_head(path: Path, head: bytes, size: int) -> None:
@@ -179,8 +238,16 @@ def _check_head(path: Path, head: bytes, size: int) -> None:
         raise WeightsFormatError(
             f"{path} is an HTML/XML page ({size:,} bytes), not a generator file: the mirror sent a web page "
             "(quota or login page?); download the file itself")
-    if head.startswith(b"PK\x03\x04") or head.startswith(_LEGACY_TORCH_HEAD):
-        return  # a torch file (zip, or the legacy format): torch.load with weights_only decides
+    if head.startswith(b"PK\x03\x04"):
+        return  # a torch.save zip: check_torch_zip, then torch.load with weights_only decide
+    if head.startswith(_LEGACY_TORCH_HEAD):
+        foreign = [g for g in legacy_torch_globals(path) if g.split(".")[0] not in ("torch", "collections")]
+        if foreign:
+            raise UnsafeWeightsError(_unsafe_message(path, f"the Python global {quote(foreign[0])}"))
+        raise WeightsFormatError(
+            f"{path} is in torch's pre-1.6 file format, which i2s never writes and whose storage sizes cannot "
+            "be checked before loading; it was not loaded. Re-save it with a current torch.save, or "
+            f"{_CONVERT_HINT}")
     if head[:1] == b"\x80":
         if b"dnnlib.tflib.network" in head:
             raise WeightsFormatError(
@@ -202,12 +269,12 @@ def _not_ours(path: Path, obj: Any) -> str:
             return (f"{path} is an i2s latent file (written by `i2s embed`), not a generator: pass it to "
                     "`i2s morph`, and give the generator with --model")
         if fmt is not None:
-            return f"{path} is not an {FORMAT!r} file (format: {fmt!r}); {_CONVERT_HINT}"
+            return f"{path} is not an {FORMAT!r} file (format: {quote(fmt)}); {_CONVERT_HINT}"
         tensors = [k for k, v in obj.items() if isinstance(v, torch.Tensor)]
         if tensors and len(tensors) == len(obj):
-            return (f"{path} is a bare state dict ({len(tensors)} tensors, e.g. {tensors[0]!r}), not an "
+            return (f"{path} is a bare state dict ({len(tensors)} tensors, e.g. {quote(tensors[0])}), not an "
                     f"{FORMAT!r} generator file (no 'format' key: which network it belongs to is unknown); "
                     f"{_CONVERT_HINT}")
-        keys = sorted(map(str, obj))[:6]
+        keys = quote(sorted(map(str, obj))[:6])
         return f"{path} is not an {FORMAT!r} file (a dict with keys {keys}, no 'format'); {_CONVERT_HINT}"
     return f"{path} is not an {FORMAT!r} file (it holds a {type(obj).__name__}); {_CONVERT_HINT}"

@@ -33,27 +33,31 @@ Public API: :func:`load_tf_pickle`, :func:`collect_variables`, :func:`config_fro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import mmap
 import os
 import pickle
+import pickletools
 import re
 import struct
 import warnings
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import torch
 
 from ..stylegan import StyleGAN, StyleGANConfig
 from .converted import WeightsFormatError, build_from_state_dict, load_converted, save_converted
+from .limits import PlainValueError, config_problems, plain_value, quote
 
 __all__ = [
     "UnsafePickleError", "WeightsFormatError", "TFNetworkStub", "SafeUnpickler", "ALLOWED_GLOBALS",
     "load_tf_pickle", "collect_variables", "config_from_stub", "convert_gs", "convert_pickle",
-    "load_converted", "is_paper_layout",
+    "load_converted", "is_paper_layout", "check_gs_variables", "validate_pickle",
 ]
 
 #: What to tell a user whose download is broken.
@@ -77,7 +81,7 @@ class UnsafePickleError(pickle.UnpicklingError):
             hint = (" (this looks like a StyleGAN2-ADA/StyleGAN3 PyTorch pickle, whose loading runs code stored "
                     "in the file; i2s reads only NVIDIA's StyleGAN v1 TensorFlow pickle)")
         super().__init__(
-            f"refusing to load {source}: it references the global '{module}.{name}', which is not "
+            f"refusing to load {source}: it references the global {quote(f'{module}.{name}')}, which is not "
             "part of a StyleGAN v1 network pickle (allowed: dnnlib.tflib.network.Network and "
             f"numpy's array reconstruction){hint}; nothing was imported or executed. Use the official "
             "file (`i2s weights fetch stylegan1-ffhq-1024`)")
@@ -86,7 +90,14 @@ class UnsafePickleError(pickle.UnpicklingError):
         return (type(self), (self.module, self.name, self.source))
 
 
-class TFNetworkStub:
+class _ReadOnlyClass(type):
+    """Metaclass of the stand-ins: a pickle's BUILD cannot set attributes on the classes themselves."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        raise TypeError(f"{cls.__name__} is read-only")
+
+
+class TFNetworkStub(metaclass=_ReadOnlyClass):
     """Stand-in for ``dnnlib.tflib.network.Network``.
 
     It deliberately has no ``__setstate__``: pickle's BUILD then copies the state dict
@@ -96,37 +107,77 @@ class TFNetworkStub:
     """
 
     def __repr__(self) -> str:
-        name = self.__dict__.get("name", "?")
-        n = len(self.__dict__.get("variables", ()) or ())
-        comps = list((self.__dict__.get("components") or {}).keys())
-        return f"<TFNetworkStub {name!r} version={self.__dict__.get('version')} vars={n} components={comps}>"
+        d = self.__dict__
+        n = len(d["variables"]) if isinstance(d.get("variables"), (list, tuple, dict)) else "?"
+        comps = list(d["components"])[:8] if isinstance(d.get("components"), dict) else "?"
+        return f"<TFNetworkStub {quote(d.get('name'))} version={quote(d.get('version'))} vars={n} components={quote(comps)}>"
 
 
-# numpy's reconstruction callables, taken from numpy itself (their module is
-# numpy._core.multiarray on numpy >= 2 and numpy.core.multiarray before) without importing
-# the deprecated numpy.core alias.
-_RECONSTRUCT: Callable[..., Any] = np.zeros(0).__reduce__()[0]
-_SCALAR: Callable[..., Any] = np.float32(0).__reduce__()[0]
+class _NdarrayMarker(metaclass=_ReadOnlyClass):
+    """Stand-in for ``numpy.ndarray``: only a marker argument of ``_reconstruct``; it builds nothing."""
 
-#: The complete allow-list: ``(module, qualified name) -> object``.
+
+class _ArrayRecord(metaclass=_ReadOnlyClass):
+    """Stand-in for numpy's ``_reconstruct``: records its arguments and its ``__setstate__`` state.
+
+    The real array is built afterwards by :func:`_build_array`, from a plain numeric dtype and
+    a bytes object only, so no state from the file ever reaches numpy.
+    """
+
+    args: tuple[Any, ...] = ()
+    state: Any = None
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _DtypeRecord(_ArrayRecord):
+    """Stand-in for ``numpy.dtype``: records ``(typestr, align, copy)`` and the pickled state."""
+
+
+class _ScalarRecord(_ArrayRecord):
+    """Stand-in for numpy's ``scalar(dtype, bytes)`` (0-d values such as ``lod``)."""
+
+
+#: The complete allow-list: ``(module, qualified name) -> stand-in``. Nothing here is numpy's.
 ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("dnnlib.tflib.network", "Network"): TFNetworkStub,
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "scalar"): _SCALAR,
-    ("numpy._core.multiarray", "scalar"): _SCALAR,
+    ("numpy.core.multiarray", "_reconstruct"): _ArrayRecord,
+    ("numpy._core.multiarray", "_reconstruct"): _ArrayRecord,
+    ("numpy", "ndarray"): _NdarrayMarker,
+    ("numpy", "dtype"): _DtypeRecord,
+    ("numpy.core.multiarray", "scalar"): _ScalarRecord,
+    ("numpy._core.multiarray", "scalar"): _ScalarRecord,
 }
+
+#: numpy type codes an array of a network pickle may have (the official file: float32 only).
+_PLAIN_CODES = {"f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"}
+#: Opcodes a protocol 0-4 network pickle never needs (out-of-band buffers, the extension registry,
+#: persistent ids); refused before unpickling.
+_REFUSED_OPCODES = {"BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER", "EXT1", "EXT2", "EXT4",
+                    "PERSID", "BINPERSID"}
+#: Most opcodes in a network pickle (the FFHQ-1024 file has about 9,000; each opcode may create an
+#: object, so this bounds what unpickling allocates beyond the file's own bytes).
+MAX_OPCODES = 1_000_000
+#: Most characters of text in a network pickle (three copies of networks_stylegan.py, ~100 KB).
+MAX_TEXT_CHARS = 16_000_000
+#: Largest network pickle accepted: about 3x the official FFHQ-1024 file (324.5 MB).
+MAX_PICKLE_BYTES = 1 << 30
+#: Structure bounds of a dnnlib Network (the official Gs: 2 components, 1 level, ~200 variables).
+_MAX_DEPTH, _MAX_NETWORKS, _MAX_VARIABLES, _MAX_NAME = 3, 16, 4096, 256
 
 
 class SafeUnpickler(pickle.Unpickler):
     """Allow-list unpickler for TensorFlow-era dnnlib network pickles.
 
-    ``find_class`` answers only the names in :data:`ALLOWED_GLOBALS` and raises
-    :class:`UnsafePickleError` for anything else *before* importing the module, so an
-    ``os.system`` or ``builtins.exec`` reference cannot run. ``encoding='latin1'`` as in
-    NVlabs/stylegan ``training/misc.py`` ``load_pkl``.
+    ``find_class`` answers only the names in :data:`ALLOWED_GLOBALS`, each with an inert
+    stand-in, and raises :class:`UnsafePickleError` for anything else *before* importing the
+    module, so an ``os.system`` or ``builtins.exec`` reference cannot run, and no numpy code
+    runs either (numpy's ``_reconstruct``/``dtype`` would accept crafted state). ``encoding='latin1'``
+    as in NVlabs/stylegan ``training/misc.py`` ``load_pkl``.
     """
 
     def __init__(self, file: BinaryIO, *, source: str = "<stream>", encoding: str = "latin1") -> None:
@@ -140,14 +191,14 @@ class SafeUnpickler(pickle.Unpickler):
             raise UnsafePickleError(str(module), str(name), self.source) from None
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError(f"{self.source}: unexpected persistent id {pid!r} in a network pickle")
+        raise pickle.UnpicklingError(f"{self.source}: unexpected persistent id {quote(pid)} in a network pickle")
 
 
 def _html_title(head: bytes) -> str:
     m = re.search(rb"<title[^>]*>(.*?)</title>", head, re.I | re.S)
     if m:
-        return " ".join(m.group(1).decode("utf-8", "replace").split())[:120]
-    return repr(head[:60])
+        return quote(" ".join(m.group(1).decode("utf-8", "replace").split()), 120)
+    return quote(head[:60])
 
 
 def _check_file(path: Path) -> int:
@@ -161,6 +212,10 @@ def _check_file(path: Path) -> int:
     if size == 0:
         raise WeightsFormatError(
             f"{path} is empty (0 bytes): the download did not complete; {REFETCH_HINT}")
+    if size > MAX_PICKLE_BYTES:
+        raise WeightsFormatError(
+            f"refusing to load {path}: {size:,} bytes, more than any StyleGAN v1 network pickle needs "
+            f"({MAX_PICKLE_BYTES:,} at most; {_OFFICIAL_SIZE_HINT})")
     with open(path, "rb") as f:
         head = f.read(4096)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
@@ -181,73 +236,221 @@ def _check_file(path: Path) -> int:
     return size
 
 
-def _check_stub(net: Any, what: str, path: Path) -> None:
+def _scan_opcodes(stream: Any, path: Path) -> None:
+    """Walk the pickle's opcodes (``pickletools.genops``, nothing is built) and refuse bombs.
+
+    Refused: more than :data:`MAX_OPCODES` opcodes or :data:`MAX_TEXT_CHARS` characters of text,
+    opcodes a network pickle never has (:data:`_REFUSED_OPCODES`), and memo indices beyond the
+    number of objects stored so far (the C unpickler would size its memo table by the index:
+    a 10-byte file could claim gigabytes). A truncated or garbled stream raises ``ValueError``.
+    """
+    stores = text = 0
+    for count, (op, arg, _) in enumerate(pickletools.genops(stream), 1):
+        if count > MAX_OPCODES:
+            raise WeightsFormatError(f"refusing to load {path}: more than {MAX_OPCODES:,} pickle opcodes; "
+                                     "a StyleGAN v1 network pickle has about 10,000")
+        if op.name in _REFUSED_OPCODES:
+            raise WeightsFormatError(f"refusing to load {path}: it uses the pickle opcode {op.name}, which no "
+                                     "StyleGAN v1 network pickle contains; nothing was loaded")
+        if op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            if not isinstance(arg, int) or arg > stores:
+                raise WeightsFormatError(f"refusing to load {path}: a pickle memo index {quote(arg)} beyond the "
+                                         f"{stores:,} objects stored so far (a crafted file)")
+            stores += 1
+        elif op.name == "MEMOIZE":
+            stores += 1
+        elif isinstance(arg, str):
+            text += len(arg)
+            if text > MAX_TEXT_CHARS:
+                raise WeightsFormatError(f"refusing to load {path}: more than {MAX_TEXT_CHARS:,} characters of "
+                                         "text, far more than a StyleGAN v1 network pickle holds")
+
+
+def _unpickle(path: Path) -> Any:
+    """Scan, then unpickle ``path`` through a read-only memory map (no read preallocates)."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        _scan_opcodes(mm, path)
+        mm.seek(0)
+        return SafeUnpickler(mm, source=str(path)).load()
+
+
+def _raw_bytes(data: Any, where: str) -> bytes:
+    if isinstance(data, str):  # a Python 2 pickle read with encoding='latin1'
+        data = data.encode("latin1")
+    if type(data) is not bytes:
+        raise WeightsFormatError(f"{where}: array data is a {type(data).__name__}, not bytes")
+    return data
+
+
+def _plain_dtype(rec: Any, where: str) -> np.dtype:
+    """The numpy dtype a ``_DtypeRecord`` stands for, if it is a plain number type; else a refusal.
+
+    Only the exact state numpy writes for a plain dtype is accepted: ``('f4', False, True)`` and
+    ``(3, '<', None, None, None, -1, -1, 0)`` (structured, subarray and object dtypes, and any
+    other flags, elsize or alignment, are refused).
+    """
+    if not isinstance(rec, _DtypeRecord):
+        raise WeightsFormatError(f"{where}: the dtype is a {type(rec).__name__}, not a numpy dtype")
+    args, state = rec.args, rec.state
+    code = args[0] if len(args) == 3 and type(args[0]) is str else None
+    if code not in _PLAIN_CODES:
+        raise WeightsFormatError(f"{where}: dtype {quote(args)} is not a plain number type "
+                                 f"(allowed: {', '.join(sorted(_PLAIN_CODES))})")
+    order = state[1] if type(state) is tuple and len(state) == 8 else None
+    plain = (type(state) is tuple and len(state) == 8 and state[0] == 3 and state[2:] == (None, None, None, -1, -1, 0)
+             and type(state[5]) is int and type(state[7]) is int)
+    if not plain or order not in ("<", ">", "=", "|") or (order == "|" and code[1] != "1"):
+        raise WeightsFormatError(f"{where}: dtype {code} has the state {quote(state)}, not that of a plain "
+                                 "number type (structured, subarray or object dtypes are refused)")
+    return np.dtype(code if order in ("=", "|") else order + code)
+
+
+def _build_array(rec: Any, where: str) -> np.ndarray:
+    """A read-only numpy array over the bytes of an ``_ArrayRecord``/``_ScalarRecord``.
+
+    The declared shape must be a tuple of at most 8 non-negative ints whose product times the
+    item size is exactly the length of the data, so nothing is allocated: the array is a view of
+    the bytes the pickle already holds.
+    """
+    if isinstance(rec, _ScalarRecord):
+        if len(rec.args) != 2:
+            raise WeightsFormatError(f"{where}: malformed numpy scalar")
+        dtype, data = _plain_dtype(rec.args[0], where), _raw_bytes(rec.args[1], where)
+        if len(data) != dtype.itemsize:
+            raise WeightsFormatError(f"{where}: a {dtype} scalar with {len(data)} bytes of data")
+        return np.frombuffer(data, dtype=dtype).reshape(())
+    if not isinstance(rec, _ArrayRecord) or type(rec) is not _ArrayRecord:
+        raise WeightsFormatError(f"{where}: a {type(rec).__name__}, not a numpy array")
+    if not rec.args or rec.args[0] is not _NdarrayMarker:
+        raise WeightsFormatError(f"{where}: numpy _reconstruct called for {quote(rec.args)}, not numpy.ndarray")
+    state = rec.state
+    if type(state) is tuple and len(state) == 5 and state[0] == 1:
+        state = state[1:]
+    if type(state) is not tuple or len(state) != 4:
+        raise WeightsFormatError(f"{where}: malformed array state {quote(state)}")
+    shape, dtype_rec, fortran, data = state
+    if (type(shape) is not tuple or len(shape) > 8 or not all(type(d) is int and d >= 0 for d in shape)
+            or type(fortran) is not bool):
+        raise WeightsFormatError(f"{where}: malformed array shape {quote(shape)}")
+    dtype, data = _plain_dtype(dtype_rec, where), _raw_bytes(data, where)
+    count = math.prod(shape)
+    if count * dtype.itemsize != len(data):
+        raise WeightsFormatError(f"{where}: the array declares shape {quote(shape)} ({count:,} x {dtype}) but "
+                                 f"holds {len(data):,} bytes")
+    return np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
+
+
+def _plain_scalar(value: Any) -> Any:
+    """``plain_value``'s converter: a numpy scalar stand-in in static_kwargs becomes a Python number."""
+    if isinstance(value, _ScalarRecord):
+        return _build_array(value, "static_kwargs").item()
+    return NotImplemented
+
+
+def _check_stub(net: Any, what: str, path: Path, stack: tuple[int, ...] = (), done: set[int] | None = None) -> None:
+    """Validate one Network stub and its components, and build its arrays (views, no copies).
+
+    Every field is type-checked and bounded (names, static_kwargs, components nested at most
+    :data:`_MAX_DEPTH` deep, no cycles, at most :data:`_MAX_NETWORKS` networks and
+    :data:`_MAX_VARIABLES` variables each); each variable's value becomes a numpy array through
+    :func:`_build_array`. ``done`` holds the networks already validated (one object may appear
+    twice, e.g. as D and as Gs).
+    """
+    done = done if done is not None else set()
     if not isinstance(net, TFNetworkStub):
         raise WeightsFormatError(f"{path}: {what} is a {type(net).__name__}, not a dnnlib Network")
+    if id(net) in done:
+        return
+    if id(net) in stack:
+        raise WeightsFormatError(f"{path}: {what}: the components form a cycle")
+    if len(stack) > _MAX_DEPTH or len(done) >= _MAX_NETWORKS:
+        raise WeightsFormatError(f"{path}: {what}: components nested more than {_MAX_DEPTH} deep or more than "
+                                 f"{_MAX_NETWORKS} networks (a StyleGAN v1 Gs has 2 components, 1 level)")
+    state = net.__dict__
     missing = [k for k in ("version", "name", "static_kwargs", "components", "build_func_name", "variables")
-               if k not in net.__dict__]
+               if k not in state]
     if missing:
         raise WeightsFormatError(f"{path}: {what} lacks the Network state keys {missing}")
     version = net.version
-    if version == 4:
+    if type(version) is int and version == 4:
         raise WeightsFormatError(
             f"{path}: {what} is a version-4 network, i.e. a StyleGAN2 (NVlabs/stylegan2) pickle; "
             "only StyleGAN v1 pickles (network version 2 or 3, NVlabs/stylegan) are supported")
-    if version not in (2, 3):
+    if type(version) is not int or version not in (2, 3):
         raise WeightsFormatError(
-            f"{path}: {what} has network version {version!r}; only StyleGAN v1 pickles "
+            f"{path}: {what} has network version {quote(version)}; only StyleGAN v1 pickles "
             "(version 2 or 3) are supported")
-    if not isinstance(net.static_kwargs, dict) or not isinstance(net.components, dict):
-        raise WeightsFormatError(f"{path}: {what} has malformed static_kwargs/components")
+    for key in ("name", "build_func_name"):
+        if type(state[key]) is not str or len(state[key]) > _MAX_NAME:
+            raise WeightsFormatError(f"{path}: {what}.{key} is {quote(state[key])}, not a short string")
+    if type(net.static_kwargs) is not dict or type(net.components) is not dict:
+        raise WeightsFormatError(f"{path}: {what} has malformed static_kwargs/components "
+                                 f"({type(net.static_kwargs).__name__}, {type(net.components).__name__})")
+    try:
+        state["static_kwargs"] = plain_value(net.static_kwargs, convert=_plain_scalar)
+    except PlainValueError as e:
+        raise WeightsFormatError(f"{path}: {what}.static_kwargs is not a small set of plain values: {e}") from None
+    state["variables"] = _checked_variables(net.variables, f"{path}: {what}")
     for key, comp in net.components.items():
-        _check_stub(comp, f"{what}.components[{key!r}]", path)
+        if type(key) is not str or len(key) > _MAX_NAME:
+            raise WeightsFormatError(f"{path}: {what} has a component named {quote(key)}")
+        _check_stub(comp, f"{what}.components[{quote(key)}]", path, stack + (id(net),), done)
+    done.add(id(net))
+
+
+def _checked_variables(variables: Any, where: str) -> list[tuple[str, np.ndarray]]:
+    """``[(name, array)]`` from a Network's ``variables`` list (or dict), every entry checked."""
+    if type(variables) is dict:
+        variables = list(variables.items())
+    if type(variables) not in (list, tuple) or len(variables) > _MAX_VARIABLES:
+        raise WeightsFormatError(f"{where}: variables is a {type(variables).__name__} "
+                                 f"{'of ' + format(len(variables), ',') + ' entries' if hasattr(variables, '__len__') else ''}"
+                                 f", not a list of at most {_MAX_VARIABLES} (name, array) pairs")
+    out = []
+    for entry in variables:
+        if type(entry) not in (list, tuple) or len(entry) != 2 or type(entry[0]) is not str or len(entry[0]) > _MAX_NAME:
+            raise WeightsFormatError(f"{where}: malformed variables entry {quote(entry)}")
+        out.append((entry[0], _build_array(entry[1], f"{where}: variable {quote(entry[0])}")))
+    return out
 
 
 def load_tf_pickle(path: str | os.PathLike[str]) -> tuple[TFNetworkStub, TFNetworkStub, TFNetworkStub]:
     """Safely unpickle an official StyleGAN v1 network pickle into ``(G, D, Gs)`` stubs.
 
-    Checks, in order: the file exists, is not empty, is not an HTML page or another
-    container, starts like a binary pickle; unpickles it with :class:`SafeUnpickler`; and
-    validates a 3-tuple of Network stubs of version 2 or 3 (NVlabs/stylegan
-    ``Network.__setstate__`` asserts ``state["version"] in [2, 3]``; StyleGAN2 writes 4).
+    Checks, in order: the file exists, is not empty or oversized, is not an HTML page or another
+    container, starts like a binary pickle; its opcodes are scanned for bombs
+    (:func:`_scan_opcodes`); it is unpickled with :class:`SafeUnpickler` (inert stand-ins only);
+    and a 3-tuple of Network stubs of version 2 or 3 is validated (NVlabs/stylegan
+    ``Network.__setstate__`` asserts ``state["version"] in [2, 3]``; StyleGAN2 writes 4), with
+    every variable rebuilt as a read-only numpy array of a plain number type (:func:`_build_array`).
 
     Raises:
         FileNotFoundError: no such file.
         UnsafePickleError: the file references a global outside the allow-list.
-        WeightsFormatError: empty, HTML, truncated, corrupt, not ``(G, D, Gs)``, or StyleGAN2.
+        WeightsFormatError: empty, HTML, truncated, corrupt, crafted, not ``(G, D, Gs)``, or StyleGAN2.
     """
     path = Path(path)
     size = _check_file(path)
     try:
-        with open(path, "rb") as f:
-            obj = SafeUnpickler(f, source=str(path)).load()
-    except UnsafePickleError:
+        obj = _unpickle(path)
+    except (UnsafePickleError, WeightsFormatError):
         raise
     except (EOFError, pickle.UnpicklingError, struct.error, ValueError, TypeError, IndexError,
-            KeyError, AttributeError, OverflowError, MemoryError) as e:
+            KeyError, AttributeError, OverflowError, MemoryError, RecursionError) as e:
         raise WeightsFormatError(
             f"{path} is truncated or corrupt ({size:,} bytes; {_OFFICIAL_SIZE_HINT}): "
-            f"{type(e).__name__}: {e}; {REFETCH_HINT}") from e
+            f"{type(e).__name__}: {quote(str(e))}; {REFETCH_HINT}") from None
     if not isinstance(obj, (tuple, list)) or len(obj) != 3:
         desc = f"a {len(obj)}-tuple" if isinstance(obj, (tuple, list)) else f"a {type(obj).__name__}"
         raise WeightsFormatError(
             f"{path}: expected the official (G, D, Gs) 3-tuple of networks, found {desc}")
+    done: set[int] = set()
     for what, net in zip(("G", "D", "Gs"), obj):
-        _check_stub(net, what, path)
+        _check_stub(net, what, path, done=done)
     return tuple(obj)  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- variables
-
-
-def _own_variables(net: TFNetworkStub) -> list[tuple[str, Any]]:
-    variables = net.variables
-    if isinstance(variables, dict):
-        return list(variables.items())
-    try:
-        return [(str(k), v) for k, v in variables]
-    except (TypeError, ValueError) as e:
-        raise WeightsFormatError(f"network {net.name!r}: malformed variables list ({e})") from e
 
 
 def collect_variables(net: TFNetworkStub) -> dict[str, np.ndarray]:
@@ -255,27 +458,27 @@ def collect_variables(net: TFNetworkStub) -> dict[str, np.ndarray]:
 
     ``net``'s own variables keep their local names (``dlatent_avg``, ``lod``); a component's
     are prefixed with its *key* in ``components`` (``synthesis/4x4/Const/const``,
-    ``mapping/Dense0/weight``), recursively. 0-d values (``lod``) become 0-d arrays.
+    ``mapping/Dense0/weight``), recursively. 0-d values (``lod``) are 0-d arrays. ``net`` comes
+    from :func:`load_tf_pickle`, which has validated it and built its (read-only) arrays.
     """
     out: dict[str, np.ndarray] = {}
 
     def visit(n: TFNetworkStub, prefix: str, stack: tuple[int, ...]) -> None:
-        if id(n) in stack:
-            raise WeightsFormatError(f"network {n.name!r}: components form a cycle")
-        for name, value in _own_variables(n):
+        if id(n) in stack or len(stack) > _MAX_DEPTH:
+            raise WeightsFormatError(f"network {quote(n.name)}: components form a cycle or nest too deep")
+        for name, value in n.variables:
             key = prefix + name
             if key in out:
-                raise WeightsFormatError(f"duplicate variable {key!r}")
-            arr = np.asarray(value)
+                raise WeightsFormatError(f"duplicate variable {quote(key)}")
+            arr = value if isinstance(value, np.ndarray) else _build_array(value, f"variable {quote(key)}")
             if arr.dtype.kind not in "fiu":
-                raise WeightsFormatError(f"variable {key!r} has non-numeric dtype {arr.dtype}")
+                raise WeightsFormatError(f"variable {quote(key)} has non-numeric dtype {arr.dtype}")
             out[key] = arr
         for ckey, comp in n.components.items():
             visit(comp, f"{prefix}{ckey}/", stack + (id(n),))
 
     visit(net, "", ())
     return out
-
 
 # --------------------------------------------------------------------------- config
 
@@ -314,6 +517,30 @@ def _shape(v: dict[str, np.ndarray], name: str) -> tuple[int, ...] | None:
     return tuple(v[name].shape) if name in v else None
 
 
+_FLOAT_FIELDS = {"mapping_lrmul", "fmap_decay", "truncation_psi", "w_avg_beta"}
+
+
+def _make_config(problems: list[str], **values: Any) -> StyleGANConfig | None:
+    """``StyleGANConfig(**values)`` if every value has the right type and the architecture is
+    within :func:`i2s.weights.limits.config_problems`'s bounds; else ``None``, with ``problems``
+    extended. Nothing is built: the bounds are checked arithmetically."""
+    before = len(problems)
+    for key, value in values.items():
+        if key in _FLOAT_FIELDS:
+            if type(value) not in (int, float):
+                problems.append(f"{key}={quote(value)} is not a number")
+            else:
+                values[key] = float(value)
+        elif type(value) is not int:
+            problems.append(f"{key}={quote(value)} is not an integer")
+    if len(problems) > before:
+        return None
+    cfg = StyleGANConfig(**values)
+    bounds = config_problems(cfg)
+    problems.extend(bounds)
+    return None if bounds else cfg
+
+
 def config_from_stub(Gs: TFNetworkStub) -> StyleGANConfig:
     """Derive the :class:`StyleGANConfig` of a ``Gs`` stub from its ``static_kwargs`` and variables.
 
@@ -332,41 +559,41 @@ def config_from_stub(Gs: TFNetworkStub) -> StyleGANConfig:
     """
     problems: list[str] = []
     if Gs.build_func_name != "G_style":
-        problems.append(f"build_func_name is {Gs.build_func_name!r}, expected 'G_style' (a StyleGAN v1 generator)")
+        problems.append(f"build_func_name is {quote(Gs.build_func_name)}, expected 'G_style' (a StyleGAN v1 generator)")
     comps = Gs.components
     for key, func in (("synthesis", "G_synthesis"), ("mapping", "G_mapping")):
         if key not in comps:
-            problems.append(f"component {key!r} is missing (components: {sorted(comps)})")
+            problems.append(f"component {key!r} is missing (components: {quote(sorted(comps))})")
         elif comps[key].build_func_name != func:
-            problems.append(f"component {key!r} is built by {comps[key].build_func_name!r}, expected {func!r}")
+            problems.append(f"component {key!r} is built by {quote(comps[key].build_func_name)}, expected {func!r}")
     if problems:
         raise WeightsFormatError("not a StyleGAN v1 generator (Gs): " + "; ".join(problems))
     synth_kw = {**Gs.static_kwargs, **comps["synthesis"].static_kwargs}
     map_kw = {**Gs.static_kwargs, **comps["mapping"].static_kwargs}
     for key in sorted(set(Gs.static_kwargs) & set(comps["synthesis"].static_kwargs)):
         if not _same(Gs.static_kwargs[key], comps["synthesis"].static_kwargs[key]):
-            problems.append(f"{key!r} differs between Gs ({Gs.static_kwargs[key]!r}) and its synthesis "
-                            f"network ({comps['synthesis'].static_kwargs[key]!r})")
+            problems.append(f"{quote(key)} differs between Gs ({quote(Gs.static_kwargs[key])}) and its synthesis "
+                            f"network ({quote(comps['synthesis'].static_kwargs[key])})")
     everything = {**synth_kw, **map_kw}
 
     # Architecture options i2s.stylegan does not implement.
     for key, required in _REQUIRED_VALUES.items():
         for where, kw in (("synthesis", synth_kw), ("mapping", map_kw)):
             if key in kw and not _same(kw[key], required):
-                problems.append(f"{key}={kw[key]!r} ({where}) is not supported (only {required!r})")
+                problems.append(f"{key}={quote(kw[key])} ({where}) is not supported (only {required!r})")
                 break
     structure = synth_kw.get("structure", "auto")
     if structure not in ("auto", "linear", "recursive"):
-        problems.append(f"structure={structure!r} is not supported ('auto', 'linear' or 'recursive'; "
+        problems.append(f"structure={quote(structure)} is not supported ('auto', 'linear' or 'recursive'; "
                         "'fixed' has no ToRGB layers for lod > 0)")
     fused = synth_kw.get("fused_scale", "auto")
     if not (fused == "auto" or fused is True or fused is False):
-        problems.append(f"fused_scale={fused!r} is not supported ('auto', True or False)")
+        problems.append(f"fused_scale={quote(fused)} is not supported ('auto', True or False)")
     unknown = sorted(set(everything) - set(_REQUIRED_VALUES) - _CONFIG_KWARGS - _RUNTIME_KWARGS)
     if unknown:
         # networks_stylegan.py swallows unknown keyword arguments (**_kwargs), so they cannot
         # have changed the network; say so rather than fail.
-        warnings.warn(f"ignoring unknown static_kwargs of the StyleGAN pickle: {unknown}", stacklevel=2)
+        warnings.warn(f"ignoring unknown static_kwargs of the StyleGAN pickle: {quote(unknown, 200)}", stacklevel=2)
 
     v = collect_variables(Gs)
 
@@ -374,7 +601,7 @@ def config_from_stub(Gs: TFNetworkStub) -> StyleGANConfig:
         if key in kw and kw[key] is not None:
             value = kw[key]
             if inferred is not None and not _same(value, inferred):
-                problems.append(f"static_kwargs {key}={value!r} but the variables say {inferred!r}")
+                problems.append(f"static_kwargs {key}={quote(value)} but the variables say {quote(inferred)}")
             return value
         return inferred if inferred is not None else default
 
@@ -401,40 +628,26 @@ def config_from_stub(Gs: TFNetworkStub) -> StyleGANConfig:
     if isinstance(resolution, (int, np.integer)) and resolution >= 4 and 2 ** int(math.log2(resolution)) == resolution:
         resolution = int(resolution)
     else:
-        problems.append(f"resolution={resolution!r} is not a power of two >= 4 (non-square networks such "
+        problems.append(f"resolution={quote(resolution)} is not a power of two >= 4 (non-square networks such "
                         "as the 512x384 cars model are not supported)")
         resolution = 1024
     num_layers = 2 * int(math.log2(resolution)) - 2
     broadcast = map_kw.get("dlatent_broadcast")
     if broadcast is not None and broadcast != num_layers:
-        problems.append(f"dlatent_broadcast={broadcast!r} but a {resolution}px network has {num_layers} layers")
+        problems.append(f"dlatent_broadcast={quote(broadcast)} but a {resolution}px network has {num_layers} layers")
 
     # fused_scale (networks_stylegan.py upscale2d_conv2d): 'auto' fuses when the output is
     # >= 128 px, True always, False never.
     fused_min_res = 8 if fused is True else (2 * resolution if fused is False else 128)
     psi = Gs.static_kwargs.get("truncation_psi", 0.7)
     cutoff = Gs.static_kwargs.get("truncation_cutoff", 8)
-    try:
-        cfg = StyleGANConfig(
-            resolution=resolution,
-            num_channels=int(num_channels),
-            z_dim=int(latent_size),
-            w_dim=int(dlatent_syn),
-            mapping_layers=int(mapping_layers),
-            mapping_fmaps=int(mapping_fmaps),
-            mapping_lrmul=float(map_kw.get("mapping_lrmul", 0.01)),
-            fmap_base=int(synth_kw.get("fmap_base", 8192)),
-            fmap_decay=float(synth_kw.get("fmap_decay", 1.0)),
-            fmap_max=int(synth_kw.get("fmap_max", 512)),
-            fused_min_res=fused_min_res,
-            truncation_psi=1.0 if psi is None else float(psi),
-            truncation_cutoff=num_layers if cutoff is None else int(cutoff),
-            w_avg_beta=float(Gs.static_kwargs.get("dlatent_avg_beta", 0.995)),
-        )
-    except (TypeError, ValueError) as e:
-        problems.append(f"bad static_kwargs value: {e}")
-        cfg = None
-
+    cfg = _make_config(problems, resolution=resolution, num_channels=num_channels, z_dim=latent_size,
+                       w_dim=dlatent_syn, mapping_layers=mapping_layers, mapping_fmaps=mapping_fmaps,
+                       mapping_lrmul=map_kw.get("mapping_lrmul", 0.01), fmap_base=synth_kw.get("fmap_base", 8192),
+                       fmap_decay=synth_kw.get("fmap_decay", 1.0), fmap_max=synth_kw.get("fmap_max", 512),
+                       fused_min_res=fused_min_res, truncation_psi=1.0 if psi is None else psi,
+                       truncation_cutoff=num_layers if cutoff is None else cutoff,
+                       w_avg_beta=Gs.static_kwargs.get("dlatent_avg_beta", 0.995))
     if cfg is not None:
         # Feature maps per resolution (fmap_base / fmap_decay / fmap_max) against the variables.
         bad = []
@@ -443,7 +656,7 @@ def config_from_stub(Gs: TFNetworkStub) -> StyleGANConfig:
             name = "synthesis/4x4/Conv/bias" if r == 4 else f"synthesis/{r}x{r}/Conv1/bias"
             got = _shape(v, name)
             if got is not None and got != (cfg.channels(r),):
-                bad.append(f"{r}x{r}: {got[0] if len(got) == 1 else got} (expected {cfg.channels(r)})")
+                bad.append(f"{r}x{r}: {got[0] if len(got) == 1 else quote(got)} (expected {cfg.channels(r)})")
         if bad:
             problems.append(f"feature maps from fmap_base={cfg.fmap_base}, fmap_decay={cfg.fmap_decay}, "
                             f"fmap_max={cfg.fmap_max} do not match the variables: " + ", ".join(bad))
@@ -540,8 +753,23 @@ def convert_gs(Gs: TFNetworkStub, cfg: StyleGANConfig | None = None) -> dict[str
     """
     cfg = cfg or config_from_stub(Gs)
     tf = collect_variables(Gs)
-    plan = _conversion_plan(cfg)
+    plan, ours = check_gs_variables(tf, cfg)
+    sd = {key: _to_torch(tf[name], transform) for key, name, transform in plan}
+    return {k: sd[k] for k in ours}
 
+
+def check_gs_variables(tf: dict[str, np.ndarray], cfg: StyleGANConfig
+                       ) -> tuple[list[tuple[str, str, _Transform]], dict[str, tuple[int, ...]]]:
+    """Check the variables of a ``Gs`` against the layout ``StyleGAN(cfg)`` expects; build nothing.
+
+    Every variable of the conversion plan must exist with exactly the expected shape and a float
+    dtype (so that converting allocates only what the bounded architecture needs), the two ``lod``
+    scalars must be 0, and no other variable may exist. Returns ``(plan, our shapes)``.
+
+    Raises:
+        WeightsFormatError: listing all missing, unexpected and wrongly shaped variables at once.
+    """
+    plan = _conversion_plan(cfg)
     with torch.device("meta"):
         ours = {k: tuple(t.shape) for k, t in StyleGAN(cfg).state_dict().items()}
     planned = [k for k, _, _ in plan]
@@ -552,7 +780,6 @@ def convert_gs(Gs: TFNetworkStub, cfg: StyleGANConfig | None = None) -> dict[str
 
     missing: list[str] = []
     misshaped: list[str] = []
-    sd: dict[str, torch.Tensor] = {}
     for key, name, transform in plan:
         if name not in tf:
             missing.append(name)
@@ -560,15 +787,13 @@ def convert_gs(Gs: TFNetworkStub, cfg: StyleGANConfig | None = None) -> dict[str
         want = _tf_shape(ours[key], transform)
         arr = tf[name]
         if tuple(arr.shape) != want or arr.dtype.kind != "f":
-            misshaped.append(f"{name}: {tuple(arr.shape)} {arr.dtype}, expected {want} float")
-            continue
-        sd[key] = _to_torch(arr, transform)
+            misshaped.append(f"{name}: {quote(tuple(arr.shape))} {arr.dtype}, expected {want} float")
     lod_problems = []
     for name in _LOD_VARIABLES:
         if name not in tf:
             missing.append(name)
         elif tf[name].size != 1:
-            misshaped.append(f"{name}: {tuple(tf[name].shape)}, expected a scalar")
+            misshaped.append(f"{name}: {quote(tuple(tf[name].shape))}, expected a scalar")
         elif float(tf[name].reshape(())) != 0.0:
             lod_problems.append(f"{name} = {float(tf[name].reshape(()))}")
     used = {name for _, name, _ in plan} | set(_LOD_VARIABLES)
@@ -576,11 +801,11 @@ def convert_gs(Gs: TFNetworkStub, cfg: StyleGANConfig | None = None) -> dict[str
 
     errors = []
     if missing:
-        errors.append(f"{len(missing)} missing: {', '.join(missing)}")
+        errors.append(f"{len(missing)} missing: {_some(missing)}")
     if extra:
-        errors.append(f"{len(extra)} unexpected: {', '.join(extra)}")
+        errors.append(f"{len(extra)} unexpected: {_some([quote(x) for x in extra])}")
     if misshaped:
-        errors.append(f"{len(misshaped)} with a wrong shape or dtype: {'; '.join(misshaped)}")
+        errors.append(f"{len(misshaped)} with a wrong shape or dtype: {_some(misshaped, '; ')}")
     if lod_problems:
         errors.append("not a fully grown network (progressive-growing level of detail must be 0): "
                       + ", ".join(lod_problems))
@@ -589,7 +814,13 @@ def convert_gs(Gs: TFNetworkStub, cfg: StyleGANConfig | None = None) -> dict[str
             f"the Gs variables do not match a {cfg.resolution}px StyleGAN v1 generator "
             f"(fmap_base={cfg.fmap_base}, fmap_max={cfg.fmap_max}, mapping_layers={cfg.mapping_layers}): "
             + " | ".join(errors))
-    return {k: sd[k] for k in ours}
+    return plan, ours
+
+
+def _some(items: list[str], sep: str = ", ", n: int = 20) -> str:
+    """The first ``n`` items joined, and how many more there are."""
+    more = f"{sep}... ({len(items) - n} more)" if len(items) > n else ""
+    return sep.join(items[:n]) + more
 
 
 def _sha256(path: Path, chunk: int = 1 << 22) -> str:
@@ -622,8 +853,9 @@ def convert_pickle(path: str | os.PathLike[str], out_path: str | os.PathLike[str
 
     check_cached_hash(path, sha256)  # a cached registry file must match its confirmed/recorded sha256
     _, _, Gs = load_tf_pickle(path)
-    cfg = config_from_stub(Gs)
-    sd = convert_gs(Gs, cfg)
+    with _naming(path):
+        cfg = config_from_stub(Gs)
+        sd = convert_gs(Gs, cfg)
     paper = is_paper_layout(cfg)
     info: dict[str, Any] = {
         "name": name or ("stylegan1-ffhq-1024" if paper else f"stylegan1-{path.stem}"),
@@ -632,10 +864,40 @@ def convert_pickle(path: str | os.PathLike[str], out_path: str | os.PathLike[str
         "source_sha256": sha256,
         "source_format": "nvlabs-stylegan1-tf-pickle",
         "tf_network_version": int(Gs.version),
-        "tf_static_kwargs": {k: repr(v) for k, v in Gs.static_kwargs.items()},
+        "tf_static_kwargs": {k: quote(v, 200) for k, v in Gs.static_kwargs.items()},
     }
     del Gs
     G = build_from_state_dict(cfg, sd, info)
     if out_path is not None:
         save_converted(out_path, cfg, sd, info)
     return G
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Re-raise a :class:`WeightsFormatError` about a network with the file's name in front."""
+    try:
+        yield
+    except WeightsFormatError as e:
+        if str(path) in str(e):
+            raise
+        raise WeightsFormatError(f"{path}: {e}") from None
+
+
+def validate_pickle(path: str | os.PathLike[str]) -> StyleGANConfig:
+    """Check that ``path`` is a StyleGAN v1 pickle this kit converts, without converting it.
+
+    Everything :func:`convert_pickle` checks (safe unpickling, bounded architecture, every
+    variable's name, shape and dtype, ``lod`` 0) runs; no tensor is built. Used by
+    ``i2s weights fetch``/``import`` before a file is installed or its sha256 is recorded.
+
+    Raises:
+        UnsafePickleError, WeightsFormatError: as :func:`convert_pickle`.
+    """
+    path = Path(path)
+    _, _, Gs = load_tf_pickle(path)
+    with _naming(path), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unknown kwargs are reported when the file is converted
+        cfg = config_from_stub(Gs)
+        check_gs_variables(collect_variables(Gs), cfg)
+    return cfg
