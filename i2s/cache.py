@@ -129,13 +129,20 @@ def _result(entries: list[dict], identity: dict) -> EmbedResult:
     )
 
 
+#: Largest cache entry read back: one image's result at 1024 px (the image alone is 12 MB) with loss
+#: curves of up to a million steps; anything larger was not written by this module.
+MAX_ENTRY_BYTES = 64 << 20
+
+
 def _load(path: Path, image_shape: torch.Size) -> dict | None:
     """An entry, or None when it is missing or not a valid entry for an image of this shape
     (unreadable, wrong fields or shapes, not a file): such an entry is recomputed, never trusted."""
     if not path.is_file():
         return None
-    try:
-        entry = torch.load(path, map_location="cpu", weights_only=True)
+    from .weights.limits import safe_torch_load
+
+    try:  # bounded before torch.load: a zip of at most MAX_ENTRY_BYTES, records stored uncompressed
+        entry = safe_torch_load(path, max_bytes=MAX_ENTRY_BYTES, what="embedding cache entry")
         json.loads(entry["settings"])
     except Exception:  # noqa: BLE001 - any damage means: recompute (and overwrite)
         return None
