@@ -259,9 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--zoom", type=float, default=1.0, help="1.0 = FFHQ framing; 0.7 = the mini model's tighter crop")
     a.set_defaults(func=cmd_align)
 
+    from .cli_edits import add_edit_parsers
     from .weights.cli import add_weights_parser
 
+    add_edit_parsers(sub)
     add_weights_parser(sub)
+    t = sub.add_parser("train-encoder", help="train an image -> W+ encoder on a generator's samples (i2s.encoder)",
+                       add_help=False)
+    t.add_argument("rest", nargs=argparse.REMAINDER)
+    t.set_defaults(func=lambda args: __import__("i2s.encoder", fromlist=["main"]).main(args.rest))
     return p
 
 
