@@ -56,6 +56,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     settings = EmbedSettings.make(space=args.space, init=args.init, steps=args.steps, schedule=args.schedule,
                                   seed=args.seed, loss=loss_fn.settings)
+    from . import precision as P
+
+    device_line = P.describe(settings.resolved_precision(G.device), G.device)
+    print(f"[i2s] device: {device_line}")
     images = torch.cat(targets)
     csv_path = out / "embeddings.csv"
     rows = {r["image"]: r for r in read_csv_rows(csv_path)}  # earlier runs in this folder are kept
@@ -66,7 +70,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
             print(f"[i2s] {msg}", file=sys.stderr)
         for j, i in enumerate(indices):
             name = names[i]
-            meta = {**res.settings, "image": name, "tier": describe_tier(G), "model_info": G.info,
+            meta = {**res.settings, "image": name, "tier": describe_tier(G), "model_info": G.info, "device": device_line,
                     "aligned": args.align, "final_loss": res.loss[j].item(), "versions": versions()}
             save_latent(out / f"{name}.latent.pt", res.w_plus[j], meta, latent=res.latent[j])
             save_png(res.images[j], out / f"{name}.png")
@@ -75,7 +79,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
                           "dist_to_w_avg": f"{res.dist_to_w_avg[j].item():.4f}", "psnr_db": f"{res.psnr[j].item():.2f}",
                           "stopped_at": int(res.stopped_at[j]), "steps": settings.steps, "schedule": settings.schedule,
                           "space": settings.space, "init": settings.init, "model": G.name,
-                          "perceptual_net": loss_fn.perceptual_net}
+                          "perceptual_net": loss_fn.perceptual_net, "device": device_line}
         write_csv(csv_path, list(rows.values()))
 
     ckpt = out / f".checkpoint-{'-'.join(names)[:80]}.pt" if args.checkpoint_every else None
