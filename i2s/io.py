@@ -165,16 +165,54 @@ def save_latent(path: str | Path, w_plus: torch.Tensor, metadata: Mapping, laten
     return atomic_write_bytes(path, buf.getvalue())
 
 
+class LatentFileError(ValueError):
+    """A latent file is missing its marker, damaged, too large or crafted (one line naming it)."""
+
+
+#: Largest latent file: a W+ code and its latent (at most 18 x 1024 each) and the metadata text.
+MAX_LATENT_BYTES = 16 << 20
+#: Most values of ``w_plus``/``latent`` (18 style layers of at most 1024, the kit's largest generator).
+_MAX_LATENT_VALUES = 18 * 1024
+_MAX_METADATA_CHARS = 1 << 20
+
+
 def load_latent(path: str | Path) -> tuple[torch.Tensor, dict]:
-    """(w_plus, metadata) from :func:`save_latent`'s file; a clear error for anything else."""
+    """(w_plus, metadata) from :func:`save_latent`'s file; a one-line :class:`LatentFileError` for
+    anything else.
+
+    The file is checked before ``torch.load`` (a ``torch.save`` zip of at most
+    :data:`MAX_LATENT_BYTES` with uncompressed records, :func:`i2s.weights.limits.safe_torch_load`),
+    and after it: the ``"i2s-latent"`` marker, ``w_plus`` a 2-D float tensor of at most 18 x 1024
+    values, ``latent`` absent or a float tensor as small, ``metadata`` a JSON object.
+    """
+    from .weights.limits import safe_torch_load
+
     path = Path(path)
+    hint = "make one with `i2s embed`"
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path}: not an i2s latent file ({type(e).__name__}: {e}); make one with `i2s embed`") from e
+        obj = safe_torch_load(path, max_bytes=MAX_LATENT_BYTES, what="i2s latent file", error=LatentFileError)
+    except LatentFileError as e:
+        raise LatentFileError(f"{e}; {hint}") from None
     if not isinstance(obj, dict) or obj.get("format") != LATENT_FORMAT:
-        raise ValueError(f"{path}: not an i2s latent file (no '{LATENT_FORMAT}' marker); make one with `i2s embed`")
-    return obj["w_plus"], json.loads(obj["metadata"])
+        raise LatentFileError(f"{path}: not an i2s latent file (no '{LATENT_FORMAT}' marker); {hint}")
+    w_plus, latent, text = obj.get("w_plus"), obj.get("latent"), obj.get("metadata")
+    for name, t, required in (("w_plus", w_plus, True), ("latent", latent, False)):
+        if t is None and not required:
+            continue
+        if not (isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel() <= _MAX_LATENT_VALUES
+                and (name != "w_plus" or (t.ndim == 2 and t.numel() > 0))):
+            what = f"a tensor of shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else f"a {type(t).__name__}"
+            raise LatentFileError(f"{path}: {name} is {what}, not a W+ code ([layers, w_dim], at most "
+                                  f"{_MAX_LATENT_VALUES} values); {hint}")
+    if not isinstance(text, str) or len(text) > _MAX_METADATA_CHARS:
+        raise LatentFileError(f"{path}: its metadata is not a JSON text of at most {_MAX_METADATA_CHARS:,} characters")
+    try:
+        metadata = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise LatentFileError(f"{path}: its metadata is not valid JSON ({type(e).__name__})") from None
+    if not isinstance(metadata, dict):
+        raise LatentFileError(f"{path}: its metadata is a {type(metadata).__name__}, not a JSON object")
+    return w_plus, metadata
 
 
 def read_csv_rows(path: str | Path) -> list[dict]:

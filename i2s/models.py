@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -26,33 +27,78 @@ FFHQ_NAMES = ("ffhq", "stylegan1-ffhq-1024")
 FFHQ_PICKLE = "karras2019stylegan-ffhq-1024x1024.pkl"
 
 
-def converted_ffhq_path() -> Path:
-    """Where the converted official generator is cached (``$I2S_HOME/converted/``)."""
+def converted_path(stem: str, sha256: str) -> Path:
+    """Where the conversion of a pickle with this sha256 is cached: ``$I2S_HOME/converted/<stem>-<sha256[:16]>.pt``.
+
+    Keyed by the source's hash, so converting some other file that happens to be called
+    ``stylegan1-ffhq-1024.pkl`` can never take the place of the paper's generator.
+    """
     from .weights.fetch import i2s_home
 
-    return i2s_home() / "converted" / "stylegan1-ffhq-1024.pt"
+    return i2s_home() / "converted" / f"{stem}-{sha256[:16]}.pt"
+
+
+def converted_ffhq_path(sha256: str | None = None) -> Path | None:
+    """The cached conversion of the official pickle with ``sha256`` (default: the reference value,
+    the registry's confirmed sha256 or the one recorded when the pickle was fetched or imported);
+    ``None`` when no reference value is known."""
+    from .weights.fetch import reference_sha256
+
+    sha256 = sha256 or reference_sha256("stylegan1-ffhq-1024")
+    return None if sha256 is None else converted_path("stylegan1-ffhq-1024", sha256)
 
 
 def ffhq_available() -> bool:
     """True when the paper's generator can be loaded without a download."""
     from .weights.fetch import weights_dir
 
-    return converted_ffhq_path().is_file() or (weights_dir() / FFHQ_PICKLE).is_file()
+    conv = converted_ffhq_path()
+    return (conv is not None and conv.is_file()) or (weights_dir() / FFHQ_PICKLE).is_file()
+
+
+def _cached_conversion(conv: Path | None, sha256: str | None) -> StyleGAN | None:
+    """The converted generator at ``conv`` if it is the conversion of the pickle with ``sha256``."""
+    from .weights.converted import load_converted
+
+    if conv is None or sha256 is None or not conv.is_file():
+        return None
+    G = load_converted(conv)
+    if G.info.get("source_sha256") == sha256:
+        return G
+    print(f"[i2s] ignoring {conv}: it is not the conversion of the pickle with sha256 {sha256[:16]}...; "
+          "converting again", file=sys.stderr)
+    return None
+
+
+def _convert_and_cache(pkl: Path, stem: str) -> StyleGAN:
+    """Convert ``pkl`` and cache the result under its source's sha256 (see :func:`converted_path`)."""
+    from .weights.converted import save_converted
+    from .weights.tf_pickle import convert_pickle
+
+    G = convert_pickle(pkl)
+    out = converted_path(stem, G.info["source_sha256"])
+    save_converted(out, G.cfg, G.state_dict(), G.info)
+    G.info["path"] = str(out)
+    return G
 
 
 def _load_ffhq() -> StyleGAN:
-    from .weights.converted import load_converted
-    from .weights.fetch import WeightsUnavailable, weights_dir
+    """The paper's generator: the cached conversion of the pickle with the reference sha256 (the
+    one recorded when it was fetched or imported), else a fresh conversion of the cached pickle."""
+    from .weights.fetch import WeightsUnavailable, reference_sha256, weights_dir
+    from .weights.tf_pickle import _sha256
 
-    conv = converted_ffhq_path()
-    if conv.is_file():
-        return load_converted(conv)
     pkl = weights_dir() / FFHQ_PICKLE
+    sha = reference_sha256("stylegan1-ffhq-1024")
+    if sha is None and pkl.is_file():  # a pickle put there by hand: its hash was never recorded
+        sha = _sha256(pkl)
+    conv = converted_ffhq_path(sha) if sha else None
+    G = _cached_conversion(conv, sha)
+    if G is not None:
+        return G
     if pkl.is_file():
-        from .weights.tf_pickle import convert_pickle
-
         print(f"[i2s] converting {pkl} -> {conv} (once)")
-        return convert_pickle(pkl, out_path=conv)
+        return _convert_and_cache(pkl, "stylegan1-ffhq-1024")
     raise WeightsUnavailable(
         f"the official StyleGAN FFHQ-1024 weights are not in the cache. Run `i2s weights fetch stylegan1-ffhq-1024`, "
         f"or download {FFHQ_PICKLE} yourself and run `i2s weights import stylegan1-ffhq-1024 PATH` "
@@ -90,10 +136,11 @@ def load_generator(name_or_path: str | Path = "auto", device: str | torch.device
             raise FileNotFoundError(f"no generator named {name!r} and no such file; known names: auto, ffhq, mini, "
                                     "random-ffhq, random-mini")
         if path.suffix == ".pkl":
-            from .weights.fetch import i2s_home
-            from .weights.tf_pickle import convert_pickle
+            from .weights.tf_pickle import _check_file, _sha256
 
-            G = convert_pickle(path, out_path=i2s_home() / "converted" / f"{path.stem}.pt")
+            _check_file(path)
+            sha = _sha256(path)
+            G = _cached_conversion(converted_path(path.stem, sha), sha) or _convert_and_cache(path, path.stem)
         else:
             from .weights.converted import load_converted
 

@@ -13,7 +13,9 @@ import os
 import random
 import re
 import socket
+import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,7 +31,26 @@ from i2s.weights.registry import UnknownCheckpoint
 # `import i2s.weights.fetch as m` would give the function; get the module itself.
 wfetch = importlib.import_module("i2s.weights.fetch")
 
-PAYLOAD = b"\x80\x04" + random.Random(0).randbytes(300_000)
+try:
+    from fixtures_tf import make_gs_pickle
+except ImportError:  # tests/ imported as a package
+    from tests.fixtures_tf import make_gs_pickle
+
+
+def _tiny_pickle(seed: int) -> bytes:
+    """A small StyleGAN v1 network pickle in NVIDIA's format that the converter accepts."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "gs.pkl"
+        make_gs_pickle(path, 8, fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16, mapping_layers=2,
+                       mapping_fmaps=16, seed=seed)
+        return path.read_bytes()
+
+
+# Downloads and imports of a StyleGAN pickle are validated by loading them, so the payloads are real
+# (tiny) network pickles; NOT_A_NETWORK starts like a pickle but does not load.
+PAYLOAD = _tiny_pickle(0)
+OTHER_PAYLOAD = _tiny_pickle(1)
+NOT_A_NETWORK = b"\x80\x04" + random.Random(0).randbytes(300_000)
 HTML = (b"<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head>"
         b"<body>Google Drive can't scan this file for viruses. <form action='/confirm'>"
         b"<input type='hidden' name='confirm' value='t'></form></body></html>")
@@ -309,7 +330,7 @@ def test_changed_upstream_file_is_refused_unless_forced(server, register, home):
     url = server.serve("/test.pkl", PAYLOAD)
     path = fetch("test-pkl", urls=[url], progress=False)
     path.unlink()
-    other = b"\x80\x04" + b"different" * 1000
+    other = OTHER_PAYLOAD
     server.serve("/test.pkl", other)
     with pytest.raises(WeightsUnavailable, match="recorded"):
         fetch("test-pkl", urls=[url], progress=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -25,8 +26,14 @@ def test_auto_picks_ffhq_only_when_cached(isolated_cache, capsys, monkeypatch):
     g = load_generator("auto")
     out = capsys.readouterr().out
     assert "model=auto -> mini" in out and "embedded tier" in out and g.info["tier"] == "embedded"
-    # the converted official generator in the cache: auto -> ffhq
-    save_converted(converted_ffhq_path(), G.cfg, G.state_dict(), {"name": "stylegan1-ffhq-1024", "tier": "paper"})
+    # the converted official generator in the cache (keyed by the recorded sha256 of the official
+    # pickle, whose conversion it must be): auto -> ffhq
+    assert converted_ffhq_path() is None  # no reference hash yet: nothing counts as the paper's generator
+    sha = "ab" * 32
+    (isolated_cache / "hashes.json").write_text(json.dumps({"stylegan1-ffhq-1024": {
+        "filename": "karras2019stylegan-ffhq-1024x1024.pkl", "sha256": sha}}))
+    save_converted(converted_ffhq_path(), G.cfg, G.state_dict(),
+                   {"name": "stylegan1-ffhq-1024", "tier": "paper", "source_sha256": sha})
     g = load_generator("auto")
     out = capsys.readouterr().out
     assert "model=auto -> ffhq" in out and "paper tier" in out and g.name == "stylegan1-ffhq-1024"

@@ -42,6 +42,7 @@ from i2s.embed import embed
 from i2s.io import atomic_torch_save as _atomic_torch_save
 from i2s.io import load_latent, pil_to_tensor, save_latent, save_png, write_csv
 from i2s.loss import EmbeddingLoss, LossSettings
+from i2s.models import converted_ffhq_path
 from i2s.weights import UnsafePickleError, WeightsFormatError, import_file, verify
 from i2s.weights.converted import UnsafeWeightsError, load_converted, save_converted
 from i2s.weights.fetch import HashMismatch
@@ -327,7 +328,7 @@ def test_cached_pickle_with_the_wrong_hash_is_refused(tmp_path):
     make_gs_pickle(other, 8, fmap_base=64, fmap_max=16, seed=2)
     cached = import_file("stylegan1-ffhq-1024", first)  # records its sha256 in hashes.json
     assert i2s.load_generator("ffhq", verbose=False).resolution == 8  # the recorded file converts
-    converted = cached.parent.parent / "converted" / "stylegan1-ffhq-1024.pt"
+    converted = converted_ffhq_path()  # keyed by the recorded sha256
     converted.unlink()
     cached.write_bytes(other.read_bytes())  # a different file lands under the cached name
     with pytest.raises(HashMismatch) as exc:

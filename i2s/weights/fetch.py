@@ -29,6 +29,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -56,12 +57,20 @@ __all__ = [
     "verify",
     "recorded_hashes",
     "check_cached_hash",
+    "reference_sha256",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Socket timeout (seconds) for connecting and for each read.
 TIMEOUT = 60.0
+#: Slowest accepted transfer: bytes per second, averaged over each RATE_WINDOW seconds.
+MIN_RATE = 10_000.0
+RATE_WINDOW = 60.0
+#: Longest a single download may take (seconds), however fast it trickles.
+DEADLINE = 6 * 3600.0
+#: Largest download of a checkpoint whose registry entry gives neither its size nor a maximum.
+DEFAULT_MAX_BYTES = 2 << 30
 _CHUNK = 1 << 20
 _USER_AGENT = "i2s-weights/0.1 (python-urllib)"
 _MAX_HTML = 256 * 1024
@@ -281,6 +290,29 @@ def _check_content(ckpt: Checkpoint, path: Path, where: str | None = None) -> No
         )
     if ckpt.size is not None and size != ckpt.size:
         raise InvalidWeightsFile(f"{where} has {_human(size)}; expected {_human(ckpt.size)}")
+    if ckpt.max_size is not None and size > ckpt.max_size:
+        raise InvalidWeightsFile(f"{where} has {_human(size)}; a genuine {ckpt.filename} has at most "
+                                 f"{_human(ckpt.max_size)}")
+
+
+def _check_loads(ckpt: Checkpoint, path: Path, where: str) -> None:
+    """Load ``path`` safely as what ``ckpt`` is (no tensor is built); raise :class:`InvalidWeightsFile`.
+
+    A StyleGAN v1 pickle goes through :func:`i2s.weights.tf_pickle.validate_pickle` (the allow-list
+    unpickler, the bounded architecture, every variable's shape), so a truncated, crafted or
+    wrong file is never installed and its sha256 never recorded. torchvision state dicts are
+    covered by their confirmed sha256 prefix.
+    """
+    if ckpt.kind != "stylegan1-tf-pickle":
+        return
+    from .converted import WeightsFormatError  # noqa: PLC0415 - numpy/torch only when needed
+    from .tf_pickle import UnsafePickleError, validate_pickle
+
+    try:
+        validate_pickle(path)
+    except (WeightsFormatError, UnsafePickleError) as e:
+        raise InvalidWeightsFile(f"{where} does not load as a StyleGAN v1 network pickle, so it was not "
+                                 f"installed and its sha256 not recorded: {e}") from None
 
 
 # --------------------------------------------------------------------------- hash records
@@ -302,9 +334,21 @@ def recorded_hashes() -> dict[str, dict]:
 
 def _recorded_for(ckpt: Checkpoint) -> dict | None:
     rec = recorded_hashes().get(ckpt.name)
-    if isinstance(rec, dict) and rec.get("filename") == ckpt.filename and rec.get("sha256"):
+    if (isinstance(rec, dict) and rec.get("filename") == ckpt.filename and isinstance(rec.get("sha256"), str)
+            and re.fullmatch(r"[0-9a-f]{64}", rec["sha256"])):
         return rec
     return None
+
+
+def reference_sha256(name: str) -> str | None:
+    """The sha256 a copy of checkpoint ``name`` must have: the registry's confirmed value, else the
+    one recorded in ``hashes.json`` when the first good copy was fetched or imported; ``None``
+    when neither exists."""
+    ckpt = get(name)
+    if ckpt.sha256 and ckpt.sha256_confirmed:
+        return ckpt.sha256
+    rec = _recorded_for(ckpt)
+    return rec["sha256"] if rec is not None else None
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -416,6 +460,7 @@ def _accept(ckpt: Checkpoint, path: Path, *, where: str, replace_record: bool) -
             raise HashMismatch(f"{where}: {verdict.detail}")
     elif verdict.status == "warning":
         warnings.warn(f"{ckpt.filename}: {verdict.detail}", WeightsWarning, stacklevel=3)
+    _check_loads(ckpt, path, where)
     return sha256, md5
 
 
@@ -434,11 +479,44 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
     return start, total
 
 
-def _download(url: str, part: Path, ckpt: Checkpoint, *, progress: bool) -> None:
-    """Download ``url`` into ``part``, resuming an existing partial file.
+@dataclass(frozen=True)
+class _Limits:
+    """What one download may take: bytes in all, slowest rate (over a window), and a deadline."""
 
-    Raises :class:`_DownloadFailed` for transport problems (the partial file is kept) and
-    :class:`InvalidWeightsFile` for an HTML answer.
+    max_bytes: int
+    min_rate: float
+    rate_window: float
+    deadline_at: float | None  # time.monotonic() value
+
+
+def _max_bytes(ckpt: Checkpoint, max_bytes: int | None) -> int:
+    """The size cap: ``max_bytes`` if given, else the exact size, else the registry's maximum, else
+    :data:`DEFAULT_MAX_BYTES`."""
+    if max_bytes is not None:
+        return max_bytes
+    if ckpt.size is not None:
+        return ckpt.size
+    return ckpt.max_size if ckpt.max_size is not None else DEFAULT_MAX_BYTES
+
+
+def _check_announced(ckpt: Checkpoint, url: str, total: int | None, limits: _Limits) -> None:
+    """Refuse an answer whose announced size cannot be the file, before reading its body."""
+    if total is None:
+        return
+    if ckpt.size is not None and total != ckpt.size:
+        raise InvalidWeightsFile(f"the answer from {url} announces {_human(total)}; expected "
+                                 f"{_human(ckpt.size)} for {ckpt.filename}")
+    if total > limits.max_bytes:
+        raise InvalidWeightsFile(f"the answer from {url} announces {_human(total)}, more than the "
+                                 f"{_human(limits.max_bytes)} a genuine {ckpt.filename} can have")
+
+
+def _download(url: str, part: Path, ckpt: Checkpoint, *, progress: bool, limits: _Limits) -> None:
+    """Download ``url`` into ``part``, resuming an existing partial file, within ``limits``.
+
+    Raises :class:`_DownloadFailed` for transport problems, a too slow transfer or a passed
+    deadline (the partial file is kept) and :class:`InvalidWeightsFile` for an HTML answer or a
+    size beyond the cap (announced, or reached while reading: the partial file is deleted).
     """
     for _ in range(3):  # a restart from zero consumes one pass
         offset = part.stat().st_size if part.exists() else 0
@@ -487,29 +565,62 @@ def _download(url: str, part: Path, ckpt: Checkpoint, *, progress: bool) -> None
                 if offset:
                     log.info("%s: server ignored the Range request; restarting from zero", url)
                 offset, mode, total = 0, "wb", length
-            _copy_stream(response, part, mode, offset, total, progress, ckpt.filename)
+            _check_announced(ckpt, url, total, limits)
+            _copy_stream(response, part, mode, offset, total, progress, ckpt.filename, limits)
             return
     raise _DownloadFailed("could not resume the partial download")
 
 
 def _copy_stream(response, part: Path, mode: str, offset: int, total: int | None,
-                 progress: bool, desc: str) -> None:
+                 progress: bool, desc: str, limits: _Limits) -> None:
+    """Append the body of ``response`` to ``part`` within ``limits``.
+
+    Reads with ``read1`` (whatever one socket read returns), so a trickle is noticed: every
+    ``limits.rate_window`` seconds the rate over that window must reach ``limits.min_rate``, and
+    ``limits.deadline_at`` ends the transfer whatever its rate. Beyond ``limits.max_bytes`` the
+    partial file is deleted and :class:`InvalidWeightsFile` raised (an endless stream).
+    """
     from tqdm.auto import tqdm
 
+    read = getattr(response, "read1", None) or response.read
     done = offset
+    too_large = False
+    window_start, window_bytes = time.monotonic(), 0
     try:
         with open(part, mode) as out, tqdm(
             total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
             desc=desc, disable=not progress, leave=False,
         ) as bar:
-            while chunk := response.read(_CHUNK):
+            while chunk := read(_CHUNK):
+                if done + len(chunk) > limits.max_bytes:
+                    too_large = True
+                    break
                 out.write(chunk)
                 done += len(chunk)
+                window_bytes += len(chunk)
                 bar.update(len(chunk))
+                now = time.monotonic()
+                if limits.deadline_at is not None and now > limits.deadline_at:
+                    raise _DownloadFailed(
+                        f"the download did not finish within its deadline ({done:,} bytes so far); "
+                        f"partial file kept at {part}, fetching again resumes it")
+                if now - window_start >= limits.rate_window:
+                    rate = window_bytes / (now - window_start)
+                    if rate < limits.min_rate:
+                        raise _DownloadFailed(
+                            f"the server sends only {rate:,.0f} bytes/s (at least {limits.min_rate:,.0f} over "
+                            f"{limits.rate_window:g} s are needed); gave up after {done:,} bytes, partial file "
+                            f"kept at {part}")
+                    window_start, window_bytes = now, 0
     except (OSError, http.client.HTTPException) as e:  # timeouts, resets, IncompleteRead
         raise _DownloadFailed(
-            f"transfer interrupted after {done:,} bytes ({e!r}); partial file kept at {part}"
+            f"transfer interrupted after {done:,} bytes ({type(e).__name__}: {e}); partial file kept at {part}"
         ) from None
+    if too_large:
+        part.unlink(missing_ok=True)
+        raise InvalidWeightsFile(
+            f"the server sent more than {limits.max_bytes:,} bytes, more than a genuine {desc} can have; "
+            "the download was cut off and deleted")
     if total is not None and done < total:
         raise _DownloadFailed(
             f"connection closed after {done:,} of {total:,} bytes; partial file kept at {part}"
@@ -517,7 +628,8 @@ def _copy_stream(response, part: Path, mode: str, offset: int, total: int | None
 
 
 def fetch(name: str, *, urls: Sequence[str] | None = None, force: bool = False,
-          progress: bool = True) -> Path:
+          progress: bool = True, max_bytes: int | None = None, min_rate: float | None = None,
+          rate_window: float | None = None, deadline: float | None = None) -> Path:
     """Return a local path to checkpoint ``name``, downloading it if needed.
 
     Args:
@@ -526,9 +638,16 @@ def fetch(name: str, *, urls: Sequence[str] | None = None, force: bool = False,
         force: download again even if a copy is cached (the old copy stays until the new
             one has passed all checks), and accept a sha256 that differs from the recorded one.
         progress: show a tqdm progress bar.
+        max_bytes: cut a download off beyond this many bytes (default: the registry's exact size
+            or maximum, else :data:`DEFAULT_MAX_BYTES`).
+        min_rate, rate_window: give up on a URL that sends fewer than ``min_rate`` bytes/s over
+            ``rate_window`` seconds (default :data:`MIN_RATE` over :data:`RATE_WINDOW`).
+        deadline: give up on a URL after this many seconds (default :data:`DEADLINE`).
 
     The file is downloaded to ``<filename>.part`` (resumed if present), checked (size,
-    leading bytes, HTML pages, hashes) and moved into place with :func:`os.replace`.
+    leading bytes, HTML pages, hashes) and loaded safely (a StyleGAN pickle must convert), and
+    only then moved into place with :func:`os.replace` and its sha256 recorded. Concurrent
+    fetches of one file wait for each other (a lock file): the second finds the first's copy.
 
     Raises:
         WeightsUnavailable: offline (``I2S_OFFLINE=1``) or every URL failed; the message
@@ -559,11 +678,21 @@ def fetch(name: str, *, urls: Sequence[str] | None = None, force: bool = False,
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     with _locked(dest.with_name(dest.name + ".lock")):
+        if not force and dest.is_file():  # another process fetched it while we waited for the lock
+            with contextlib.suppress(InvalidWeightsFile):
+                _check_content(ckpt, dest)
+                return dest
         if force and part.exists():
             part.unlink()
         for url in urls:
+            limits = _Limits(
+                max_bytes=_max_bytes(ckpt, max_bytes),
+                min_rate=MIN_RATE if min_rate is None else min_rate,
+                rate_window=RATE_WINDOW if rate_window is None else rate_window,
+                deadline_at=time.monotonic() + (DEADLINE if deadline is None else deadline),
+            )
             try:
-                _download(url, part, ckpt, progress=progress)
+                _download(url, part, ckpt, progress=progress, limits=limits)
             except _DownloadFailed as e:
                 failures.append(f"{url}: {e}")
                 continue

@@ -37,6 +37,8 @@ class Checkpoint:
         description: free text (provenance, estimated size, caveats).
         sha256_prefix: leading hex digits of the SHA-256 that *are* confirmed (for example
             from a torch.hub-style ``name-<sha256 prefix>.pth`` filename); always enforced.
+        max_size: largest size in bytes a genuine copy can have when the exact size is unknown
+            (about twice the estimate); a download is cut off beyond it.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Checkpoint:
     license: str
     description: str
     sha256_prefix: str | None = None
+    max_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -65,6 +68,8 @@ class Checkpoint:
                 raise ValueError(f"{self.name}: sha256 does not start with sha256_prefix")
         if not self.urls:
             raise ValueError(f"{self.name}: at least one URL is needed")
+        if self.max_size is not None and self.size is not None and self.max_size < self.size:
+            raise ValueError(f"{self.name}: max_size is below the exact size")
 
 
 _STYLEGAN1_FFHQ_DRIVE_ID = "1MEGjdvVpUsu1jB4zrXZN7Y4kBBOzizDQ"
@@ -94,6 +99,7 @@ _ENTRIES = (
             "with an HTML confirmation or quota page: download it in a browser or with gdown and "
             "then run `i2s weights import stylegan1-ffhq-1024 PATH`."
         ),
+        max_size=650_000_000,  # twice the estimate
     ),
     Checkpoint(
         name="vgg16-imagenet",
@@ -113,6 +119,7 @@ _ENTRIES = (
             "for the perceptual loss. Also found in torch.hub's checkpoints cache if torchvision "
             "downloaded it before."
         ),
+        max_size=1_110_000_000,  # twice the third-party size
     ),
 )
 

@@ -14,8 +14,13 @@ Loading it normally would import ``dnnlib`` and, through ``Network.__setstate__`
 the stored ``build_module_src`` with TensorFlow. Instead :class:`SafeUnpickler` maps the one
 class ``dnnlib.tflib.network.Network`` to :class:`TFNetworkStub` (no ``__setstate__``, so the
 state dict lands in its ``__dict__``, as in stylegan2-ada-pytorch ``legacy.py``
-``_TFNetworkStub``) and allows only numpy's array-reconstruction globals; every other global
-is refused before it is imported. Nothing in the file is ever executed.
+``_TFNetworkStub``) and answers numpy's array-reconstruction globals with inert stand-ins that
+only record their arguments; every other global is refused before it is imported. Nothing in
+the file is ever executed, and no numpy code sees the file's state: arrays are rebuilt
+afterwards from a plain number dtype and a bytes object whose length must match the declared
+shape (a crafted dtype with an object field could otherwise forge pointers). The opcodes are
+scanned first, and every size is bounded (:mod:`i2s.weights.limits`), so a crafted file is
+refused in one line naming it instead of exhausting memory.
 
 :func:`convert_gs` then maps every variable of ``Gs`` (the long-term average generator) onto
 :class:`i2s.stylegan.StyleGAN`; the variable names, shapes and layouts are those created by
