@@ -350,3 +350,19 @@ def test_random_flips_cover_all_four_views_and_pass_gradients():
     assert views == {(0, 1, 2, 3), (1, 0, 3, 2), (2, 3, 0, 1), (3, 2, 1, 0)}
     y.sum().backward()
     assert torch.equal(x.grad, torch.ones_like(x))
+
+
+def test_packed_archive_round_trip(tmp_path):
+    from i2s.train.data import open_dataset, pack_dataset
+
+    rng = np.random.default_rng(0)
+    smooth = np.kron(rng.integers(0, 256, (5, 8, 8, 3)), np.ones((1, 8, 8, 1))).astype(np.uint8)  # JPEG-friendly
+    path = pack_dataset(smooth, tmp_path / "faces.zip")
+    back = open_dataset(path)
+    assert back.shape == (5, 64, 64, 3) and back.dtype == np.uint8
+    assert np.abs(back.astype(int) - smooth).mean() < 3  # JPEG q95
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as zf:
+        zf.writestr("a.png", b"not an image")
+    with pytest.raises(Exception):
+        open_dataset(tmp_path / "bad.zip")
