@@ -360,7 +360,7 @@ def test_packed_archive_round_trip(tmp_path):
     path = pack_dataset(smooth, tmp_path / "faces.zip")
     back = open_dataset(path)
     assert back.shape == (5, 64, 64, 3) and back.dtype == np.uint8
-    assert np.abs(back.astype(int) - smooth).mean() < 3  # JPEG q95
+    assert np.abs(back.astype(int) - smooth).mean() < 6  # JPEG q90, 4:2:0 chroma
     import zipfile
     with zipfile.ZipFile(tmp_path / "bad.zip", "w") as zf:
         zf.writestr("a.png", b"not an image")

@@ -55,9 +55,10 @@ def _decode_archive(path: Path) -> np.ndarray:
     return out
 
 
-def pack_dataset(images: np.ndarray, path: str | os.PathLike, quality: int = 95) -> Path:
-    """Write uint8 ``[N, H, W, 3]`` images as one zip of JPEGs (quality 95: ~2 KB per 64-px face,
-    28k faces in ~55 MB), readable by :func:`open_dataset`."""
+def pack_dataset(images: np.ndarray, path: str | os.PathLike, quality: int = 90) -> Path:
+    """Write uint8 ``[N, H, W, 3]`` images as one zip of JPEGs (quality 90, 4:2:0 chroma: ~2.2 KB
+    per 64-px face, the 28,422 training faces in ~59 MiB, mean error 2.6 of 255 levels; measured
+    on 1000 of them), readable by :func:`open_dataset`."""
     import io
     import zipfile
 
@@ -69,7 +70,7 @@ def pack_dataset(images: np.ndarray, path: str | os.PathLike, quality: int = 95)
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         for i, im in enumerate(images):
             b = io.BytesIO()
-            Image.fromarray(np.ascontiguousarray(im)).save(b, format="JPEG", quality=quality, subsampling=0)
+            Image.fromarray(np.ascontiguousarray(im)).save(b, format="JPEG", quality=quality, subsampling=2)
             zf.writestr(f"{i:07d}.jpg", b.getvalue())
     return atomic_write(path, buf.getvalue())
 
