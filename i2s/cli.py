@@ -141,11 +141,29 @@ def cmd_morph(args: argparse.Namespace) -> int:
     from .edits import morph
     from .io import image_grid, load_latent, save_png
 
-    w1, m1 = load_latent(args.a)
-    w2, m2 = load_latent(args.b)
+    from .io import LatentFileError
+    from .weights.limits import quote
+
+    try:
+        w1, m1 = load_latent(args.a)
+        w2, m2 = load_latent(args.b)
+    except (LatentFileError, FileNotFoundError) as e:
+        print(f"[i2s] cannot read the latent file: {e}", file=sys.stderr)
+        return 2
     if m1.get("model") != m2.get("model"):
-        print(f"[i2s] warning: the two latents come from different models ({m1.get('model')} vs {m2.get('model')})", file=sys.stderr)
-    G = _load_generator_or_report(args.model or _model_name_for(m1), args.device)
+        print(f"[i2s] warning: the two latents come from different models ({quote(m1.get('model'))} vs "
+              f"{quote(m2.get('model'))})", file=sys.stderr)
+    model = args.model
+    if model is None:
+        model = _model_name_for(m1)
+        if model is None:  # a latent file never makes i2s load a file it names
+            print(f"[i2s] {args.a} records the model {quote(m1.get('model'))}, which is not one of the kit's "
+                  f"names ({', '.join(_KNOWN_MODELS)}); choose the generator with --model NAME or --model PATH",
+                  file=sys.stderr)
+            return 2
+    elif model not in _KNOWN_MODELS:
+        print(f"[i2s] morph: loading the generator from the file {model} (given with --model)")
+    G = _load_generator_or_report(model, args.device)
     if G is None:
         return 2
     lams = torch.linspace(1.0, 0.0, args.frames)  # from A (λ=1) to B (λ=0)
@@ -160,12 +178,21 @@ def cmd_morph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_name_for(meta: dict) -> str:
-    """The load_generator name of the model recorded in a latent file."""
-    name = str(meta.get("model", "auto"))
+#: Generator names a latent file's metadata may select (anything else needs --model).
+_KNOWN_MODELS = ("auto", "ffhq", "mini", "random-ffhq", "random-mini")
+
+
+def _model_name_for(meta: dict) -> str | None:
+    """The load_generator name of the model recorded in a latent file, if it is one of the kit's
+    names (:data:`_KNOWN_MODELS`, ``stylegan1-ffhq-1024``, ``mini-faces64``); ``None`` for anything
+    else, such as a path: the file must not choose which file is loaded."""
     from .models import short_name
 
-    return short_name(name)
+    name = meta.get("model", "auto")
+    if not isinstance(name, str):
+        return None
+    name = short_name(name)
+    return name if name in _KNOWN_MODELS else None
 
 
 def cmd_align(args: argparse.Namespace) -> int:
