@@ -175,9 +175,14 @@ def bomb_message(path: PathLike, size: tuple[int, int] | None, limit: int | None
             "or raise the limit with PIL.Image.MAX_IMAGE_PIXELS = N in Python")
 
 
+#: The formats a photo may come in. Restricting Image.open to them keeps Pillow from handing an
+#: EPS or PostScript file to Ghostscript (an external interpreter) where it is installed.
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
+
+
 def _decode(path: Path, limit: int | None, background: Sequence[int]) -> Image.Image:
     """Open, check the pixel count from the header, decode, apply EXIF orientation, convert."""
-    with Image.open(path) as im:
+    with Image.open(path, formats=IMAGE_FORMATS) as im:
         if limit and im.size[0] * im.size[1] > limit:
             raise ImageTooLargeError(bomb_message(path, im.size, limit))
         im.load()
@@ -227,11 +232,19 @@ def load_rgb(path: PathLike, background: Sequence[int] = DEFAULT_BACKGROUND, *,
         raise ImageReadError(f"{path}: is a directory, not an image file; pass the image files inside "
                              f"it instead (e.g. {path}/*.jpg)")
     try:
-        nbytes = path.stat().st_size
+        st = path.stat()
+        nbytes = st.st_size
     except FileNotFoundError as e:
         raise ImageReadError(f"{path}: no such file; check the path") from e
     except OSError as e:
         raise ImageReadError(f"{path}: cannot access the file ({e})") from e
+    import stat as _stat
+
+    kind = next((k for test, k in ((_stat.S_ISFIFO, "a named pipe (FIFO)"), (_stat.S_ISCHR, "a character device"),
+                                   (_stat.S_ISBLK, "a block device"), (_stat.S_ISSOCK, "a socket"))
+                 if test(st.st_mode)), None)
+    if kind is not None:
+        raise ImageReadError(f"{path}: is {kind}, not an image file; save the image to a regular file first")
     if nbytes == 0:
         raise ImageReadError(f"{path}: the file is empty (0 bytes), probably an interrupted copy or "
                              "download; copy or download it again")
@@ -560,8 +573,8 @@ def align(
     if not lms:
         raise NoFaceError(
             f"{name}: dlib found no face (HOG detector, upsample {upsample}). If the image is "
-            "already a cropped, roughly centred face, skip alignment with --no-align (a centre "
-            "crop and resize); otherwise try a larger or more frontal photo."
+            "already a cropped, roughly centred face, or not a face (a cat, a car, a painting), leave out "
+            "--align (align=False: a centre crop and resize); otherwise try a larger or more frontal photo."
         )
     return [align_face(img, lm, size, transform_size, zoom, enable_padding) for lm in lms]
 

@@ -802,3 +802,19 @@ def test_batched_result_keeps_image_numbers_in_messages(G, mse):
     # calls 8-14: from call 10 on (its step 2) image 0 of that chunk, image 2 of the batch, is inf.
     res = embed_in_batches(G, img, 2, steps=6, loss_fn=_Wrapped(mse, 10, bad=0), progress=False)
     assert res.stopped_at.tolist() == [-1, -1, 2] and res.messages[0].startswith("image 2:")
+
+
+def test_fifo_and_device_files_are_named_as_such(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(A.ImageReadError, match="named pipe"):
+        A.load_rgb(fifo)
+    with pytest.raises(A.ImageReadError, match="character device"):
+        A.load_rgb("/dev/null")
+
+
+def test_eps_is_not_handed_to_ghostscript(tmp_path):
+    eps = tmp_path / "x.jpg"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    with pytest.raises(A.ImageReadError, match="not an image file Pillow can read"):
+        A.load_rgb(eps)
