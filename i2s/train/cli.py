@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transfer", metavar="CKPT", help="start a new run from CKPT although the networks differ: "
                    "tensors of matching shape are copied, the rest start fresh, the schedule goes on from CKPT's images")
     p.add_argument("--export", metavar="PATH", help="export the EMA generator of the checkpoint and exit")
-    p.add_argument("--pack", metavar="ZIP", help="write --data as one zip of JPEGs (q90; ~59 MiB for the 28k "
+    p.add_argument("--pack", metavar="ZIP", help="write --data as one zip of JPEGs (q90; 55 MiB for the 28k "
                    "64-px faces: fits the 64 MiB a GPU machine receives) and exit; --data accepts the zip")
     p.add_argument("--no-fp16", dest="fp16", action="store_false", help="export in float32")
     p.add_argument("--bench", action="store_true", help="measure images/s per resolution and exit")
