@@ -7,21 +7,38 @@ Public API::
     res = i2s.embed(G, x)                       # Algorithm 1 (W+, w̄ init, 5000 Adam steps, Eq. 1)
     res = i2s.embed(G, x, i2s.EmbedSettings(steps=1000))   # every hyper-parameter in one object
     i2s.morph(w1, w2, 0.5); i2s.crossover(wc, ws); i2s.expression_transfer(w1, w2, w3, 3.0)
+
+The names are imported on first use (PEP 562), so ``import i2s`` and the ``i2s`` command start
+without loading torch until they need it (and Ctrl-C while it loads is a clean exit).
 """
 
-from .edits import crossover, default_crossover_layer, expression_direction, expression_transfer, morph
-from .cache import cached_embed
-from .data import load_target
-from .embed import EmbedResult, EmbedSettings, embed
-from .loss import EmbeddingLoss, LossSettings
-from .models import load_generator
-from .stylegan import StyleGAN, StyleGANConfig, random_weights
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EmbedResult", "EmbedSettings", "EmbeddingLoss", "LossSettings", "StyleGAN", "StyleGANConfig", "cached_embed",
-    "crossover", "load_target",
-    "default_crossover_layer", "embed", "expression_direction", "expression_transfer", "load_generator",
-    "morph", "random_weights", "__version__",
-]
+_NAMES = {
+    "crossover": "edits", "default_crossover_layer": "edits", "expression_direction": "edits",
+    "expression_transfer": "edits", "morph": "edits",
+    "cached_embed": "cache", "load_target": "data",
+    "EmbedResult": "embed", "EmbedSettings": "embed", "embed": "embed",
+    "EmbeddingLoss": "loss", "LossSettings": "loss",
+    "load_generator": "models",
+    "StyleGAN": "stylegan", "StyleGANConfig": "stylegan", "random_weights": "stylegan",
+}
+
+__all__ = sorted(_NAMES) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'i2s' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES))
