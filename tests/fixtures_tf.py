@@ -25,12 +25,13 @@ import pickle
 import sys
 import types
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 import numpy as np
 
 __all__ = ["Network", "fake_dnnlib", "gs_variable_shapes", "make_gs_pickle", "flat_shapes",
-           "OFFICIAL_LAYER_PARAMS", "OFFICIAL_TOTAL_TRAINABLE"]
+           "OFFICIAL_LAYER_PARAMS", "OFFICIAL_TOTAL_TRAINABLE", "GlobalName", "Call", "crafted_dtype",
+           "crafted_array", "forged_object_array", "TINY"]
 
 #: ``Gs.print_layers()`` total of the FFHQ-1024 generator (NVlabs/stylegan README).
 OFFICIAL_TOTAL_TRAINABLE = 26_219_627
@@ -98,20 +99,76 @@ _RECONSTRUCT = np.zeros(0).__reduce__()[0]
 _SCALAR = np.float32(0).__reduce__()[0]
 
 
+class GlobalName:
+    """A reference to ``module.name`` that pickles as exactly that global, whether or not it exists
+    (hostile files name numpy's globals with crafted arguments, or globals holding escapes)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __call__(self, *args: Any) -> None:  # pickle's save_reduce wants a callable
+        raise RuntimeError("a GlobalName is only pickled, never called")
+
+
+class Call:
+    """Pickles as ``func(*args)`` (REDUCE) followed by ``BUILD state`` when ``state`` is given:
+    any instruction sequence a crafted pickle may contain with the allowed globals."""
+
+    def __init__(self, func: GlobalName, args: tuple[Any, ...], state: Any = None) -> None:
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
+
+
+NP_DTYPE = GlobalName("numpy", "dtype")
+NP_NDARRAY = GlobalName("numpy", "ndarray")
+NP_RECONSTRUCT = GlobalName("numpy.core.multiarray", "_reconstruct")
+NP_SCALAR = GlobalName("numpy.core.multiarray", "scalar")
+
+
+def crafted_dtype(code: str, state: tuple[Any, ...] | None = None) -> Call:
+    """``numpy.dtype(code, False, True)`` with the given ``__setstate__`` state (default: numpy's
+    own state for a little-endian plain type)."""
+    return Call(NP_DTYPE, (code, False, True), state or (3, "<", None, None, None, -1, -1, 0))
+
+
+def crafted_array(shape: tuple[int, ...], dtype: Call, data: Any) -> Call:
+    """What numpy writes for an array (``_reconstruct(ndarray, (0,), b'b')`` + BUILD), with any
+    shape, dtype and data."""
+    return Call(NP_RECONSTRUCT, (NP_NDARRAY, (0,), b"b"), (1, shape, dtype, False, data))
+
+
+def forged_object_array() -> Call:
+    """The memory-corruption case: a structured dtype with an object field (its flags deny
+    objects) over 8 raw bytes, i.e. a forged object pointer if numpy built it."""
+    obj_field = crafted_dtype("O8", (3, "|", None, None, None, -1, -1, 63))
+    dtype = crafted_dtype("V8", (3, "|", None, ("p",), {"p": (obj_field, 0)}, 8, 1, 0))
+    return crafted_array((1,), dtype, b"\x41" * 8)
+
+
 class _LegacyNumpyPickler(pickle._Pickler):  # the pure-Python pickler exposes save_global
-    """Writes numpy's reconstruction functions under their numpy-1 module name."""
+    """Writes numpy's reconstruction functions under their numpy-1 module name, and
+    :class:`GlobalName` references as the globals they name."""
 
     _LEGACY = {id(_RECONSTRUCT): ("numpy.core.multiarray", "_reconstruct"),
                id(_SCALAR): ("numpy.core.multiarray", "scalar")}
+    dispatch = pickle._Pickler.dispatch.copy()
 
     def save_global(self, obj: Any, name: str | None = None) -> None:
-        target = self._LEGACY.get(id(obj))
+        target = (obj.module, obj.name) if isinstance(obj, GlobalName) else self._LEGACY.get(id(obj))
         if target is None or self.proto < 4:
             return super().save_global(obj, name)
         self.save(target[0])
         self.save(target[1])
         self.write(pickle.STACK_GLOBAL)
         self.memoize(obj)
+
+    dispatch[GlobalName] = save_global
+
+
+#: A tiny but complete 8 px layout (a ~44 KB pickle) for hostile-file tests.
+TINY = dict(fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16, mapping_layers=2, mapping_fmaps=16)
 
 
 def _nf(res: int, fmap_base: int, fmap_max: int, fmap_decay: float) -> int:
@@ -212,6 +269,7 @@ def make_gs_pickle(
     foreign: Literal["os.system", "exec"] | None = None,
     marker: str | os.PathLike[str] | None = None,
     numpy_names: Literal["legacy", "current"] = "legacy",
+    gs_hook: Callable[[Network], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Write a synthetic official-format ``(G, D, Gs)`` pickle and return Gs's variables.
 
@@ -225,7 +283,8 @@ def make_gs_pickle(
     is merged into the kwargs of Gs and both components, ``omit_kwargs`` removes keys from
     them. ``foreign`` puts an object into ``Gs.static_kwargs`` whose unpickling would run
     ``os.system('touch marker')`` or ``exec(...)`` creating ``marker``. ``version=4`` mimics
-    a StyleGAN2 pickle. G and D are small stand-ins (the loader only converts Gs).
+    a StyleGAN2 pickle. G and D are small stand-ins (the loader only converts Gs). ``gs_hook(Gs)``
+    may change the Gs network (e.g. its components) just before it is written.
     """
     rng = np.random.default_rng(seed)
     shapes = gs_variable_shapes(resolution, fmap_base, fmap_max, latent_size=latent_size,
@@ -254,7 +313,7 @@ def make_gs_pickle(
     for key, value in (extra or {}).items():
         net, name = _split(key)
         per_net[net].append((name, value))
-        flat[key] = np.asarray(value)
+        flat[key] = value if isinstance(value, Call) else np.asarray(value)
 
     log2r = int(math.log2(resolution))
     base_kw: dict[str, Any] = {"num_channels": 3, "resolution": resolution, "label_size": 0}
@@ -283,6 +342,8 @@ def make_gs_pickle(
                 variables=[("lod", np.float32(0.0)), ("FromRGB_lod0/bias", np.zeros(4, np.float32))],
                 version=version)
 
+    if gs_hook is not None:
+        gs_hook(Gs)
     with fake_dnnlib(), open(path, "wb") as f:
         if numpy_names == "legacy":
             _LegacyNumpyPickler(f, protocol=4).dump((G, D, Gs))

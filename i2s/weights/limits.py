@@ -78,6 +78,8 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
                     return False
             if len(v) > 16 and not emit(", ..."):
                 return False
+            if type(v) is tuple and len(v) == 1 and not emit(","):
+                return False
             return emit(closing)
         return emit(f"<{type(v).__name__}>")
 
