@@ -4,6 +4,12 @@
 prints which tier ran, and gives every experiment the same settings, cache and output folders:
 figures under ``figures/<model>/``, numbers under ``results/<model>/<profile>/``.
 
+Every experiment returns a named result (a dataclass such as :class:`ClassEmbedding`) whose
+figure and table fields carry the file names they are saved under; ``result.save(session)``
+writes them all. :data:`NOTEBOOK_RESULTS` lists which results each notebook produces, and
+:func:`expected_outputs` derives from it the files a complete run must leave behind (what
+:mod:`i2s.report` checks), so every output name is written down exactly once.
+
 Profiles: ``quick`` (the mini model on a CPU: few enough steps that all seven notebooks run in
 about half an hour, enough that the pictures mean something) and ``paper`` (5000 steps, the
 paper's settings; for a GPU and the official weights).
@@ -12,9 +18,9 @@ paper's settings; for a GPU and the official weights).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +32,10 @@ from .io import atomic_write_text, write_csv
 from .loss import EmbeddingLoss, LossSettings
 from .models import describe_tier, load_generator
 from .stylegan import StyleGAN
+
+if TYPE_CHECKING:
+    from ipywidgets import HBox
+    from matplotlib.figure import Figure
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,6 +126,56 @@ class Session:
         return atomic_write_bytes(self.figures / f"{name}.png", buf.getvalue())
 
 
+# ----------------------------------------------------------------------------- named results
+
+OutputKind = Literal["figure", "table"]
+
+
+def figure_output(name: str, required: bool = True) -> Any:
+    """A result field holding a matplotlib figure, saved as ``figures/<model>/<name>.png``.
+    ``required=False``: the experiment may leave it ``None`` (then nothing is written)."""
+    return field(metadata={"output": "figure", "name": name, "required": required})
+
+
+def table_output(name: str, required: bool = True) -> Any:
+    """A result field holding a DataFrame, saved as ``results/<model>/<profile>/<name>.csv``."""
+    return field(metadata={"output": "table", "name": name, "required": required})
+
+
+class Result:
+    """Base of the experiments' results (each a dataclass). Fields declared with :func:`figure`
+    or :func:`table` are outputs with a file name; the other fields carry what a later cell
+    needs (images, latents, names)."""
+
+    @classmethod
+    def outputs(cls, required_only: bool = False) -> list[tuple[str, OutputKind, str]]:
+        """``(field, kind, file name)`` of every output field, in declaration order."""
+        return [(f.name, f.metadata["output"], f.metadata["name"]) for f in fields(cls)  # type: ignore[arg-type]
+                if "output" in f.metadata and (f.metadata["required"] or not required_only)]
+
+    @classmethod
+    def output_name(cls, field_name: str) -> str:
+        """The file name (without extension) that the output field ``field_name`` is saved under."""
+        for name, _, file_name in cls.outputs():
+            if name == field_name:
+                return file_name
+        raise KeyError(f"{cls.__name__} has no output field {field_name!r}")
+
+    def save(self, s: Session) -> list[Path]:
+        """Write every output that is not ``None`` through the session; returns the paths."""
+        paths = []
+        for name, kind, file_name in self.outputs():
+            value = getattr(self, name)
+            if value is not None:
+                paths.append(s.save_figure(value, file_name) if kind == "figure" else s.save_table(value, file_name))
+        return paths
+
+
+def first_of_each_class(labels: Sequence[str]) -> list[int]:
+    """Index of the first image of each class, in class order (the one-image-per-class subsets)."""
+    return [list(labels).index(c) for c in dict.fromkeys(labels)]
+
+
 def result_table(names: Sequence[str], res: EmbedResult, **columns) -> pd.DataFrame:
     """Per-image numbers of an embedding run: L (paper units and ×1e5), ‖w* − w̄‖, PSNR."""
     df = pd.DataFrame({"image": list(names), "loss": res.loss.numpy(), "loss_x1e5": res.loss.numpy() / 1e5,
@@ -142,10 +202,21 @@ def load_classes(s: Session, classes: Sequence[str] | None = None) -> tuple[list
     return names, labels, torch.cat(imgs)
 
 
-def class_embedding(s: Session, **embed_settings):
-    """Fig. 1 / Fig. 17: embed every image of the five classes into W+ (w̄ init).
+@dataclass
+class ClassEmbedding(Result):
+    """Fig. 1 / Fig. 17: every image of the five classes embedded into W+."""
 
-    Returns (per-image table, per-class summary, figure, names, labels, images, result)."""
+    per_image: pd.DataFrame = table_output("class_embedding")
+    summary: pd.DataFrame = table_output("class_embedding_summary")  # per-class means
+    figure: Figure = figure_output("fig01_class_embedding")
+    names: list[str]
+    labels: list[str]  # the class of each image
+    images: torch.Tensor  # the inputs [N, 3, H, W]
+    result: EmbedResult
+
+
+def class_embedding(s: Session, **embed_settings) -> ClassEmbedding:
+    """Fig. 1 / Fig. 17: embed every image of the five classes into W+ (w̄ init)."""
     from .plots import image_rows
 
     names, labels, imgs = load_classes(s)
@@ -158,7 +229,7 @@ def class_embedding(s: Session, **embed_settings):
         rows += [imgs[idx], res.images[idx]]
         row_labels += [f"{cls}: input", f"{cls}: embedded"]
     fig = image_rows(rows, row_labels, title=f"Embedding the five classes into W+ ({s.G.name}, {s.steps} steps)")
-    return df, summary, fig, names, labels, imgs, res
+    return ClassEmbedding(df, summary, fig, names, labels, imgs, res)
 
 
 # ----------------------------------------------------------------------------- §3.2, Fig. 2 / Table 1
@@ -170,10 +241,17 @@ def faces(s: Session) -> tuple[list[str], torch.Tensor]:
     return load_class_batch("faces", s.G.resolution, zoom=s.zoom)
 
 
-def affine_robustness(s: Session):
-    """Fig. 2 / Table 1: embed the faces after each affine transformation.
+@dataclass
+class AffineRobustness(Result):
+    """Fig. 2 / Table 1: faces embedded after affine transformations."""
 
-    Returns (per-image table, Table 1 beside the paper's, figure)."""
+    per_image: pd.DataFrame = table_output("affine_per_image")
+    table1: pd.DataFrame = table_output("table1_affine")  # beside the paper's Table 1
+    figure: Figure = figure_output("fig02_affine")
+
+
+def affine_robustness(s: Session) -> AffineRobustness:
+    """Fig. 2 / Table 1: embed the faces after each affine transformation."""
     from .plots import image_rows
     from .stress import TRANSFORMS, affine_transforms
 
@@ -189,19 +267,28 @@ def affine_robustness(s: Session):
     # Fig. 2 shows one face: inputs on top, embeddings below
     fig = image_rows([torch.stack([x[0] for x in inputs.values()]), torch.stack([y[0] for y in outputs.values()])],
                      ["input", "embedded"], list(inputs), title="Embedding transformed faces (Fig. 2)")
-    return df, table1, fig
+    return AffineRobustness(df, table1, fig)
 
 
 # ----------------------------------------------------------------------------- Fig. 3 / Table 3
 
 
-def defects(s: Session):
+@dataclass
+class Defects(Result):
+    """Fig. 3 / Table 3: faces with features removed, embedded."""
+
+    per_image: pd.DataFrame = table_output("defects_per_image")
+    table3: pd.DataFrame = table_output("table3_defects")  # beside the paper's Table 3, with the locality columns
+    figure: Figure = figure_output("fig03_defects")
+
+
+def defects(s: Session) -> Defects:
     """Fig. 3 / Table 3: embed faces with eyes, nose, mouth (and combinations) removed.
 
     Besides L and ‖w* − w̄‖, measures whether the damage stays local (§3.2: "the embeddings of
     different facial features are independent of each other"): the mean squared difference, in
     0-255 units, between the embedding of the defective face and that of the intact face, inside
-    the removed region and outside it. Returns (per-image table, Table 3 beside the paper's, figure)."""
+    the removed region and outside it."""
     from .data import eval_images
     from .plots import image_rows
     from .stress import DEFECTS, NON_DEFECTIVE, aligned_face_and_landmarks, defect_inputs, defect_masks
@@ -235,7 +322,7 @@ def defects(s: Session):
     table3 = table3.merge(local.reset_index(), on="defect", how="left")
     fig = image_rows([torch.stack([shown[k][0] for k in labels]), torch.stack([shown[k][1] for k in labels])],
                      ["input", "embedded"], list(labels), title="Embedding defective faces (Fig. 3)")
-    return df, table3, fig
+    return Defects(df, table3, fig)
 
 
 def beside_paper(df: pd.DataFrame, key: str, paper_csv: str, order: Sequence[str] | None = None) -> pd.DataFrame:
@@ -253,14 +340,28 @@ def beside_paper(df: pd.DataFrame, key: str, paper_csv: str, order: Sequence[str
 # ----------------------------------------------------------------------------- §3.3 / §5.1
 
 
-def latent_space_choice(s: Session, names: Sequence[str], labels: Sequence[str], imgs: torch.Tensor):
+@dataclass
+class LatentSpaceChoice(Result):
+    """Fig. 5 / Fig. 14: W vs W+, w̄ vs random init, trained vs random weights."""
+
+    table: pd.DataFrame = table_output("latent_space_choice")  # one row per image and setting
+    figure: Figure = figure_output("fig05_latent_space")
+
+    @property
+    def by_setting(self) -> pd.DataFrame:
+        """Mean L, ‖w* − w̄‖ and PSNR per setting, in the figure's column order."""
+        return self.table.groupby("setting", sort=False)[["loss_x1e5", "dist_to_w_avg", "psnr_db"]].mean()
+
+
+def latent_space_choice(s: Session, names: Sequence[str], labels: Sequence[str],
+                        imgs: torch.Tensor) -> LatentSpaceChoice:
     """Fig. 5 / Fig. 14: one image per class embedded (b) into W of a random-weights generator,
     (c) into W from w̄, (d) into W from a random code, (e) into W+ of the random-weights generator,
-    (f) into W+ from w̄, (g) into W+ from a random code. Returns (table, figure)."""
+    (f) into W+ from w̄, (g) into W+ from a random code."""
     from .plots import image_rows
     from .stylegan import random_weights
 
-    first = [labels.index(c) for c in dict.fromkeys(labels)]
+    first = first_of_each_class(labels)
     x = imgs[first]
     R = random_weights(s.G, seed=s.seed)
     columns = {
@@ -279,11 +380,19 @@ def latent_space_choice(s: Session, names: Sequence[str], labels: Sequence[str],
     rows = [torch.stack([x[k]] + [outs[c][k] for c in columns]) for k in range(len(first))]
     fig = image_rows(rows, [labels[i] for i in first], ["(a) input"] + list(columns),
                      title="Which latent space? W vs W+, w̄ vs random init, random weights (Fig. 5 / 14)")
-    return pd.concat(tables, ignore_index=True), fig
+    return LatentSpaceChoice(pd.concat(tables, ignore_index=True), fig)
+
+
+@dataclass
+class InitPerClass(Result):
+    """Table 2: w̄ vs random initialisation, per class."""
+
+    per_image: pd.DataFrame = table_output("init_per_image")
+    table2: pd.DataFrame = table_output("table2_init")  # per class and init, beside the paper's Table 2
 
 
 def init_per_class(s: Session, names: Sequence[str], labels: Sequence[str], imgs: torch.Tensor,
-                   mean_result: EmbedResult | None = None):
+                   mean_result: EmbedResult | None = None) -> InitPerClass:
     """Table 2: W+ embeddings from w̄ vs from U[-1, 1], mean L and ‖w* − w̄‖ per class."""
     tables = []
     for init in ("mean", "uniform"):
@@ -294,12 +403,20 @@ def init_per_class(s: Session, names: Sequence[str], labels: Sequence[str], imgs
     ours.columns = ["ours_loss_x1e5", "ours_dist", "ours_psnr_db"]
     paper = pd.read_csv(REPO / "data" / "paper" / "table2_init.csv").set_index(["class", "init"])
     paper.columns = ["paper_loss_x1e5", "paper_dist"]
-    return df, ours.join(paper, how="left").reset_index()
+    return InitPerClass(df, ours.join(paper, how="left").reset_index())
 
 
-def noise_variation(s: Session, image: torch.Tensor, seeds: Sequence[int] = (0, 1, 2)):
+@dataclass
+class NoiseVariation(Result):
+    """Fig. 16: one face embedded with different constant noise maps."""
+
+    table: pd.DataFrame = table_output("noise_variation")  # one row per noise seed
+    figure: Figure = figure_output("fig16_noise")
+
+
+def noise_variation(s: Session, image: torch.Tensor, seeds: Sequence[int] = (0, 1, 2)) -> NoiseVariation:
     """Fig. 16: the same face embedded with different constant noise maps (the stored noise
-    buffers re-drawn with each seed). Returns (table, figure)."""
+    buffers re-drawn with each seed)."""
     import copy
 
     from .plots import image_rows
@@ -319,7 +436,7 @@ def noise_variation(s: Session, image: torch.Tensor, seeds: Sequence[int] = (0, 
                      "psnr_db": res.psnr[0].item()})
     fig = image_rows([torch.stack([image[0]] + outs)], None, ["input"] + [f"noise seed {k}" for k in seeds],
                      title="Embedding with different constant noise (Fig. 16)")
-    return pd.DataFrame(rows), fig
+    return NoiseVariation(pd.DataFrame(rows), fig)
 
 
 # ----------------------------------------------------------------------------- §4 applications
@@ -382,12 +499,145 @@ def load_styles(s: Session) -> tuple[list[str], torch.Tensor]:
     return [i.name for i in items], torch.cat([load_target(i, s.G.resolution, s.zoom, align=False) for i in items])
 
 
+@dataclass
+class EmbeddedClasses:
+    """The evaluation set embedded into W+: the codes that notebook 05 edits."""
+
+    names: list[str]
+    labels: list[str]
+    images: torch.Tensor  # [N, 3, H, W]
+    w_plus: torch.Tensor  # [N, layers, 512]
+
+    @property
+    def faces(self) -> list[int]:
+        """Indices of the faces."""
+        return [i for i, c in enumerate(self.labels) if c == "faces"]
+
+    @property
+    def others(self) -> list[int]:
+        """Index of the first image of each class that is not faces."""
+        return [i for i in first_of_each_class(self.labels) if self.labels[i] != "faces"]
+
+
+def embed_classes(s: Session) -> EmbeddedClasses:
+    """Every image of the evaluation set embedded with the session's settings (cached)."""
+    names, labels, imgs = load_classes(s)
+    return EmbeddedClasses(names, labels, imgs, s.embed(imgs).w_plus)
+
+
+@dataclass
+class Morphing(Result):
+    """§4.1 / Fig. 4 / Fig. 15: morphs within faces and across classes."""
+
+    figure: Figure = figure_output("fig04_morphing")
+    frames: torch.Tensor  # [pairs, frames, 3, H, W]
+
+
+def morphing(s: Session, codes: EmbeddedClasses, frames: int = 7) -> Morphing:
+    """Up to three face-to-face morphs, one between two other classes and one from a face to
+    the last other class, each over ``frames`` values of λ from 1 to 0."""
+    from .plots import image_rows
+
+    w, faces, others = codes.w_plus, codes.faces, codes.others
+    pairs = [(w[faces[k]], w[faces[k + 1]]) for k in range(min(3, len(faces) - 1))]
+    pairs += [(w[others[0]], w[others[1]]), (w[faces[0]], w[others[-1]])]
+    rows = morph_rows(s, pairs, frames=frames)
+    fig = image_rows(list(rows), ["face↔face"] * (len(pairs) - 2) + ["in-class, non-face", "face↔other class"],
+                     [f"λ={l:.2f}" for l in torch.linspace(1, 0, frames).tolist()], title="Morphing (Fig. 4)")
+    return Morphing(fig, rows)
+
+
+@dataclass
+class StyleTransfer(Result):
+    """§4.2 / Fig. 6 / Fig. 8: style transfer by crossover, and crossover between classes."""
+
+    figure: Figure = figure_output("fig06_style_transfer")  # styles x faces
+    classes_figure: Figure = figure_output("fig08_crossover_classes")  # other classes x three faces
+    style_names: list[str]
+    w_style: torch.Tensor  # the style images' W+ codes
+
+
+def style_transfer(s: Session, codes: EmbeddedClasses) -> StyleTransfer:
+    """Embed the style images, then give every face the fine layers of every style (Fig. 6),
+    and the first three faces the fine layers of each other class (Fig. 8)."""
+    from .plots import image_rows
+
+    w, faces, others = codes.w_plus, codes.faces, codes.others
+    style_names, style_imgs = load_styles(s)
+    w_style = s.embed(style_imgs).w_plus
+    grid = crossover_grid(s, w_style, w[faces])
+    fig6 = image_rows([torch.cat([style_imgs[k:k + 1], grid[k]]) for k in range(len(style_names))],
+                      [n.split("/")[-1][:16] for n in style_names],
+                      ["style"] + [codes.names[i].split("/")[-1][:12] for i in faces],
+                      title="Style transfer by crossover (Fig. 6)")
+    grid8 = crossover_grid(s, w[others], w[faces[:3]])
+    fig8 = image_rows(list(grid8), [codes.labels[i] for i in others], None, title="Crossover between classes (Fig. 8)")
+    return StyleTransfer(fig6, fig8, style_names, w_style)
+
+
+@dataclass
+class ExpressionEditing(Result):
+    """§4.3 / Fig. 7: expression transfer from a neutral / smiling pair."""
+
+    figure: Figure = figure_output("fig07_expression")
+    people: list[str]  # the people of the expression pairs
+    w_neutral: torch.Tensor
+    w_smiling: torch.Tensor
+
+
+def expression_editing(s: Session, codes: EmbeddedClasses,
+                       lams: Sequence[float] = (-3, -1.5, 0, 1.5, 3, 4.5)) -> ExpressionEditing:
+    """Embed the expression pairs and move every face along the first pair's neutral → smiling
+    direction by each λ."""
+    from .plots import image_rows
+
+    people, neutral, smiling = load_expression_pairs(s)
+    wn, wm = s.embed(neutral).w_plus, s.embed(smiling).w_plus
+    faces = codes.faces
+    rows = expression_rows(s, codes.w_plus[faces], wn[0], wm[0], lams)
+    fig = image_rows(list(rows), [codes.names[i].split("/")[-1][:14] for i in faces], [f"λ={l}" for l in lams],
+                     title=f"Expression transfer from {people[0]} (Fig. 7)")
+    return ExpressionEditing(fig, people, wn, wm)
+
+
+@dataclass
+class ExplorerGrids(Result):
+    """The explorer's slider values as static grids (what notebook 05 shows without a live kernel)."""
+
+    morph: Figure = figure_output("fig05_widgets_morph")
+    crossover: Figure = figure_output("fig05_widgets_crossover")
+    expression: Figure = figure_output("fig05_widgets_expression")
+
+
+def explore(s: Session, codes: EmbeddedClasses, styles: StyleTransfer, expressions: ExpressionEditing,
+            interactive: bool = True) -> ExplorerGrids | HBox:
+    """Notebook 05's explorer (:func:`i2s.widgets.explorer`): live sliders when ``interactive``,
+    else the :class:`ExplorerGrids`, saved."""
+    from .widgets import explorer
+
+    return explorer(s, codes.w_plus, codes.labels, codes.names, styles.w_style, styles.style_names,
+                    expressions.w_neutral, expressions.w_smiling, interactive=interactive)
+
+
 # ----------------------------------------------------------------------------- Fig. 20
 
 
-def pairwise_distances(names: Sequence[str], labels: Sequence[str], w_plus: torch.Tensor):
-    """Fig. 20: L2 distances between all W+ embeddings; intra- and inter-class means.
-    Returns (distance matrix, per-class-pair mean table, figure)."""
+@dataclass
+class PairwiseDistances(Result):
+    """Fig. 20: distances between all W+ embeddings."""
+
+    distances: np.ndarray  # [N, N] L2 distances
+    means: pd.DataFrame = table_output("pairwise_class_means")  # per (class_a, class_b): intra / inter mean
+    figure: Figure = figure_output("fig20_distances")
+
+    @property
+    def class_matrix(self) -> pd.DataFrame:
+        """The class-pair means as a class x class matrix."""
+        return self.means.pivot(index="class_a", columns="class_b", values="mean_dist")
+
+
+def pairwise_distances(names: Sequence[str], labels: Sequence[str], w_plus: torch.Tensor) -> PairwiseDistances:
+    """Fig. 20: L2 distances between all W+ embeddings; intra- and inter-class means."""
     from .plots import distance_heatmap
 
     flat = w_plus.flatten(1).double()
@@ -402,24 +652,37 @@ def pairwise_distances(names: Sequence[str], labels: Sequence[str], w_plus: torc
             vals = block[~np.eye(len(ia), dtype=bool)] if a == b else block.ravel()
             rows.append({"class_a": a, "class_b": b, "kind": "intra" if a == b else "inter", "mean_dist": float(vals.mean())})
     fig = distance_heatmap(dist, [n.split("/")[-1][:18] for n in names])
-    return dist, pd.DataFrame(rows), fig
+    return PairwiseDistances(dist, pd.DataFrame(rows), fig)
 
 
 # ----------------------------------------------------------------------------- §5
 
 
-def loss_ablation(s: Session, names: Sequence[str], labels: Sequence[str], imgs: torch.Tensor):
+@dataclass
+class LossAblation(Result):
+    """Fig. 9 / Fig. 22: the loss variants compared."""
+
+    table: pd.DataFrame = table_output("loss_ablation")  # one row per image and variant
+    figure: Figure = figure_output("fig09_loss_ablation")
+
+    @property
+    def by_variant(self) -> pd.DataFrame:
+        """Mean full loss, PSNR and SSIM per variant."""
+        return self.table.groupby("variant", sort=False)[["full_loss_x1e5", "psnr_db", "ssim"]].mean()
+
+
+def loss_ablation(s: Session, names: Sequence[str], labels: Sequence[str], imgs: torch.Tensor) -> LossAblation:
     """Fig. 9 / Fig. 22: one image per class embedded with each loss variant.
 
-    Returns (table, figure). L is always measured with the full loss (Eq. 1), so the variants
-    can be compared; PSNR beside it."""
+    L is always measured with the full loss (Eq. 1), so the variants can be compared; PSNR and
+    SSIM beside it."""
     from .loss import VARIANTS, EmbeddingLoss, LossSettings
     from .metrics import ssim
     from .plots import image_rows
 
     order = ["mse", "conv3_2", "mse+conv3_2", "perceptual", "full"]
     assert set(order) == set(VARIANTS)
-    first = [labels.index(c) for c in dict.fromkeys(labels)]
+    first = first_of_each_class(labels)
     x = imgs[first]
     vgg = s.loss_fn.slices  # reuse the loaded VGG: rebuild the full feature stack from the session's slices
     full_vgg = torch.nn.Sequential(*[m for sl in vgg for m in sl])
@@ -438,12 +701,25 @@ def loss_ablation(s: Session, names: Sequence[str], labels: Sequence[str], imgs:
     fig = image_rows(grid, [labels[i] for i in first], ["input", "MSE only", "conv3_2 only", "MSE + conv3_2",
                                                          "perceptual (Eq. 2)", "full (Eq. 1)"],
                      title="Loss ablation (Fig. 9)")
-    return pd.DataFrame(rows), fig
+    return LossAblation(pd.DataFrame(rows), fig)
 
 
-def iterative_embedding(s: Session, x: torch.Tensor, row_labels: Sequence[str], times: int = 7):
+@dataclass
+class IterativeEmbedding(Result):
+    """Fig. 11: embedding the embedding, round after round."""
+
+    table: pd.DataFrame = table_output("iterative_embedding")  # one row per image and round
+    figure: Figure = figure_output("fig11_iterative")
+
+    @property
+    def psnr_by_iteration(self) -> pd.DataFrame:
+        """PSNR against the original, rounds x images."""
+        return self.table.pivot(index="iteration", columns="image", values="psnr_vs_original_db")
+
+
+def iterative_embedding(s: Session, x: torch.Tensor, row_labels: Sequence[str], times: int = 7) -> IterativeEmbedding:
     """Fig. 11: embed, take the embedding as the new input, repeat ``times`` times, each round with
-    the profile's ``iterative_steps``. Returns (table, figure)."""
+    the profile's ``iterative_steps``."""
     from .plots import image_rows
 
     current, cols, rows = x, [x], []
@@ -458,16 +734,23 @@ def iterative_embedding(s: Session, x: torch.Tensor, row_labels: Sequence[str], 
     grid = [torch.stack([c[j] for c in cols]) for j in range(len(row_labels))]
     fig = image_rows(grid, list(row_labels), ["original"] + [f"×{k}" for k in range(1, times + 1)],
                      title="Iterative embedding (Fig. 11)")
-    return pd.DataFrame(rows), fig
+    return IterativeEmbedding(pd.DataFrame(rows), fig)
 
 
-def loss_vs_steps(s: Session, names: Sequence[str], labels: Sequence[str], imgs: torch.Tensor):
+@dataclass
+class LossVsSteps(Result):
+    """Fig. 10: the loss against the number of steps."""
+
+    table: pd.DataFrame = table_output("loss_vs_steps")  # steps to convergence per class
+    figure: Figure = figure_output("fig10_loss_vs_steps")
+
+
+def loss_vs_steps(s: Session, names: Sequence[str], labels: Sequence[str], imgs: torch.Tensor) -> LossVsSteps:
     """Fig. 10: the loss against the number of steps, one image per class, over ``curve_steps``.
-    Returns (table of steps-to-convergence per class, figure). Convergence: the first step whose
-    loss is within 5 % (of the total drop) of the final loss."""
+    Convergence: the first step whose loss is within 5 % (of the total drop) of the final loss."""
     from .plots import loss_curves
 
-    first = [labels.index(c) for c in dict.fromkeys(labels)]
+    first = first_of_each_class(labels)
     res = s.embed(imgs[first], steps=s.params["curve_steps"])
     curves = {labels[i]: res.loss_curve[:, k].numpy() for k, i in enumerate(first)}
     rows = []
@@ -476,19 +759,28 @@ def loss_vs_steps(s: Session, names: Sequence[str], labels: Sequence[str], imgs:
         conv = int(np.argmax(c - c[-1] <= 0.05 * drop)) + 1 if drop > 0 else 1
         rows.append({"class": cls, "image": names[labels.index(cls)], "start_loss_x1e5": c[0] / 1e5,
                      "final_loss_x1e5": c[-1] / 1e5, "steps_to_95pct": conv})
-    return pd.DataFrame(rows), loss_curves(curves)
+    return LossVsSteps(pd.DataFrame(rows), loss_curves(curves))
 
 
-def resize_trick(s: Session, x: torch.Tensor, labels: Sequence[str]):
+@dataclass
+class ResizeTrick(Result):
+    """Fig. 12: the perceptual loss at 256 px vs at full resolution (both ``None`` at or below
+    256 px, where there is nothing to compare)."""
+
+    table: pd.DataFrame | None = table_output("resize_trick", required=False)
+    figure: Figure | None = figure_output("fig12_resize_trick", required=False)
+
+
+def resize_trick(s: Session, x: torch.Tensor, labels: Sequence[str]) -> ResizeTrick:
     """Fig. 12: the perceptual loss on images shrunk to 256 x 256 vs on the full resolution.
-    Only meaningful above 256 px (the official 1024-px model); returns None below."""
+    Only meaningful above 256 px (the official 1024-px model); an empty result below."""
     from .loss import EmbeddingLoss, LossSettings
     from .plots import image_rows
 
     if s.G.resolution <= 256:
         print(f"[i2s] Fig. 12 needs a generator above 256 px; {s.G.name} is {s.G.resolution} px, so the perceptual "
               "loss already sees the full image. Run this notebook with model='ffhq'.")
-        return None, None
+        return ResizeTrick(None, None)
     full_vgg = torch.nn.Sequential(*[m for sl in s.loss_fn.slices for m in sl])
     native = EmbeddingLoss(LossSettings(resize=None), vgg=full_vgg, vgg_label=s.loss_fn.perceptual_net).to(s.device)
     a, b = s.embed(x), s.embed(x, loss_fn=native)
@@ -496,4 +788,29 @@ def resize_trick(s: Session, x: torch.Tensor, labels: Sequence[str]):
                     result_table(list(labels), b, perceptual=f"full {s.G.resolution}")], ignore_index=True)
     fig = image_rows([torch.stack([x[k], a.images[k], b.images[k]]) for k in range(len(x))], list(labels),
                      ["original", "perceptual at 256", f"perceptual at {s.G.resolution}"], title="The resize trick (Fig. 12)")
-    return df, fig
+    return ResizeTrick(df, fig)
+
+
+# ----------------------------------------------------------------------------- what each notebook writes
+
+NOTEBOOK_RESULTS: dict[str, tuple[type[Result], ...]] = {
+    "01_class_embedding": (ClassEmbedding,),
+    "02_affine_robustness": (AffineRobustness,),
+    "03_defects": (Defects,),
+    "04_latent_space_choice": (LatentSpaceChoice, InitPerClass, NoiseVariation),
+    "05_applications": (Morphing, StyleTransfer, ExpressionEditing, ExplorerGrids),
+    "06_pairwise_distances": (PairwiseDistances,),
+    "07_embedding_algorithm": (LossAblation, LossVsSteps, IterativeEmbedding, ResizeTrick),
+}
+
+
+def expected_outputs() -> dict[str, dict[str, list[str]]]:
+    """Per notebook, the figures (``figures/<model>/<name>.png``) and tables
+    (``results/<model>/<profile>/<name>.csv``) a complete run writes: the required output
+    fields of the results in :data:`NOTEBOOK_RESULTS`."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for notebook, results in NOTEBOOK_RESULTS.items():
+        outputs = [o for r in results for o in r.outputs(required_only=True)]
+        out[notebook] = {"figures": [name for _, kind, name in outputs if kind == "figure"],
+                         "tables": [name for _, kind, name in outputs if kind == "table"]}
+    return out

@@ -14,21 +14,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import experiments as ex
 from .io import atomic_write_text
 
-# What each notebook must write (figures under figures/<model>/, tables under results/<model>/<profile>/).
-EXPECTED: dict[str, dict[str, list[str]]] = {
-    "01_class_embedding": {"figures": ["fig01_class_embedding"], "tables": ["class_embedding", "class_embedding_summary"]},
-    "02_affine_robustness": {"figures": ["fig02_affine"], "tables": ["affine_per_image", "table1_affine"]},
-    "03_defects": {"figures": ["fig03_defects"], "tables": ["defects_per_image", "table3_defects"]},
-    "04_latent_space_choice": {"figures": ["fig05_latent_space", "fig16_noise"],
-                               "tables": ["latent_space_choice", "init_per_image", "table2_init", "noise_variation"]},
-    "05_applications": {"figures": ["fig04_morphing", "fig06_style_transfer", "fig08_crossover_classes", "fig07_expression",
-                                    "fig05_widgets_morph", "fig05_widgets_crossover", "fig05_widgets_expression"], "tables": []},
-    "06_pairwise_distances": {"figures": ["fig20_distances"], "tables": ["pairwise_class_means"]},
-    "07_embedding_algorithm": {"figures": ["fig09_loss_ablation", "fig10_loss_vs_steps", "fig11_iterative"],
-                               "tables": ["loss_ablation", "loss_vs_steps", "iterative_embedding"]},
-}
+# What each notebook must write (figures under figures/<model>/, tables under results/<model>/<profile>/):
+# derived from the output fields of the experiments' named results.
+EXPECTED: dict[str, dict[str, list[str]]] = ex.expected_outputs()
+
+# The tables the verdicts read, by the names their results save them under.
+LATENT_SPACE = ex.LatentSpaceChoice.output_name("table")
+TABLE1 = ex.AffineRobustness.output_name("table1")
+TABLE2 = ex.InitPerClass.output_name("table2")
+TABLE3 = ex.Defects.output_name("table3")
+CLASSES = ex.ClassEmbedding.output_name("per_image")
+CLASS_SUMMARY = ex.ClassEmbedding.output_name("summary")
+LOSS_ABLATION = ex.LossAblation.output_name("table")
+LOSS_VS_STEPS = ex.LossVsSteps.output_name("table")
 
 
 def missing_outputs(figures: Path, results: Path) -> list[str]:
@@ -64,15 +65,15 @@ def claims(results: Path) -> list[Verdict]:
         verdict = "not run" if ok is None else "too close to call" if close else "agrees" if ok else "disagrees"
         out.append(Verdict(claim, verdict, evidence))
 
-    ls = _read(results, "latent_space_choice")
+    ls = _read(results, LATENT_SPACE)
     if ls is not None:
         m = ls.groupby("setting")["loss_x1e5"].mean()
         wp, w = m.get("(f) W+, w̄ init"), m.get("(c) W, w̄ init")
         add("Embedding into W+ beats W (§3.3, Fig. 5)", wp < w, f"mean L ×1e5: W+ {wp:.4f} vs W {w:.4f} (w̄ init, one image per class)")
     else:
-        add("Embedding into W+ beats W (§3.3, Fig. 5)", None, "latent_space_choice.csv missing")
+        add("Embedding into W+ beats W (§3.3, Fig. 5)", None, f"{LATENT_SPACE}.csv missing")
 
-    t2 = _read(results, "table2_init")
+    t2 = _read(results, TABLE2)
     if t2 is not None:
         p = t2.pivot(index="class", columns="init", values="ours_loss_x1e5")
         face_ok = p.loc["faces", "mean"] < p.loc["faces", "uniform"]
@@ -83,9 +84,9 @@ def claims(results: Path) -> list[Verdict]:
         add("Random init is better for non-faces (§5.1, Table 2)", len(wins) > len(others) / 2,
             f"random init has the lower L for {len(wins)} of {len(others)} non-face classes ({', '.join(wins) or 'none'})")
     else:
-        add("w̄ init is better for faces (§5.1, Table 2)", None, "table2_init.csv missing")
+        add("w̄ init is better for faces (§5.1, Table 2)", None, f"{TABLE2}.csv missing")
 
-    ce = _read(results, "class_embedding_summary")
+    ce = _read(results, CLASS_SUMMARY)
     if ce is not None:
         d = ce.set_index("class")["dist_to_w_avg"]
         others = [c for c in d.index if c != "faces"]
@@ -96,7 +97,7 @@ def claims(results: Path) -> list[Verdict]:
         add("Faces embed better (lower loss) than the other classes (§3.1)", all(lo["faces"] < lo[c] for c in others),
             "mean L ×1e5: " + ", ".join(f"{c} {lo[c]:.4f}" for c in lo.index))
 
-    t1 = _read(results, "table1_affine")
+    t1 = _read(results, TABLE1)
     if t1 is not None:
         t = t1.set_index("transform")["ours_loss_x1e5"]
         worse = [k for k in t.index if k != "original" and t[k] > t["original"]]
@@ -104,7 +105,7 @@ def claims(results: Path) -> list[Verdict]:
             f"L ×1e5 original {t['original']:.4f}; higher for {len(worse)} of {len(t) - 1} transforms: "
             + ", ".join(f"{k} {t[k]:.4f}" for k in t.index if k != "original"))
 
-    t3 = _read(results, "table3_defects")
+    t3 = _read(results, TABLE3)
     if t3 is not None:
         t = t3.set_index("defect")
         base = t.loc["non-defective", "ours_dist"]
@@ -124,7 +125,7 @@ def claims(results: Path) -> list[Verdict]:
                 + ", ".join(f"{k} {d.loc[k, 'mse_vs_intact_inside']:.1f} vs {d.loc[k, 'mse_vs_intact_outside']:.1f}"
                             for k in d.index) + " (local: outside < half of inside)")
 
-    ab = _read(results, "loss_ablation")
+    ab = _read(results, LOSS_ABLATION)
     if ab is not None:
         m = ab.groupby("variant")[["ssim", "full_loss_x1e5"]].mean()
         best = m["ssim"].idxmax()
@@ -135,7 +136,7 @@ def claims(results: Path) -> list[Verdict]:
             + f" (best: {best}; full − best ablation ({rival}) = {margin:+.4f})",
             close=abs(margin) < TIE_SSIM)
 
-    lv = _read(results, "loss_vs_steps")
+    lv = _read(results, LOSS_VS_STEPS)
     if lv is not None:
         s = lv.set_index("class")["steps_to_95pct"]
         add("The loss converges fastest for faces (§5.3, Fig. 10)", bool(s["faces"] <= s.min()),
@@ -154,7 +155,7 @@ def _table_md(df: pd.DataFrame) -> str:
 def write_report(results: Path, figures: Path | None = None, title_note: str = "") -> Path:
     """Write results/<model>/<profile>/REPORT.md from the notebooks' CSVs."""
     results = Path(results)
-    tag = _read(results, "class_embedding")
+    tag = _read(results, CLASSES)
     who = ""
     if tag is not None and {"model", "tier", "perceptual_net", "profile"} <= set(tag.columns):
         r = tag.iloc[0]
@@ -166,9 +167,9 @@ def write_report(results: Path, figures: Path | None = None, title_note: str = "
              + "\n".join(f"| {v.claim} | **{v.verdict}** | {v.evidence} |" for v in claims(results))]
     keep = ["ours_loss_x1e5", "paper_loss_x1e5", "ours_dist", "paper_dist", "ours_psnr_db",
             "mse_vs_intact_inside", "mse_vs_intact_outside"]
-    for name, title, key in (("table1_affine", "Table 1: affine transformations", "transform"),
-                             ("table2_init", "Table 2: initialisation per class", None),
-                             ("table3_defects", "Table 3: defective faces", "defect")):
+    for name, title, key in ((TABLE1, "Table 1: affine transformations", "transform"),
+                             (TABLE2, "Table 2: initialisation per class", None),
+                             (TABLE3, "Table 3: defective faces", "defect")):
         df = _read(results, name)
         if df is not None:
             first = ["class", "init"] if key is None else [key]

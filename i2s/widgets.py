@@ -24,7 +24,8 @@ def _png(x: torch.Tensor, scale: int = 3) -> bytes:
 def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_style: torch.Tensor,
              style_names: Sequence[str], w_neutral: torch.Tensor, w_smiling: torch.Tensor, interactive: bool = True):
     """Three panels: morph (image A, image B, λ), crossover (content, style, layer), expression
-    (target, λ, threshold; direction from the first neutral/smiling pair)."""
+    (target, λ, threshold; direction from the first neutral/smiling pair). Returns the widget
+    (``interactive``) or the saved static grids (:class:`i2s.experiments.ExplorerGrids`)."""
     G = s.G
 
     def render(code: torch.Tensor) -> torch.Tensor:
@@ -69,7 +70,9 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
 
 
 def _static(s, w, short, w_style, w_neutral, w_smiling, render):
-    """The slider values as grids (for papermill and static HTML)."""
+    """The slider values as grids (for papermill and static HTML), saved under the names of
+    :class:`i2s.experiments.ExplorerGrids`."""
+    from .experiments import ExplorerGrids
     from .plots import image_rows
 
     lams = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -79,12 +82,11 @@ def _static(s, w, short, w_style, w_neutral, w_smiling, render):
     strengths, thresholds = [-4.0, -2.0, 0.0, 2.0, 4.0], [0.5, 1.0, 2.0]
     expr_rows = [torch.stack([render(expression_transfer(w[0], w_neutral[0], w_smiling[0], l, threshold=t))
                               for l in strengths]) for t in thresholds]
-    figs = {
-        "fig05_widgets_morph": image_rows([morph_row], [f"{short[0]}→{short[1]}"], [f"λ={l}" for l in lams], "Morph λ"),
-        "fig05_widgets_crossover": image_rows([cross_row], [short[0]], [f"layer {k}" for k in layers], "Crossover layer"),
-        "fig05_widgets_expression": image_rows(expr_rows, [f"threshold {t}" for t in thresholds],
-                                               [f"λ={l}" for l in strengths], "Expression strength and threshold"),
-    }
-    for name, fig in figs.items():
-        s.save_figure(fig, name)
-    return figs
+    grids = ExplorerGrids(
+        morph=image_rows([morph_row], [f"{short[0]}→{short[1]}"], [f"λ={l}" for l in lams], "Morph λ"),
+        crossover=image_rows([cross_row], [short[0]], [f"layer {k}" for k in layers], "Crossover layer"),
+        expression=image_rows(expr_rows, [f"threshold {t}" for t in thresholds], [f"λ={l}" for l in strengths],
+                              "Expression strength and threshold"),
+    )
+    grids.save(s)
+    return grids

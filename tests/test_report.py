@@ -79,3 +79,49 @@ def test_hairs_breadth_margins_are_too_close_to_call(tmp_path):
     rows[2]["ours_dist"] = 17.0
     _write(tmp_path, "table3_defects", rows)
     assert verdict("Defective faces embed farther") == "disagrees"
+
+
+def test_expected_outputs_come_from_the_named_results(tmp_path):
+    """Saving one of each notebook's results writes exactly the files the check expects."""
+    from dataclasses import fields
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from i2s.experiments import NOTEBOOK_RESULTS, ResizeTrick, expected_outputs
+
+    assert EXPECTED == expected_outputs()
+    figs, res = tmp_path / "f", tmp_path / "r"
+    figs.mkdir()
+    res.mkdir()
+
+    class Session:  # what Result.save needs of i2s.experiments.Session
+        def save_figure(self, fig, name):
+            fig.savefig(figs / f"{name}.png")
+            return figs / f"{name}.png"
+
+        def save_table(self, df, name):
+            df.to_csv(res / f"{name}.csv", index=False)
+            return res / f"{name}.csv"
+
+    written = []
+    for results in NOTEBOOK_RESULTS.values():
+        for cls in results:
+            if cls is ResizeTrick:  # optional outputs: None below 256 px, nothing written
+                assert cls(None, None).save(Session()) == []
+                continue
+            kinds = {name: kind for name, kind, _ in cls.outputs()}
+            values = {f.name: (plt.figure() if kinds.get(f.name) == "figure" else
+                               pd.DataFrame({"x": [1]}) if kinds.get(f.name) == "table" else None) for f in fields(cls)}
+            written += cls(**values).save(Session())
+    plt.close("all")
+    assert missing_outputs(figs, res) == []
+    assert sorted(p.stem for p in written) == sorted(n for e in EXPECTED.values() for n in e["figures"] + e["tables"])
+
+
+def test_committed_outputs_carry_the_expected_names():
+    from conftest import REPO
+
+    assert missing_outputs(REPO / "figures" / "mini", REPO / "results" / "mini" / "quick") == []
