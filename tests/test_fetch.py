@@ -75,9 +75,13 @@ class _Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         with state["lock"]:
             state["requests"].append({"path": self.path, "range": rng})
+        if self.path in state["hostile"]:
+            self._hostile(state["hostile"][self.path])
+            return
         if self.path not in state["files"]:
             self.send_error(404)
             return
+        time.sleep(state["delay"])
         body, ctype = state["files"][self.path]
         start, status = 0, 200
         if rng and self.path not in state["ignore_range"]:
@@ -109,13 +113,42 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(payload)
 
+    def _hostile(self, spec: tuple[str, bytes]) -> None:
+        """Misbehave as ``spec = (mode, body)`` says, until the client gives up."""
+        mode, body = spec
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if mode == "short-length":  # announces half, sends everything
+            self.send_header("Content-Length", str(len(body) // 2))
+        elif mode in ("drip", "slow"):
+            self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            if mode == "no-length-cut":  # no Content-Length, half the file, then close
+                self.wfile.write(body[: len(body) // 2])
+            elif mode == "short-length":
+                self.wfile.write(body)
+            elif mode == "endless":  # no Content-Length, never ends
+                while True:
+                    self.wfile.write(body)
+            elif mode in ("drip", "slow"):  # 1 byte (drip) or 2 KB (slow) every 20 ms
+                step = 1 if mode == "drip" else 2048
+                for k in range(0, len(body), step):
+                    self.wfile.write(body[k:k + step])
+                    self.wfile.flush()
+                    time.sleep(0.02)
+        except OSError:  # the client hung up: what we are testing
+            pass
+
 
 @pytest.fixture
 def server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.daemon_threads = True
-    srv.state = {"files": {}, "requests": [], "truncate": {}, "ignore_range": set(),
-                 "lock": threading.Lock()}
+    srv.state = {"files": {}, "requests": [], "truncate": {}, "ignore_range": set(), "hostile": {},
+                 "delay": 0.0, "lock": threading.Lock()}
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
@@ -125,7 +158,12 @@ def server():
         srv.state["files"][path] = (body, ctype)
         return srv.url(path)
 
+    def misbehave(path: str, mode: str, body: bytes) -> str:
+        srv.state["hostile"][path] = (mode, body)
+        return srv.url(path)
+
     srv.serve = serve
+    srv.misbehave = misbehave
     try:
         yield srv
     finally:
@@ -486,3 +524,100 @@ def test_cli_import_verify_and_errors(register, tmp_path, capsys):
     args = _cli("weights", "fetch", "no-such-weights")
     assert args.func(args) == 2
     assert "known:" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- hostile servers and files
+
+
+def _nothing_installed_or_pinned(home: Path) -> None:
+    assert not (weights_dir() / "test.pkl").exists() and not (weights_dir() / "test.pkl.part").exists()
+    assert "test-pkl" not in (recorded(home) if (home / "hashes.json").exists() else {})
+
+
+@pytest.mark.parametrize("mode", ["no-length-cut", "short-length"])
+def test_truncated_answer_is_neither_installed_nor_pinned(server, register, home, mode):
+    """A server that closes early without Content-Length, or announces fewer bytes than it sends:
+    the truncated file does not load, so it is dropped and the good mirror's file is pinned."""
+    register()
+    bad = server.misbehave("/bad.pkl", mode, PAYLOAD)
+    with pytest.raises(WeightsUnavailable, match="does not load as a StyleGAN v1 network pickle") as err:
+        fetch("test-pkl", urls=[bad], progress=False)
+    assert "truncated" in str(err.value)
+    _nothing_installed_or_pinned(home)
+    good = server.serve("/test.pkl", PAYLOAD)
+    assert fetch("test-pkl", urls=[bad, good], progress=False).read_bytes() == PAYLOAD
+    assert recorded(home)["test-pkl"]["sha256"] == sha256(PAYLOAD)
+
+
+def test_a_file_that_does_not_load_is_never_pinned(server, register, home, tmp_path):
+    register()
+    url = server.serve("/test.pkl", NOT_A_NETWORK)
+    with pytest.raises(WeightsUnavailable, match="does not load"):
+        fetch("test-pkl", urls=[url], progress=False)
+    _nothing_installed_or_pinned(home)
+    src = tmp_path / "downloaded.pkl"
+    src.write_bytes(NOT_A_NETWORK)
+    with pytest.raises(InvalidWeightsFile, match="not installed and its sha256 not recorded"):
+        import_file("test-pkl", src)
+    _nothing_installed_or_pinned(home)
+
+
+def test_endless_stream_is_cut_off_at_the_size_cap(server, register, home):
+    register(max_size=200_000)
+    url = server.misbehave("/endless.pkl", "endless", PAYLOAD)
+    t0 = time.monotonic()
+    with pytest.raises(WeightsUnavailable, match="more than 200,000 bytes"):
+        fetch("test-pkl", urls=[url], progress=False)
+    assert time.monotonic() - t0 < 10
+    _nothing_installed_or_pinned(home)
+    register()  # no registry maximum: the fetch parameter caps it
+    with pytest.raises(WeightsUnavailable, match="more than 100,000 bytes"):
+        fetch("test-pkl", urls=[url], progress=False, max_bytes=100_000)
+
+
+def test_announced_size_beyond_the_cap_or_the_known_size_is_refused_unread(server, register):
+    url = server.serve("/test.pkl", PAYLOAD)
+    register(max_size=len(PAYLOAD) - 1)
+    with pytest.raises(WeightsUnavailable, match="announces"):
+        fetch("test-pkl", urls=[url], progress=False)
+    register(size=len(PAYLOAD) - 7)
+    with pytest.raises(WeightsUnavailable, match="announces .* expected"):
+        fetch("test-pkl", urls=[url], progress=False)
+    assert REGISTRY["stylegan1-ffhq-1024"].max_size and REGISTRY["vgg16-imagenet"].max_size
+
+
+def test_drip_feed_fails_on_the_minimum_rate(server, register):
+    register()
+    url = server.misbehave("/drip.pkl", "drip", PAYLOAD)
+    t0 = time.monotonic()
+    with pytest.raises(WeightsUnavailable, match=r"sends only \d+ bytes/s") as err:
+        fetch("test-pkl", urls=[url], progress=False, min_rate=10_000, rate_window=0.5)
+    assert time.monotonic() - t0 < 5
+    assert "partial file kept" in str(err.value)
+
+
+def test_overall_deadline_ends_a_slow_download(server, register):
+    register()
+    url = server.misbehave("/slow.pkl", "slow", PAYLOAD)  # ~100 KB/s: fast enough, but too long
+    t0 = time.monotonic()
+    with pytest.raises(WeightsUnavailable, match="deadline"):
+        fetch("test-pkl", urls=[url], progress=False, min_rate=1, rate_window=10, deadline=0.2)
+    assert time.monotonic() - t0 < 5
+
+
+def test_concurrent_fetches_download_once(server, register):
+    register()
+    url = server.serve("/test.pkl", PAYLOAD)
+    server.state["delay"] = 0.5  # the first download holds the lock while the second waits
+    results: list = []
+
+    def run() -> None:
+        results.append(fetch("test-pkl", urls=[url], progress=False))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(results) == 2 and results[0] == results[1] and results[0].read_bytes() == PAYLOAD
+    assert len(server.state["requests"]) == 1
