@@ -15,6 +15,8 @@ without loading torch until they need it (and Ctrl-C while it loads is a clean e
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -42,3 +44,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_NAMES))
+
+
+class _Package(types.ModuleType):
+    """``i2s.embed`` names the function: the import system's ``setattr(i2s, "embed", <module>)``
+    when the submodule loads is redirected to the submodule's function."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "embed" and isinstance(value, types.ModuleType) and hasattr(value, "embed"):
+            value = value.embed
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

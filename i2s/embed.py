@@ -355,3 +355,4 @@ def embed(
         dist_to_w_avg=dist.cpu(), psnr=quality.cpu(),
         loss_curve=curve.cpu(), stopped_at=stopped_at.cpu(), settings=identity, resumed_from=start,
     )
+
