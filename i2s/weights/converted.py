@@ -226,7 +226,7 @@ def _checked_info(path: Path, info: Any) -> dict[str, Any]:
     for key, types in _INFO_TYPES.items():
         value = info.get(key)
         if value is not None and (type(value) not in types or (bool not in types and type(value) is bool)):
-            raise WeightsFormatError(f"{path}: info[{key!r}] is {quote(value)}, not a "
+            raise WeightsFormatError(f"{path}: info[{key!r}] is {quote(value)}, not of type "
                                      f"{' or '.join(t.__name__ for t in types)}")
     return info
 
