@@ -1,10 +1,11 @@
 """REPORT.md: our Tables 1-3 beside the paper's, and a verdict on each of the paper's claims.
 
 Reads the CSVs the notebooks wrote under ``results/<model>/<profile>/`` and writes
-``REPORT.md`` there. Each claim gets *agrees* / *disagrees* / *too close to call* / *not run*
-and the numbers that decide it, so a reader can check the verdict. *Too close to call* is for
-comparisons whose margin is below ``TIE_SSIM`` (SSIM) or ``TIE_REL`` (relative distance): a
-hair's-breadth win at a few hundred steps is not evidence either way.
+``REPORT.md`` there. Each claim is decided from the per-image numbers by one rule
+(:mod:`i2s.stats`): the mean difference between the two conditions with a 95 % bootstrap
+interval over the images; *agrees* / *disagrees* when the interval lies wholly on one side,
+*inconclusive* otherwise (or with fewer than three images a side), *not run* when its CSV is
+missing. REPORT.md shows n, effect, interval and verdict for every claim.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 
 from . import experiments as ex
 from .io import atomic_write_text
+from .stats import MIN_N, RULE, Comparison, paired_comparison, unpaired_comparison
 
 # What each notebook must write (figures under figures/<model>/, tables under results/<model>/<profile>/):
 # derived from the output fields of the experiments' named results.
@@ -30,6 +32,9 @@ CLASSES = ex.ClassEmbedding.output_name("per_image")
 CLASS_SUMMARY = ex.ClassEmbedding.output_name("summary")
 LOSS_ABLATION = ex.LossAblation.output_name("table")
 LOSS_VS_STEPS = ex.LossVsSteps.output_name("table")
+INIT_PER_IMAGE = ex.InitPerClass.output_name("per_image")
+AFFINE_PER_IMAGE = ex.AffineRobustness.output_name("per_image")
+DEFECTS_PER_IMAGE = ex.Defects.output_name("per_image")
 
 
 def missing_outputs(figures: Path, results: Path) -> list[str]:
@@ -41,16 +46,13 @@ def missing_outputs(figures: Path, results: Path) -> list[str]:
     return missing
 
 
-# Margins below these are reported as "too close to call".
-TIE_SSIM = 0.005  # absolute SSIM difference (loss ablation)
-TIE_REL = 0.01  # relative difference of ‖w* − w̄‖ (defective vs intact faces)
-
-
 @dataclass
 class Verdict:
     claim: str
-    verdict: str  # "agrees" | "disagrees" | "too close to call" | "not run"
+    verdict: str  # "agrees" | "disagrees" | "inconclusive" | "not run"
     evidence: str
+    comparison: Comparison | None = None
+    unit: str = ""
 
 
 def _read(results: Path, name: str) -> pd.DataFrame | None:
@@ -58,90 +60,110 @@ def _read(results: Path, name: str) -> pd.DataFrame | None:
     return pd.read_csv(p) if p.is_file() else None
 
 
+def _paired(df: pd.DataFrame, key: str, a: str, b: str, metric: str, direction: str,
+            groups: pd.Series | None = None) -> Comparison | None:
+    """Pair rows of ``df`` with ``key == a`` and ``key == b`` by image (and anything else that
+    repeats: a transform, a defect), compare ``metric``."""
+    A = df[df[key] == a].set_index("image")[metric]
+    B = df[df[key] == b].set_index("image")[metric]
+    common = A.index.intersection(B.index)
+    if len(common) == 0:
+        return None
+    return paired_comparison(A[common].to_numpy(), B[common].to_numpy(), direction)  # type: ignore[arg-type]
+
+
 def claims(results: Path) -> list[Verdict]:
+    """Every claim of the paper the notebooks measure, decided by :mod:`i2s.stats` (n, effect,
+    95 % bootstrap interval, one rule)."""
     out: list[Verdict] = []
 
-    def add(claim: str, ok: bool | None, evidence: str, close: bool = False) -> None:
-        verdict = "not run" if ok is None else "too close to call" if close else "agrees" if ok else "disagrees"
-        out.append(Verdict(claim, verdict, evidence))
+    def add(claim: str, c: Comparison | None, evidence: str, unit: str = "") -> None:
+        out.append(Verdict(claim, "not run" if c is None else c.verdict, evidence, c, unit))
 
     ls = _read(results, LATENT_SPACE)
-    if ls is not None:
-        m = ls.groupby("setting")["loss_x1e5"].mean()
-        wp, w = m.get("(f) W+, w̄ init"), m.get("(c) W, w̄ init")
-        add("Embedding into W+ beats W (§3.3, Fig. 5)", wp < w, f"mean L ×1e5: W+ {wp:.4f} vs W {w:.4f} (w̄ init, one image per class)")
-    else:
-        add("Embedding into W+ beats W (§3.3, Fig. 5)", None, f"{LATENT_SPACE}.csv missing")
+    c = None if ls is None else _paired(ls, "setting", "(f) W+, w̄ init", "(c) W, w̄ init", "loss_x1e5", "less")
+    add("Embedding into W+ beats W (§3.3, Fig. 5)", c, "L ×1e5 of W+ minus W, w̄ init, per image", "L ×1e5")
 
-    t2 = _read(results, TABLE2)
-    if t2 is not None:
-        p = t2.pivot(index="class", columns="init", values="ours_loss_x1e5")
-        face_ok = p.loc["faces", "mean"] < p.loc["faces", "uniform"]
-        others = [c for c in p.index if c != "faces"]
-        wins = [c for c in others if p.loc[c, "uniform"] < p.loc[c, "mean"]]
-        add("w̄ init is better for faces (§5.1, Table 2)", face_ok,
-            f"faces L ×1e5: w̄ {p.loc['faces', 'mean']:.4f} vs random {p.loc['faces', 'uniform']:.4f}")
-        add("Random init is better for non-faces (§5.1, Table 2)", len(wins) > len(others) / 2,
-            f"random init has the lower L for {len(wins)} of {len(others)} non-face classes ({', '.join(wins) or 'none'})")
+    ip = _read(results, INIT_PER_IMAGE)
+    if ip is not None:
+        faces = ip[ip["class"] == "faces"]
+        add("w̄ init is better for faces (§5.1, Table 2)", _paired(faces, "init", "mean", "uniform", "loss_x1e5", "less"),
+            "L ×1e5 of w̄ init minus random init, per face", "L ×1e5")
+        others = ip[ip["class"] != "faces"]
+        add("Random init is better for non-faces (§5.1, Table 2)",
+            _paired(others, "init", "uniform", "mean", "loss_x1e5", "less"),
+            f"L ×1e5 of random minus w̄ init, per non-face image ({', '.join(sorted(others['class'].unique()))})",
+            "L ×1e5")
     else:
-        add("w̄ init is better for faces (§5.1, Table 2)", None, f"{TABLE2}.csv missing")
+        add("w̄ init is better for faces (§5.1, Table 2)", None, f"{INIT_PER_IMAGE}.csv missing")
 
-    ce = _read(results, CLASS_SUMMARY)
+    ce = _read(results, CLASSES)
     if ce is not None:
-        d = ce.set_index("class")["dist_to_w_avg"]
-        others = [c for c in d.index if c != "faces"]
-        add("Faces embed close to w̄; other classes scatter further (§5.1, Tables 1-3)",
-            all(d["faces"] < d[c] for c in others),
-            "mean ‖w* − w̄‖: " + ", ".join(f"{c} {d[c]:.2f}" for c in d.index))
-        lo = ce.set_index("class")["loss_x1e5"]
-        add("Faces embed better (lower loss) than the other classes (§3.1)", all(lo["faces"] < lo[c] for c in others),
-            "mean L ×1e5: " + ", ".join(f"{c} {lo[c]:.4f}" for c in lo.index))
+        f, o = ce[ce["class"] == "faces"], ce[ce["class"] != "faces"]
+        add("Faces embed close to w̄; other classes scatter further (§5.1)",
+            unpaired_comparison(f["dist_to_w_avg"].to_numpy(), o["dist_to_w_avg"].to_numpy(), "less"),
+            "mean ‖w* − w̄‖ of faces minus non-faces (different images)", "‖w* − w̄‖")
+        add("Faces embed better (lower loss) than the other classes (§3.1)",
+            unpaired_comparison(f["loss_x1e5"].to_numpy(), o["loss_x1e5"].to_numpy(), "less"),
+            "mean L ×1e5 of faces minus non-faces (different images)", "L ×1e5")
 
-    t1 = _read(results, TABLE1)
-    if t1 is not None:
-        t = t1.set_index("transform")["ours_loss_x1e5"]
-        worse = [k for k in t.index if k != "original" and t[k] > t["original"]]
-        add("Affine transformations hurt the embedding (§3.2, Table 1)", len(worse) == len(t) - 1,
-            f"L ×1e5 original {t['original']:.4f}; higher for {len(worse)} of {len(t) - 1} transforms: "
-            + ", ".join(f"{k} {t[k]:.4f}" for k in t.index if k != "original"))
+    af = _read(results, AFFINE_PER_IMAGE)
+    if af is not None:
+        base = af[af["transform"] == "original"].set_index("image")["loss_x1e5"]
+        moved = af[af["transform"] != "original"]
+        moved = moved[moved["image"].isin(base.index)]
+        c = paired_comparison(moved["loss_x1e5"].to_numpy(), base[moved["image"]].to_numpy(), "greater",
+                              groups=moved["image"].to_numpy()) if len(moved) else None
+        add("Affine transformations hurt the embedding (§3.2, Table 1)", c,
+            f"L ×1e5 of a transformed face minus the original, {moved['transform'].nunique()} transforms, resampling faces",
+            "L ×1e5")
 
-    t3 = _read(results, TABLE3)
-    if t3 is not None:
-        t = t3.set_index("defect")
-        base = t.loc["non-defective", "ours_dist"]
-        defects = [k for k in t.index if k != "non-defective"]
-        farther = [k for k in defects if t.loc[k, "ours_dist"] > base * (1 + TIE_REL)]
-        nearer = [k for k in defects if t.loc[k, "ours_dist"] < base * (1 - TIE_REL)]
-        add("Defective faces embed farther from w̄ than intact ones (supp., Table 3)", len(farther) == len(defects),
-            f"‖w* − w̄‖ intact {base:.2f}; " + ", ".join(f"{k} {t.loc[k, 'ours_dist']:.2f}" for k in defects)
-            + f" ({len(farther)} farther, {len(nearer)} nearer by more than {TIE_REL:.0%})",
-            close=not nearer and len(farther) < len(defects))
-        if "mse_vs_intact_inside" in t.columns:
-            d = t.drop(index="non-defective")
-            local = [k for k in d.index if d.loc[k, "mse_vs_intact_outside"] < 0.5 * d.loc[k, "mse_vs_intact_inside"]]
-            add("Defects stay local: removing a feature leaves the rest of the embedding alone (§3.2, Fig. 3)",
-                len(local) == len(d),
-                "MSE (0-255) between defective and intact embeddings, inside vs outside the removed region: "
-                + ", ".join(f"{k} {d.loc[k, 'mse_vs_intact_inside']:.1f} vs {d.loc[k, 'mse_vs_intact_outside']:.1f}"
-                            for k in d.index) + " (local: outside < half of inside)")
+    de = _read(results, DEFECTS_PER_IMAGE)
+    if de is not None:
+        base = de[de["defect"] == "non-defective"].set_index("image")["dist_to_w_avg"]
+        d = de[(de["defect"] != "non-defective") & de["image"].isin(base.index)]
+        c = paired_comparison(d["dist_to_w_avg"].to_numpy(), base[d["image"]].to_numpy(), "greater",
+                              groups=d["image"].to_numpy()) if len(d) else None
+        add("Defective faces embed farther from w̄ than intact ones (supp., Table 3)", c,
+            f"‖w* − w̄‖ of a defective face minus the intact one, {d['defect'].nunique()} defects, resampling faces",
+            "‖w* − w̄‖")
+        if "mse_vs_intact_inside" in d.columns and len(d):
+            c = paired_comparison(d["mse_vs_intact_outside"].to_numpy(), 0.5 * d["mse_vs_intact_inside"].to_numpy(),
+                                  "less", groups=d["image"].to_numpy())
+            add("Defects stay local: removing a feature leaves the rest of the embedding alone (§3.2, Fig. 3)", c,
+                "MSE (0-255) between defective and intact embeddings outside the removed region minus half of it "
+                "inside (local: outside below half of inside)", "MSE")
 
     ab = _read(results, LOSS_ABLATION)
     if ab is not None:
-        m = ab.groupby("variant")[["ssim", "full_loss_x1e5"]].mean()
-        best = m["ssim"].idxmax()
-        rival = m["ssim"].drop(index="full").idxmax()
-        margin = m.loc["full", "ssim"] - m.loc[rival, "ssim"]
-        add("The full loss (Eq. 1) beats its ablations (§5.2, Fig. 9)", margin > 0,
-            "mean SSIM: " + ", ".join(f"{v} {m.loc[v, 'ssim']:.3f}" for v in m.index)
-            + f" (best: {best}; full − best ablation ({rival}) = {margin:+.4f})",
-            close=abs(margin) < TIE_SSIM)
+        means = ab.groupby("variant")["ssim"].mean()
+        rival = means.drop(index="full").idxmax() if "full" in means.index and len(means) > 1 else None
+        c = _paired(ab, "variant", "full", rival, "ssim", "greater") if rival is not None else None
+        add("The full loss (Eq. 1) beats its ablations (§5.2, Fig. 9)", c,
+            f"SSIM of the full loss minus the best ablation ({rival}), per image", "SSIM")
 
     lv = _read(results, LOSS_VS_STEPS)
     if lv is not None:
-        s = lv.set_index("class")["steps_to_95pct"]
-        add("The loss converges fastest for faces (§5.3, Fig. 10)", bool(s["faces"] <= s.min()),
-            "steps to 95 % of the final drop: " + ", ".join(f"{c} {int(s[c])}" for c in s.index))
+        f, o = lv[lv["class"] == "faces"], lv[lv["class"] != "faces"]
+        c = unpaired_comparison(f["steps_to_95pct"].to_numpy(), o["steps_to_95pct"].to_numpy(), "less") \
+            if len(f) and len(o) else None
+        add("The loss converges fastest for faces (§5.3, Fig. 10)", c,
+            f"steps to 95 % of the final drop, faces minus other classes ({len(f)} face curve(s), {len(o)} others)",
+            "steps")
     return out
+
+
+def _claims_md(verdicts: list[Verdict]) -> str:
+    rows = ["| claim | n | effect | 95 % interval | verdict | what is compared |", "|---|---|---|---|---|---|"]
+    for v in verdicts:
+        c = v.comparison
+        if c is None:
+            rows.append(f"| {v.claim} | – | – | – | **{v.verdict}** | {v.evidence} |")
+            continue
+        n = f"{c.n_images}" + (f" ({c.n_pairs} pairs)" if c.n_pairs != c.n_images else "")
+        rows.append(f"| {v.claim} | {n} | {c.effect:+.4g} {v.unit} | {c.interval()} | **{v.verdict}** | {v.evidence}; "
+                    f"{c.wins} of {c.n_pairs} on the paper's side |")
+    return "\n".join(rows)
 
 
 def _table_md(df: pd.DataFrame) -> str:
@@ -163,8 +185,9 @@ def write_report(results: Path, figures: Path | None = None, title_note: str = "
     parts = [f"# Image2StyleGAN reproduction report\n\n{who} {title_note}".rstrip(),
              "The paper's numbers come from the official FFHQ-1024 StyleGAN after 5000 steps. Where another "
              "generator, perceptual network or profile ran, compare trends, not absolute values.",
-             "## The paper's claims\n\n| claim | our run | evidence |\n|---|---|---|\n"
-             + "\n".join(f"| {v.claim} | **{v.verdict}** | {v.evidence} |" for v in claims(results))]
+             f"## The paper's claims\n\nRule: {RULE}. n counts images (the unit resampled); the effect is the "
+             "mean difference in the unit shown; a negative effect is the paper's side where it claims "
+             "'lower' (loss, distance, steps).\n\n" + _claims_md(claims(results))]
     keep = ["ours_loss_x1e5", "paper_loss_x1e5", "ours_dist", "paper_dist", "ours_psnr_db",
             "mse_vs_intact_inside", "mse_vs_intact_outside"]
     for name, title, key in ((TABLE1, "Table 1: affine transformations", "transform"),

@@ -23,13 +23,16 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-__all__ = ["Comparison", "paired_comparison", "RULE"]
+__all__ = ["Comparison", "paired_comparison", "unpaired_comparison", "RULE", "MIN_N"]
 
 Direction = Literal["greater", "less"]
 Verdict = Literal["agrees", "disagrees", "inconclusive"]
 
+MIN_N = 3  # fewer images than this on either side: inconclusive whatever the interval says
+
 RULE = ("95 % bootstrap interval of the mean paired difference (resampling images): agrees if it lies "
-        "entirely on the paper's side of the margin, disagrees if entirely on the other side, else inconclusive")
+        "entirely on the paper's side of the margin, disagrees if entirely on the other side, else inconclusive; "
+        f"fewer than {MIN_N} images on a side: inconclusive")
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,34 @@ def paired_comparison(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
     low, high = (float(v) for v in np.quantile(boot, [alpha, 1 - alpha]))
     effect = float(d.mean())
     sign = 1.0 if direction == "greater" else -1.0
-    lo_s, hi_s = sorted((sign * low, sign * high))  # the interval with the paper's side positive
-    verdict: Verdict = "agrees" if lo_s > margin else ("disagrees" if hi_s < -margin else "inconclusive")
     return Comparison(n_images=len(uniq), n_pairs=len(d), effect=effect, low=low, high=high,
-                      direction=direction, margin=float(margin), verdict=verdict,
-                      wins=int((sign * d > 0).sum()))
+                      direction=direction, margin=float(margin),
+                      verdict=_verdict(low, high, sign, margin, len(uniq)), wins=int((sign * d > 0).sum()))
+
+
+def _verdict(low: float, high: float, sign: float, margin: float, n: int) -> Verdict:
+    lo_s, hi_s = sorted((sign * low, sign * high))  # the interval with the paper's side positive
+    if n < MIN_N:
+        return "inconclusive"
+    return "agrees" if lo_s > margin else ("disagrees" if hi_s < -margin else "inconclusive")
+
+
+def unpaired_comparison(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, direction: Direction, *,
+                        margin: float = 0.0, n_boot: int = 10_000, level: float = 0.95, seed: int = 0) -> Comparison:
+    """Is the mean of ``a`` ``direction`` than the mean of ``b``, for two sets of *different*
+    images (e.g. faces vs cars)? Each set is resampled on its own; ``effect`` = mean(a) - mean(b);
+    ``wins`` counts the pairs (x in a, y in b) on the paper's side."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or not len(a) or not len(b):
+        raise ValueError("want two non-empty 1-d arrays")
+    if direction not in ("greater", "less"):
+        raise ValueError(f"direction must be 'greater' or 'less', got {direction!r}")
+    rng = np.random.default_rng(seed)
+    boot = (a[rng.integers(0, len(a), (n_boot, len(a)))].mean(1) - b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1))
+    alpha = (1 - level) / 2
+    low, high = (float(v) for v in np.quantile(boot, [alpha, 1 - alpha]))
+    sign = 1.0 if direction == "greater" else -1.0
+    wins = int((sign * (a[:, None] - b[None, :]) > 0).sum())
+    return Comparison(n_images=min(len(a), len(b)), n_pairs=len(a) * len(b), effect=float(a.mean() - b.mean()),
+                      low=low, high=high, direction=direction, margin=float(margin),
+                      verdict=_verdict(low, high, sign, margin, min(len(a), len(b))), wins=wins)

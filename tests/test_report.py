@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from i2s.report import EXPECTED, claims, missing_outputs, write_report
@@ -11,11 +12,22 @@ def _write(results, name, rows):
     pd.DataFrame(rows).to_csv(results / f"{name}.csv", index=False)
 
 
+def _faces(n=6):
+    return [f"faces/f{i}" for i in range(n)]
+
+
 def test_verdicts_follow_the_numbers(tmp_path):
-    _write(tmp_path, "latent_space_choice", [{"setting": "(f) W+, w̄ init", "loss_x1e5": 0.2},
-                                             {"setting": "(c) W, w̄ init", "loss_x1e5": 0.9}])
-    _write(tmp_path, "class_embedding_summary", [{"class": "faces", "dist_to_w_avg": 10.0, "loss_x1e5": 0.3},
-                                                 {"class": "cats", "dist_to_w_avg": 30.0, "loss_x1e5": 0.2}])
+    rng = np.random.default_rng(0)
+    rows = []
+    for img in _faces():  # W+ clearly lower than W on every image
+        rows += [{"image": img, "setting": "(f) W+, w̄ init", "loss_x1e5": 0.2 + 0.01 * rng.random()},
+                 {"image": img, "setting": "(c) W, w̄ init", "loss_x1e5": 0.9 + 0.01 * rng.random()}]
+    _write(tmp_path, "latent_space_choice", rows)
+    ce = [{"image": i, "class": "faces", "dist_to_w_avg": 10 + rng.random(), "loss_x1e5": 0.3 + 0.01 * rng.random()}
+          for i in _faces()]
+    ce += [{"image": f"cats/c{i}", "class": "cats", "dist_to_w_avg": 30 + rng.random(), "loss_x1e5": 0.2 + 0.01 * rng.random()}
+           for i in range(6)]
+    _write(tmp_path, "class_embedding", ce)
     _write(tmp_path, "loss_vs_steps", [{"class": "faces", "steps_to_95pct": 300}, {"class": "cars", "steps_to_95pct": 200}])
     verdicts = claims(tmp_path)
 
@@ -24,15 +36,17 @@ def test_verdicts_follow_the_numbers(tmp_path):
             return next(c for c in verdicts if c.claim.startswith(prefix))
 
     v = _V()
-    assert v["Embedding into W+ beats W"].verdict == "agrees" and "0.2000" in v["Embedding into W+ beats W"].evidence
+    w = v["Embedding into W+ beats W"]
+    assert w.verdict == "agrees" and w.comparison.n_images == 6 and w.comparison.high < 0
     assert v["Faces embed close to w̄; other classes scatter further"].verdict == "agrees"
     assert v["Faces embed better (lower loss) than the other classes"].verdict == "disagrees"
-    assert v["The loss converges fastest for faces"].verdict == "disagrees"
+    assert v["The loss converges fastest for faces"].verdict == "inconclusive"  # one curve per class
     assert v["w̄ init is better for faces"].verdict == "not run"
     _write(tmp_path, "table1_affine", [{"transform": "original", "ours_loss_x1e5": 0.1, "paper_loss_x1e5": None},
                                        {"transform": "rotate_90", "ours_loss_x1e5": 0.5, "paper_loss_x1e5": 0.622}])
     text = write_report(tmp_path).read_text()
     assert "Table 1" in text and "0.622" in text and "**agrees**" in text and "**disagrees**" in text
+    assert "95 % interval" in text and "Rule:" in text
 
 
 def test_missing_outputs(tmp_path):
@@ -54,30 +68,43 @@ def test_run_times_in_the_report(tmp_path):
     assert "## Run time" in text and "2.0 minutes for the 2 notebooks" in text and "cpu: test" in text
 
 
-def test_hairs_breadth_margins_are_too_close_to_call(tmp_path):
+def test_hairs_breadth_margins_are_inconclusive_clear_ones_decided(tmp_path):
+    """The old rule called 0.4321 vs 0.4318 a win; the interval over the images does not."""
     def verdict(prefix):
         return next(c for c in claims(tmp_path) if c.claim.startswith(prefix)).verdict
 
-    ablation = [{"variant": v, "ssim": s, "full_loss_x1e5": 0.1} for v, s in
-                [("full", 0.4321), ("mse", 0.4310), ("perceptual", 0.4318)]]
-    _write(tmp_path, "loss_ablation", ablation)
-    assert verdict("The full loss") == "too close to call"
-    ablation[0]["ssim"] = 0.45
-    _write(tmp_path, "loss_ablation", ablation)
+    rng = np.random.default_rng(1)
+
+    def ablation(full_shift):
+        rows = []
+        for img in _faces(8):
+            base = 0.43 + 0.05 * rng.standard_normal()
+            rows += [{"image": img, "variant": "full", "ssim": base + full_shift + 0.002 * rng.standard_normal()},
+                     {"image": img, "variant": "mse", "ssim": base - 0.01},
+                     {"image": img, "variant": "perceptual", "ssim": base + 0.002 * rng.standard_normal()}]
+        return rows
+
+    _write(tmp_path, "loss_ablation", ablation(0.0))
+    assert verdict("The full loss") == "inconclusive"
+    _write(tmp_path, "loss_ablation", ablation(0.03))
     assert verdict("The full loss") == "agrees"
-    ablation[0]["ssim"] = 0.40
-    _write(tmp_path, "loss_ablation", ablation)
+    _write(tmp_path, "loss_ablation", ablation(-0.03))
     assert verdict("The full loss") == "disagrees"
 
-    rows = [{"defect": "non-defective", "ours_dist": 18.39}, {"defect": "eyes", "ours_dist": 18.51},
-            {"defect": "mouth", "ours_dist": 18.35}]
-    _write(tmp_path, "table3_defects", rows)
-    assert verdict("Defective faces embed farther") == "too close to call"
-    rows[1]["ours_dist"], rows[2]["ours_dist"] = 20.0, 19.5
-    _write(tmp_path, "table3_defects", rows)
+    def defects(shift):
+        rows = []
+        for img in _faces(6):
+            d0 = 18 + rng.random()
+            rows.append({"image": img, "defect": "non-defective", "dist_to_w_avg": d0})
+            rows += [{"image": img, "defect": k, "dist_to_w_avg": d0 + shift + 0.1 * rng.standard_normal()}
+                     for k in ("eyes", "mouth")]
+        return rows
+
+    _write(tmp_path, "defects_per_image", defects(0.0))
+    assert verdict("Defective faces embed farther") == "inconclusive"
+    _write(tmp_path, "defects_per_image", defects(1.0))
     assert verdict("Defective faces embed farther") == "agrees"
-    rows[2]["ours_dist"] = 17.0
-    _write(tmp_path, "table3_defects", rows)
+    _write(tmp_path, "defects_per_image", defects(-1.0))
     assert verdict("Defective faces embed farther") == "disagrees"
 
 

@@ -62,3 +62,17 @@ def test_bad_input_is_refused():
         paired_comparison([1, 2], [1, 2], "bigger")
     with pytest.raises(ValueError):
         paired_comparison([], [], "less")
+
+
+def test_unpaired_and_the_minimum_n():
+    from i2s.stats import unpaired_comparison
+
+    rng = np.random.default_rng(2)
+    faces, cars = rng.normal(10, 1, 12), rng.normal(14, 1, 20)
+    assert unpaired_comparison(faces, cars, "less").verdict == "agrees"
+    assert unpaired_comparison(faces, cars, "greater").verdict == "disagrees"
+    assert unpaired_comparison(faces, rng.normal(10, 1, 20), "less").verdict == "inconclusive"
+    # one run per class (the old Fig. 10 verdict): never decided by a single number
+    assert unpaired_comparison([115.0], [109.0, 120.0, 130.0], "less").verdict == "inconclusive"
+    a, b = _pairs(3.0, n=2)
+    assert paired_comparison(a, b, "greater").verdict == "inconclusive"  # n = 2 < MIN_N
