@@ -19,7 +19,7 @@ import torch
 from .embed import EmbedResult, embed
 from .stylegan import StyleGAN
 
-__all__ = ["embed_in_batches", "is_out_of_memory", "chunk_checkpoints", "check_checkpoint_file"]
+__all__ = ["embed_in_batches", "is_out_of_memory", "chunk_checkpoints"]
 
 #: Fragments of the messages of out-of-memory errors that are not ``torch.cuda.OutOfMemoryError``
 #: (older torch, MPS, cuBLAS/cuDNN workspace allocation, torch's CPU allocator).
@@ -54,33 +54,6 @@ def chunk_checkpoints(checkpoint: str | Path) -> list[Path]:
     suffix = base.suffix or ".pt"
     return sorted(p for p in base.parent.glob(f"{base.stem}.*-*{suffix}")
                   if p.name[len(base.stem) + 1:-len(suffix)].replace("-", "", 1).isdigit())
-
-
-def check_checkpoint_file(path: Path, n: int, G: StyleGAN, steps: int | None) -> None:
-    """Refuse an existing checkpoint whose loading could take more memory than ``n`` images need.
-
-    What :func:`i2s.embed.embed` saves (latents, Adam's two moments, last good latents, the loss
-    curve, a few scalars) is bounded by the images, the generator and the steps; the file must be a
-    ``torch.save`` zip with uncompressed records within twice that (plus 1 MiB), checked with
-    :func:`i2s.weights.limits.check_torch_zip` before ``torch.load`` runs.
-
-    Raises:
-        ValueError: one line naming the file, saying to delete it.
-    """
-    if not path.exists():
-        return
-    from .weights.limits import check_torch_zip
-
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} is not a regular file; delete it or choose another checkpoint path")
-    with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":
-            raise ValueError(f"checkpoint {path} is not a torch.save zip file; delete it to start this "
-                             "embedding from the beginning")
-    values = n * G.num_layers * max(G.w_dim, G.z_dim) * 4 + n * max(int(steps or 0), 20_000) * 2
-    hint = "delete it to start this embedding from the beginning"
-    check_checkpoint = f"embedding checkpoint for {n} image(s) (this one cannot be resumed: {hint})"
-    check_torch_zip(path, max_bytes=2 * 8 * values + (1 << 20), what=check_checkpoint, error=ValueError)
 
 
 def _concat(parts: list[EmbedResult]) -> EmbedResult:
@@ -133,8 +106,6 @@ def embed_in_batches(
         j = min(i + size, n)
         ckpt = _chunk_checkpoint(checkpoint, i, j) if checkpoint is not None else None
         failed: BaseException | None = None
-        if ckpt is not None:
-            check_checkpoint_file(ckpt, j - i, G, embed_kwargs.get("steps"))
         try:
             res = embed(G, images[i:j], checkpoint=ckpt, desc=f"{desc} {i + 1}-{j}/{n}", **embed_kwargs)
         except Exception as e:  # noqa: BLE001 - only out-of-memory errors are handled below

@@ -17,7 +17,7 @@ import torch
 
 from .io import atomic_torch_save
 
-__all__ = ["run_key", "EmbedCheckpoint"]
+__all__ = ["run_key", "EmbedCheckpoint", "check_checkpoint_file", "checkpoint_bytes"]
 
 
 def run_key(identity: dict, images: torch.Tensor, w_init: torch.Tensor | None) -> str:
@@ -29,6 +29,36 @@ def run_key(identity: dict, images: torch.Tensor, w_init: torch.Tensor | None) -
     return h.hexdigest()
 
 
+def checkpoint_bytes(n: int, G, steps: int | None) -> int:
+    """The most bytes a checkpoint of ``n`` images may hold: twice what embed() saves (latents,
+    Adam's two moments, last good latents, the loss curve) plus 1 MiB."""
+    values = n * G.num_layers * max(G.w_dim, G.z_dim) * 4 + n * max(int(steps or 0), 20_000) * 2
+    return 2 * 8 * values + (1 << 20)
+
+
+def check_checkpoint_file(path: Path, n: int, G, steps: int | None) -> None:
+    """Refuse an existing checkpoint whose loading could take more memory than ``n`` images need:
+    it must be a ``torch.save`` zip with uncompressed records within :func:`checkpoint_bytes`,
+    checked with :func:`i2s.weights.limits.check_torch_zip` before ``torch.load`` runs.
+
+    Raises:
+        ValueError: one line naming the file, saying to delete it.
+    """
+    if not path.exists():
+        return
+    from .weights.limits import check_torch_zip
+
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} is not a regular file; delete it or choose another checkpoint path")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise ValueError(f"checkpoint {path} is not a torch.save zip file; delete it to start this "
+                             "embedding from the beginning")
+    hint = "delete it to start this embedding from the beginning"
+    what = f"embedding checkpoint for {n} image(s) (this one cannot be resumed: {hint})"
+    check_torch_zip(path, max_bytes=checkpoint_bytes(n, G, steps), what=what, error=ValueError)
+
+
 @dataclass
 class EmbedCheckpoint:
     """The checkpoint file of one run (``path`` None: no checkpointing)."""
@@ -37,11 +67,14 @@ class EmbedCheckpoint:
     key: str
     identity: dict
     desc: str = "embed"
+    bounds: tuple = ()  # (n images, G, steps): the size check of check_checkpoint_file
 
     def load(self, device: torch.device) -> dict | None:
-        """The saved state of this run, or None when there is none."""
+        """The saved state of this run, or None when there is none (size-checked before loading)."""
         if self.path is None or not self.path.exists():
             return None
+        if self.bounds:
+            check_checkpoint_file(self.path, *self.bounds)
         try:
             state = torch.load(self.path, map_location=device, weights_only=True)
         except Exception as e:  # cannot happen through our atomic writes; a copied/damaged file can

@@ -289,7 +289,8 @@ def embed(
     step_loss = runtime.compiled(forward) if compile else forward
     curve = torch.zeros(s.steps, n, device=device, dtype=dtype)
     last_good, stopped_at = latent.detach().clone(), torch.full((n,), -1, dtype=torch.long, device=device)
-    ckpt = EmbedCheckpoint(Path(checkpoint) if checkpoint is not None else None, run_key(identity, images, w_init), identity, desc)
+    ckpt = EmbedCheckpoint(Path(checkpoint) if checkpoint is not None else None, run_key(identity, images, w_init),
+                           identity, desc, bounds=(n, G, s.steps))
     start = 0
     if (state := ckpt.load(device)) is not None:
         with torch.no_grad():

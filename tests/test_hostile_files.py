@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import i2s
-from i2s.batching import check_checkpoint_file
+from i2s.checkpoint import check_checkpoint_file
 from i2s.cli import main
 from i2s.io import LatentFileError, load_latent, save_latent
 from i2s.models import converted_ffhq_path, converted_path
