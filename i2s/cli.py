@@ -1,32 +1,117 @@
-"""The ``i2s`` command: embed, generate, morph, weights.
+"""The ``i2s`` command: embed, edit, crossover, expression, directions, generate, morph, align, weights.
 
     i2s embed IMG... --model auto --space w+ --init mean --steps 5000 --out DIR
+    i2s edit IMG... --align --out DIR
     i2s generate --model mini --seeds 0-15 --psi 0.7 --out DIR
     i2s morph A.latent.pt B.latent.pt --frames 8 --out DIR
     i2s weights list | fetch NAME | import NAME PATH | verify [NAME]
+
+Exit codes (one meaning each; docs/what-happens-when.md): 0 done; 1 no input could be read;
+2 usage (a bad option value, a missing file, an output folder that cannot be written); 3 done,
+but some inputs were skipped; 4 a weight file was refused; 130 interrupted (143: SIGTERM).
+torch is imported only once a command runs, so Ctrl-C at any time is a clean exit.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-import torch
+EXIT_OK, EXIT_NO_INPUT, EXIT_USAGE, EXIT_PARTIAL, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+MAX_STEM = 120  # output names: long stems are cut (plus a hash) so NAME-target.png fits any file system
 
 
-def _parse_seeds(text: str) -> list[int]:
+class UsageError(Exception):
+    """A bad option value or input, reported as one line with exit code 2."""
+
+
+def _seeds(text: str) -> list[int]:
+    """``0-7,10,12-13`` -> [0, ..., 7, 10, 12, 13] (an argparse type)."""
     seeds: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            a, b = part.split("-", 1)
-            seeds.extend(range(int(a), int(b) + 1))
-        elif part:
-            seeds.append(int(part))
+    try:
+        for part in text.split(","):
+            if "-" in part.strip()[1:]:
+                a, b = part.strip().split("-", 1) if not part.strip().startswith("-") else (part, "")
+                lo, hi = int(a), int(b)
+                if hi < lo or hi - lo > 100_000:
+                    raise ValueError
+                seeds.extend(range(lo, hi + 1))
+            elif part.strip():
+                seeds.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want seeds like 0-7,10,12-13; got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seeds given")
     return seeds
 
 
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a whole number >= 1; got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"want a whole number >= 1; got {v}")
+    return v
+
+
+def _non_negative(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a whole number >= 0; got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"want a whole number >= 0; got {v}")
+    return v
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> cuda when a GPU is there, else cpu; ``cuda`` without one is a usage error."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: no CUDA GPU is visible to torch {torch.__version__} here; "
+                         "use --device cpu (or auto)")
+    try:
+        torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name!r}: not a device torch knows (cpu, cuda, cuda:1, mps, ...)") from None
+    return name
+
+
+def check_writable(out: Path) -> None:
+    """Create ``out`` and write a probe file in it, before any work: a read-only or full folder
+    is found now, not after the last step."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".i2s-write-test-{os.getpid()}"
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 65536)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e}); choose another folder "
+                         "or free some space") from None
+
+
+def safe_stem(stem: str) -> str:
+    """A file stem short enough for every output name made from it (a hash keeps long ones unique)."""
+    if len(stem.encode()) <= MAX_STEM:
+        return stem
+    import hashlib
+
+    cut = stem.encode()[: MAX_STEM - 9].decode(errors="ignore")
+    return f"{cut}-{hashlib.sha256(stem.encode()).hexdigest()[:8]}"
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
+    import torch
+
     from .cache import cached_embed
     from .data import load_target
     from .embed import EmbedSettings
@@ -34,25 +119,39 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from .loss import EmbeddingLoss, LossSettings
     from .models import describe_tier
 
-    G = _load_generator_or_report(args.model, args.device)
-    if G is None:
-        return 2
-    loss_fn = EmbeddingLoss(LossSettings(variant=args.loss, resize=None if args.no_resize else 256), vgg_weights=args.vgg)
-    print(f"[i2s] perceptual network: {loss_fn.perceptual_net}")
+    missing = [p for p in args.images if not Path(p).exists()]
+    if missing and len(missing) == len(args.images):  # before any network loads
+        raise UsageError(f"no such file: {', '.join(map(str, missing))}; check the path(s)")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out)
+    if args.vgg not in ("auto", "random", "efficientnet-lite0") and not Path(args.vgg).is_file():
+        raise UsageError(f"--vgg {args.vgg}: no such file; give auto, random, efficientnet-lite0 or the path of "
+                         "vgg16-397923af.pth (i2s weights fetch vgg16-imagenet)")
+    G = _load_generator_or_report(args.model, resolve_device(args.device))
+    if G is None:
+        return EXIT_REFUSED
+    try:
+        loss_fn = EmbeddingLoss(LossSettings(variant=args.loss, resize=None if args.no_resize else 256),
+                                vgg_weights=args.vgg)
+    except Exception as e:  # noqa: BLE001 - a bad or hostile VGG file: one line, nothing run
+        from .weights.limits import first_line
+
+        print(f"[i2s] cannot load the perceptual network --vgg {args.vgg}: {_plain_torch_text(first_line(e))}",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"[i2s] perceptual network: {loss_fn.perceptual_net}")
 
     names, targets, failed = [], [], []
     for path in args.images:
         try:
             targets.append(load_target(path, G, align=args.align))
-            names.append(_unique_name(Path(path).stem, names))  # a.png, a.jpg and a-target.png never collide
+            names.append(_unique_name(safe_stem(Path(path).stem), names))  # a.png, a.jpg, a-target.png never collide
         except Exception as e:  # a bad file is reported and skipped; the others go on
             print(f"[i2s] skipped {path}: {e}", file=sys.stderr)
             failed.append(str(path))
     if not targets:
         print("[i2s] no image could be read; nothing embedded", file=sys.stderr)
-        return 1
+        return EXIT_NO_INPUT
 
     settings = EmbedSettings.make(space=args.space, init=args.init, steps=args.steps, schedule=args.schedule,
                                   seed=args.seed, loss=loss_fn.settings)
@@ -82,13 +181,20 @@ def cmd_embed(args: argparse.Namespace) -> int:
                           "perceptual_net": loss_fn.perceptual_net, "device": device_line}
         write_csv(csv_path, list(rows.values()))
 
-    ckpt = out / f".checkpoint-{'-'.join(names)[:80]}.pt" if args.checkpoint_every else None
-    cached_embed(G, images, settings, loss_fn=loss_fn, batch_size=args.batch, on_done=write,
-                 checkpoint=ckpt, keep_checkpoints=False, checkpoint_every=args.checkpoint_every or 250)
+    ckpt = None
+    if args.checkpoint_every:
+        ckpt = Path(args.checkpoint) if args.checkpoint else out / f".checkpoint-{'-'.join(names)[:80]}.pt"
+    try:
+        cached_embed(G, images, settings, loss_fn=loss_fn, batch_size=args.batch, on_done=write,
+                     checkpoint=ckpt, keep_checkpoints=False, checkpoint_every=args.checkpoint_every or 250)
+    except ValueError as e:
+        if "checkpoint" in str(e):  # another run's, or a damaged one: say where, and how to choose another
+            raise UsageError(f"{e} (or give --checkpoint PATH)") from None
+        raise
     for stale in out.glob(".checkpoint*.pt"):  # all images done: checkpoints of this and older runs go
         stale.unlink(missing_ok=True)
     print(f"[i2s] wrote {len(names)} embeddings to {out} (embeddings.csv)" + (f"; {len(failed)} skipped" if failed else ""))
-    return 0 if not failed else 3
+    return EXIT_OK if not failed else EXIT_PARTIAL
 
 
 def _unique_name(stem: str, taken: list[str]) -> str:
@@ -111,20 +217,31 @@ def _load_generator_or_report(model: str, device: str):
     from .weights.tf_pickle import UnsafePickleError
 
     try:
-        return load_generator(model, device=device)
+        return load_generator(model, device=resolve_device(device))
     except (FileNotFoundError, WeightsFormatError, UnsafePickleError, WeightsError) as e:
-        print(f"[i2s] cannot load the generator {model}: {e}", file=sys.stderr)
+        print(f"[i2s] cannot load the generator {model}: {_plain_torch_text(str(e))}", file=sys.stderr)
         return None
 
 
+def _plain_torch_text(text: str) -> str:
+    """torch's own advice to re-run ``torch.load`` with ``weights_only=False`` (which would run the
+    file's code) is never relayed."""
+    import re
+
+    return re.sub(r"[^.;]*weights_only\s*=\s*False[^.;]*[.;]?", "", text).strip() or "refused by torch.load"
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
     from .io import image_grid, save_png
 
+    out = Path(args.out)
+    check_writable(out)
     G = _load_generator_or_report(args.model, args.device)
     if G is None:
-        return 2
-    seeds = _parse_seeds(args.seeds)
-    out = Path(args.out)
+        return EXIT_REFUSED
+    seeds = args.seeds
     imgs = []
     with torch.no_grad():
         for s in seeds:
@@ -138,6 +255,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_morph(args: argparse.Namespace) -> int:
+    import torch
+
     from .edits import morph
     from .io import image_grid, load_latent, save_png
 
@@ -241,52 +360,68 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="i2s", description="Image2StyleGAN reproduction kit")
-    sub = p.add_subparsers(dest="command", required=True)
+    from . import __version__
 
-    e = sub.add_parser("embed", help="embed images (Algorithm 1)")
-    e.add_argument("images", nargs="+")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(prog="i2s", description="Image2StyleGAN reproduction kit (Abdal, Qin, Wonka, ICCV 2019)",
+                                formatter_class=fmt, epilog="exit codes: 0 done, 1 no input readable, 2 usage, "
+                                "3 some inputs skipped, 4 weight file refused, 130 interrupted")
+    p.add_argument("--version", action="version", version=f"i2s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    device_help = "auto (a GPU when there is one), cpu, cuda, cuda:1, ..."
+
+    e = sub.add_parser("embed", help="embed images (Algorithm 1)", formatter_class=fmt,
+                       description="Embed photos into the generator's latent space (Algorithm 1). Writes NAME.latent.pt "
+                                   "(the W+ code and all settings), NAME.png (the reconstruction), NAME-target.png "
+                                   "(what was embedded) and embeddings.csv (one row per image, earlier runs kept).")
+    e.add_argument("images", nargs="+", help="image files (JPEG, PNG, WebP, ...)")
     e.add_argument("--model", default="auto", help="auto | ffhq | mini | random-ffhq | random-mini | PATH")
-    e.add_argument("--space", default="w+", choices=["w+", "w", "z"])
-    e.add_argument("--init", default="mean", choices=["mean", "uniform", "normal"])
-    e.add_argument("--steps", type=int, default=None, help="default: 5000 (paper), 1250 (--schedule fast)")
+    e.add_argument("--space", default="w+", choices=["w+", "w", "z"],
+                   help="latent space (§3.3): w+ one w per style layer (the paper's), w one for all, z")
+    e.add_argument("--init", default="mean", choices=["mean", "uniform", "normal", "encoder"],
+                   help="initial latent (§5.1): mean = w̄, uniform = U[-1, 1], normal = N(0, 1), encoder = i2s.encoder")
+    e.add_argument("--steps", type=_non_negative, default=None,
+                   help="Adam steps; default 5000 (the paper's; ~7 min per image on mini/CPU), 1250 with --schedule fast")
     e.add_argument("--schedule", default="paper", choices=["paper", "fast"],
-                   help="paper: Adam lr 0.01 constant (the default); fast: opt-in lr ramp to 0.8 and cosine "
-                        "ramp-down, 1250 steps; latents land ~5x farther from w̄: for reconstruction (docs/performance.md)")
-    e.add_argument("--loss", default="full", choices=["full", "mse", "conv3_2", "mse+conv3_2", "perceptual"])
+                   help="paper: Adam lr 0.01 constant; fast: opt-in lr ramp to 0.8 and cosine ramp-down, 1250 steps; "
+                        "latents land ~5x farther from w̄: for reconstruction (docs/performance.md)")
+    e.add_argument("--loss", default="full", choices=["full", "mse", "conv3_2", "mse+conv3_2", "perceptual"],
+                   help="the loss of Eq. 1 or an ablation of Fig. 9")
     e.add_argument("--no-resize", action="store_true", help="perceptual loss at full resolution (Fig. 12)")
-    e.add_argument("--vgg", default="auto", help="auto | random | PATH to vgg16-397923af.pth")
-    e.add_argument("--align", action="store_true", help="FFHQ-align faces first (dlib); otherwise centre-crop")
-    e.add_argument("--batch", type=int, default=8)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    e.add_argument("--checkpoint-every", type=int, default=250,
+    e.add_argument("--vgg", default="auto", help="perceptual network: auto | random | efficientnet-lite0 | PATH to vgg16-397923af.pth")
+    e.add_argument("--align", action="store_true",
+                   help="FFHQ-align faces first (dlib), framed for the model (zoom 0.7 for mini); otherwise centre-crop")
+    e.add_argument("--batch", type=_positive, default=8, help="images optimised together")
+    e.add_argument("--seed", type=int, default=0, help="seed of the uniform/normal initial latent")
+    e.add_argument("--device", default="auto", help=device_help)
+    e.add_argument("--checkpoint-every", type=_non_negative, default=250,
                    help="save a resumable checkpoint every N steps (0: none); rerun the same command to resume")
-    e.add_argument("--out", required=True)
+    e.add_argument("--checkpoint", default=None, help="checkpoint file (default: a hidden file in --out)")
+    e.add_argument("--out", required=True, help="output folder")
     e.set_defaults(func=cmd_embed)
 
-    g = sub.add_parser("generate", help="sample images from a generator")
-    g.add_argument("--model", default="auto")
-    g.add_argument("--seeds", default="0-7")
-    g.add_argument("--psi", type=float, default=0.7, help="truncation psi (1 = off)")
-    g.add_argument("--noise", default="const", choices=["const", "random", "none"])
-    g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    g.add_argument("--out", required=True)
+    g = sub.add_parser("generate", help="sample images from a generator", formatter_class=fmt)
+    g.add_argument("--model", default="auto", help="auto | ffhq | mini | PATH")
+    g.add_argument("--seeds", type=_seeds, default="0-7", help="seeds like 0-7,10,12-13")
+    g.add_argument("--psi", type=float, default=0.7, help="truncation psi (1 = off, 0 = the average face)")
+    g.add_argument("--noise", default="const", choices=["const", "random", "none"], help="per-layer noise")
+    g.add_argument("--device", default="auto", help=device_help)
+    g.add_argument("--out", required=True, help="output folder")
     g.set_defaults(func=cmd_generate)
 
-    m = sub.add_parser("morph", help="linear interpolation between two embedded images (§4.1)")
-    m.add_argument("a")
-    m.add_argument("b")
-    m.add_argument("--frames", type=int, default=8)
-    m.add_argument("--model", default=None, help="default: the model recorded in the latent file")
-    m.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    m.add_argument("--out", required=True)
+    m = sub.add_parser("morph", help="linear interpolation between two embedded images (§4.1)", formatter_class=fmt)
+    m.add_argument("a", help="first latent file (X.latent.pt)")
+    m.add_argument("b", help="second latent file")
+    m.add_argument("--frames", type=_positive, default=8, help="frames from A to B, both included")
+    m.add_argument("--model", default=None, help="default: the model recorded in the latent file (a kit name)")
+    m.add_argument("--device", default="auto", help=device_help)
+    m.add_argument("--out", required=True, help="output folder")
     m.set_defaults(func=cmd_morph)
 
-    a = sub.add_parser("align", help="FFHQ-align the faces in photos (§3.1 preprocessing)")
-    a.add_argument("images", nargs="+")
-    a.add_argument("--out", required=True)
-    a.add_argument("--size", type=int, required=True, help="output side in px (1024 for FFHQ, 64 for mini)")
+    a = sub.add_parser("align", help="FFHQ-align the faces in photos (§3.1 preprocessing)", formatter_class=fmt)
+    a.add_argument("images", nargs="+", help="photos")
+    a.add_argument("--out", required=True, help="output folder")
+    a.add_argument("--size", type=_positive, required=True, help="output side in px (1024 for FFHQ, 64 for mini)")
     a.add_argument("--zoom", type=float, default=1.0, help="1.0 = FFHQ framing; 0.7 = the mini model's tighter crop")
     a.set_defaults(func=cmd_align)
 
@@ -303,12 +438,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; every expected failure is one line on stderr and an exit code."""
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:  # the embedding already saved its checkpoint and said how to resume
+    except KeyboardInterrupt:  # an embedding already saved its checkpoint and said how to resume
         print("[i2s] interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except UsageError as e:
+        print(f"[i2s] {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as e:  # argparse (usage: 2, --help/--version: 0), and messages raised as SystemExit
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            return EXIT_USAGE
+        return int(e.code or 0)
+    except Exception as e:  # noqa: BLE001 - the kit's own refusals carry a full message
+        if os.environ.get("I2S_DEBUG"):
+            raise
+        from .weights.limits import first_line
+
+        print(f"[i2s] error: {_plain_torch_text(first_line(e, 400))} ({type(e).__name__}; set I2S_DEBUG=1 for "
+              "the traceback)", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, (ValueError, OSError)) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

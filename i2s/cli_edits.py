@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["add_edit_parsers"]
 
@@ -53,6 +55,8 @@ def _check_inputs(paths: list[str]) -> list[Path]:
 
 def _latents(paths: list[Path], G, args) -> list[tuple[str, torch.Tensor]]:
     """(name, W+ [L, w_dim]) per input: latent files as they are, photos embedded via the cache."""
+    import torch
+
     from .cache import cached_embed
     from .data import load_target
     from .io import load_latent
@@ -80,6 +84,8 @@ def _latents(paths: list[Path], G, args) -> list[tuple[str, torch.Tensor]]:
 
 
 def _write(G, names: list[str], w: torch.Tensor, out: Path, meta: dict, cols: int) -> None:
+    import torch
+
     from .io import image_grid, save_latent, save_png
 
     with torch.no_grad():
@@ -92,6 +98,8 @@ def _write(G, names: list[str], w: torch.Tensor, out: Path, meta: dict, cols: in
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
+    import torch
+
     from .cli import _load_generator_or_report
     from .directions import apply, directions_for
 
@@ -111,6 +119,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_crossover(args: argparse.Namespace) -> int:
+    import torch
+
     from .cli import _load_generator_or_report
     from .edits import crossover, default_crossover_layer
 
@@ -134,6 +144,8 @@ def cmd_crossover(args: argparse.Namespace) -> int:
 
 
 def cmd_expression(args: argparse.Namespace) -> int:
+    import torch
+
     import warnings
 
     from .cli import _load_generator_or_report
@@ -161,6 +173,8 @@ def cmd_expression(args: argparse.Namespace) -> int:
 
 
 def cmd_directions(args: argparse.Namespace) -> int:
+    import torch
+
     from .cli import _load_generator_or_report
     from .directions import apply, directions_for
 
@@ -183,7 +197,7 @@ def cmd_directions(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser, photos: bool = True) -> None:
     p.add_argument("--model", default="auto", help="generator: auto | ffhq | mini | PATH")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, ...")
     p.add_argument("--out", required=True, help="output folder")
     if photos:
         p.add_argument("--align", action="store_true", help="FFHQ-align photos of faces first (framed for the model)")

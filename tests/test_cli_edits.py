@@ -54,12 +54,12 @@ def test_crossover_and_expression(gen, tmp_path):
     assert meta["relative"] is True and not torch.equal(a, b)  # the relative threshold moved it
 
 
-def test_inputs_are_checked_before_any_network_loads(gen, tmp_path, monkeypatch):
+def test_inputs_are_checked_before_any_network_loads(gen, tmp_path, monkeypatch, capsys):
     import i2s.cli as C
 
     monkeypatch.setattr(C, "_load_generator_or_report", lambda *a: pytest.fail("loaded the generator first"))
-    with pytest.raises(SystemExit, match="no such file: nope.jpg"):
-        _run("edit", gen, tmp_path, "nope.jpg")
+    assert _run("edit", gen, tmp_path, "nope.jpg") == 2
+    assert "no such file: nope.jpg" in capsys.readouterr().err
 
 
 def test_every_option_has_help_and_a_shown_default():

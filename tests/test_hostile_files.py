@@ -256,7 +256,7 @@ def test_forged_object_pointer_is_refused_without_numpy_seeing_it(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "i2s.cli", "generate", "--model", str(path), "--seeds", "0",
                            "--device", "cpu", "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-1000:])
+    assert proc.returncode == 4, (proc.returncode, proc.stderr[-1000:])  # exit 4: a weight file refused
     assert "Traceback" not in proc.stderr and "not a plain number type" in proc.stderr
 
 
