@@ -23,7 +23,7 @@ generator nor loss weights get gradients (``docs/performance.md``).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import experiments as ex
 from .io import atomic_write_text
-from .stats import MIN_N, RULE, Comparison, paired_comparison, unpaired_comparison
+from .stats import RULE, Comparison, paired_comparison, unpaired_comparison
 
 # What each notebook must write (figures under figures/<model>/, tables under results/<model>/<profile>/):
 # derived from the output fields of the experiments' named results.

@@ -84,18 +84,18 @@ def _plain(v: Any) -> Any:
 
 
 def _atomic_save(obj: Any, path: Path, keep_prev: Path | None = None) -> None:
-    """``torch.save`` to a temp file, then ``os.replace`` (optionally moving the old file to
-    ``keep_prev`` first, so one good checkpoint always exists)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        if keep_prev is not None and path.exists():
-            os.replace(path, keep_prev)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """:func:`i2s.io.atomic_torch_save`, optionally moving the old file to ``keep_prev`` first
+    (serialised before the move, so one good checkpoint always exists; a missing
+    ``checkpoint.pt`` next to ``checkpoint-prev.pt`` resumes from the latter)."""
+    import io as _io
+
+    from ..io import atomic_write
+
+    buf = _io.BytesIO()
+    torch.save(obj, buf)
+    if keep_prev is not None and path.exists():
+        os.replace(path, keep_prev)
+    atomic_write(path, buf.getvalue())
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -337,10 +337,13 @@ class Trainer:
         x = (x * 127.5 + 127.5).clamp(0, 255).to(torch.uint8)
         n, c, h, w_ = x.shape
         grid = x.view(SAMPLE_GRID, SAMPLE_GRID, c, h, w_).permute(0, 3, 1, 4, 2).reshape(SAMPLE_GRID * h, SAMPLE_GRID * w_, c)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.png")
-        Image.fromarray(grid.numpy()).save(tmp)
-        os.replace(tmp, path)
+        import io as _io
+
+        from ..io import atomic_write
+
+        buf = _io.BytesIO()
+        Image.fromarray(grid.numpy()).save(buf, format="PNG")
+        atomic_write(path, buf.getvalue())
 
     def checkpoint_dict(self) -> dict:
         self.state.data_epoch, self.state.data_pos = self.stream.epoch, self.stream.pos

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -79,19 +78,9 @@ def save_converted(path: str | os.PathLike[str], cfg: StyleGANConfig,
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in state_dict.items()},
         "info": dict(info),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from ..io import atomic_torch_save
+
+    atomic_torch_save(payload, path)
     return path
 
 

@@ -39,7 +39,6 @@ Public API: :func:`load_tf_pickle`, :func:`collect_variables`, :func:`config_fro
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import mmap
 import os
@@ -828,12 +827,10 @@ def _some(items: list[str], sep: str = ", ", n: int = 20) -> str:
     return sep.join(items[:n]) + more
 
 
-def _sha256(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def _sha256(path: Path) -> str:
+    from ..io import sha256_file
+
+    return sha256_file(path)
 
 
 def convert_pickle(path: str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None,
