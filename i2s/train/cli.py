@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory: checkpoint.pt, samples-*.png, log.jsonl")
     p.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="continue from OUT/checkpoint.pt (or the given checkpoint) exactly")
-    p.add_argument("--transfer", metavar="CKPT", help="start a new run from CKPT although the networks differ: "
+    p.add_argument("--transfer", metavar="CKPT", help="start a new run from CKPT (a checkpoint, or an exported generator: then D starts fresh) although the networks differ: "
                    "tensors of matching shape are copied, the rest start fresh, the schedule goes on from CKPT's images")
     p.add_argument("--export", metavar="PATH", help="export the EMA generator of the checkpoint and exit")
     p.add_argument("--pack", metavar="ZIP", help="write --data as one zip of JPEGs (q90; 55 MiB for the 28k "
