@@ -1,7 +1,12 @@
-"""Figure helpers: rows of images with labels, loss curves, distance heat maps."""
+"""Figure helpers: rows of images with labels, loss curves, distance heat maps.
+
+Labels are never cut: a long label (an image's file name) is wrapped onto several lines at
+``_``, ``/``, ``-`` or spaces (:func:`wrap_label`), so every character stays readable.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -14,10 +19,37 @@ def to_numpy_image(x: torch.Tensor) -> np.ndarray:
     return ((x.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
 
 
-def image_rows(rows: Sequence[torch.Tensor], row_labels: Sequence[str] | None = None,
-               col_labels: Sequence[str] | None = None, title: str | None = None, cell: float = 1.3):
-    """A grid figure: ``rows[i]`` is [N_i, 3, H, W]; empty cells stay blank."""
+def wrap_label(text: str, width: int = 16) -> str:
+    """``text`` on lines of at most ``width`` characters, broken after ``_``, ``/``, ``-`` or a
+    space (a word longer than ``width`` is split inside); no character is dropped: removing the
+    inserted newlines gives ``text`` back."""
+    lines: list[str] = []
+    line = ""
+    for token in re.findall(r"[^_/ \-]+[_/ \-]*|[_/ \-]+", text):
+        while len(token) > width:  # one very long word: split it
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(token[:width])
+            token = token[width:]
+        if line and len(line) + len(token) > width:
+            lines.append(line)
+            line = ""
+        line += token
+    if line or not lines:
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def image_rows(rows: Sequence[torch.Tensor | Sequence[torch.Tensor | None]], row_labels: Sequence[str] | None = None,
+               col_labels: Sequence[str] | None = None, title: str | None = None, cell: float = 1.3,
+               cell_labels: Sequence[Sequence[str | None] | None] | None = None):
+    """A grid figure: ``rows[i]`` is [N_i, 3, H, W] (or a list whose ``None`` entries are blank
+    cells); cells past a row's end stay blank. ``col_labels`` title the top row, ``row_labels``
+    the first column, ``cell_labels[i][j]`` (optional) is written under cell (i, j). Every label
+    is shown in full (wrapped, never cut)."""
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    width = max(10, int(cell * 13))
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * n_rows), squeeze=False)
     for i, row in enumerate(rows):
         for j in range(n_cols):
@@ -26,14 +58,16 @@ def image_rows(rows: Sequence[torch.Tensor], row_labels: Sequence[str] | None = 
             ax.set_yticks([])
             for spine in ax.spines.values():
                 spine.set_visible(False)
-            if j < len(row):
+            if j < len(row) and row[j] is not None:
                 ax.imshow(to_numpy_image(row[j]), interpolation="nearest")
             if j == 0 and row_labels is not None:
-                ax.set_ylabel(row_labels[i], fontsize=8)
+                ax.set_ylabel(wrap_label(row_labels[i], width), fontsize=7)
             if i == 0 and col_labels is not None and j < len(col_labels):
-                ax.set_title(col_labels[j], fontsize=8)
+                ax.set_title(wrap_label(col_labels[j], width), fontsize=7)
+            if cell_labels is not None and cell_labels[i] is not None and j < len(cell_labels[i]) and cell_labels[i][j]:
+                ax.set_xlabel(wrap_label(cell_labels[i][j], width), fontsize=7)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(wrap_label(title, int(max(60, 15 * cell * n_cols))), fontsize=9)
     fig.tight_layout()
     return fig
 
