@@ -79,8 +79,9 @@ def expression_direction(w2: torch.Tensor, w3: torch.Tensor, threshold: float = 
     if not bool((d != 0).any()):
         warnings.warn(f"expression direction is all zeros: every layer row of w3 - w2 has an L2 norm below "
                       f"{'the relative ' if relative else ''}threshold {threshold:g} (largest row norm "
-                      f"{norms.max().item():.3g}); expression transfer changes nothing. Use relative=True or a "
-                      f"smaller threshold", RuntimeWarning, stacklevel=2)
+                      f"{norms.max().item():.3g}); expression transfer changes nothing. Use "
+                      f"{'a smaller threshold' if relative else 'relative=True or a smaller threshold'}",
+                      RuntimeWarning, stacklevel=2)
     if normalize == "global":
         total = d.flatten(-2).norm(dim=-1).clamp_min(1e-12)
         d = d / total[..., None, None]

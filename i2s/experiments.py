@@ -442,14 +442,79 @@ def noise_variation(s: Session, image: torch.Tensor, seeds: Sequence[int] = (0, 
 # ----------------------------------------------------------------------------- §4 applications
 
 
+def render(s: Session, w: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    """The images of W+ codes ``[..., layers, w_dim]``: ``[..., 3, H, W]`` on the CPU, rendered
+    ``batch`` codes at a time without gradients."""
+    flat = w.reshape(-1, *w.shape[-2:])
+    with torch.no_grad():
+        out = torch.cat([s.G.synthesis(flat[k:k + batch].to(s.device)).cpu() for k in range(0, len(flat), batch)])
+    return out.reshape(*w.shape[:-2], *out.shape[1:])
+
+
+def short_name(name: str) -> str:
+    """An image's name without its class folder (``faces/astronaut_eileen_collins`` ->
+    ``astronaut_eileen_collins``), in full."""
+    return name.split("/")[-1]
+
+
+def _descriptors(images: torch.Tensor, zoom: float) -> np.ndarray:
+    """dlib face descriptors (:func:`i2s.identity.descriptors`), or NaN rows, with the reason
+    printed, where they cannot be computed (no face box measured for this framing, dlib or its
+    models missing)."""
+    from . import identity
+
+    try:
+        if zoom not in identity.FACE_BOX:
+            raise ValueError(f"no face box measured for zoom {zoom} (have {sorted(identity.FACE_BOX)})")
+        return identity.descriptors(images, zoom)
+    except (ImportError, FileNotFoundError, ValueError) as e:
+        print(f"[i2s] identity distance not measured: {e}")
+        return np.full((len(images), 128), np.nan)
+
+
+def _smile_ratios(images: torch.Tensor, zoom: float) -> np.ndarray:
+    """:func:`i2s.identity.smile_ratio`, or NaN (with the reason printed) where it cannot be measured."""
+    from . import identity
+
+    try:
+        if zoom not in identity.FACE_BOX:
+            raise ValueError(f"no face box measured for zoom {zoom} (have {sorted(identity.FACE_BOX)})")
+        return identity.smile_ratio(images, zoom)
+    except (ImportError, FileNotFoundError, ValueError) as e:
+        print(f"[i2s] smile ratio not measured: {e}")
+        return np.full(len(images), np.nan)
+
+
 def morph_rows(s: Session, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], frames: int = 7) -> torch.Tensor:
     """§4.1 / Fig. 4: for each (w1, w2) pair of W+ codes, ``frames`` images from λ = 1 (w1) to 0 (w2).
     Returns [pairs, frames, 3, H, W]."""
     from .edits import morph
 
     lams = torch.linspace(1.0, 0.0, frames)
-    with torch.no_grad():
-        return torch.stack([s.G.synthesis(morph(w1, w2, lams).to(s.device)).cpu() for w1, w2 in pairs])
+    return torch.stack([render(s, morph(w1, w2, lams)) for w1, w2 in pairs])
+
+
+def morph_smoothness(frames: torch.Tensor, labels: Sequence[str]) -> pd.DataFrame:
+    """§4.1 measured: how evenly each morph moves from frame to frame.
+
+    ``frames`` is [morphs, frames, 3, H, W] in [-1, 1] (:func:`morph_rows`). Per morph, the pixel
+    RMS change between consecutive frames in 0-255 units: ``mean_rms_change``,
+    ``max_rms_change`` and ``max_over_mean`` (near 1: the image changes at an even rate, as a
+    smooth latent space should give for evenly spaced λ; large: it jumps between two frames),
+    and ``end_to_end_rms``, the RMS difference of the two end images (the scale of the change)."""
+    if frames.ndim != 5 or frames.shape[1] < 2:
+        raise ValueError(f"want [morphs, frames >= 2, 3, H, W], got {tuple(frames.shape)}")
+    if len(labels) != len(frames):
+        raise ValueError(f"{len(labels)} labels for {len(frames)} morphs")
+    x = frames.double() * 127.5
+    step = (x[:, 1:] - x[:, :-1]).square().flatten(2).mean(-1).sqrt()  # [morphs, frames - 1]
+    ends = (x[:, -1] - x[:, 0]).square().flatten(1).mean(-1).sqrt()
+    rows = []
+    for k, label in enumerate(labels):
+        mean, top = step[k].mean().item(), step[k].max().item()
+        rows.append({"morph": label, "frames": frames.shape[1], "mean_rms_change": mean, "max_rms_change": top,
+                     "max_over_mean": top / mean if mean > 0 else float("nan"), "end_to_end_rms": ends[k].item()})
+    return pd.DataFrame(rows)
 
 
 def crossover_grid(s: Session, w_styles: torch.Tensor, w_contents: torch.Tensor, layer: int | None = None) -> torch.Tensor:
@@ -457,21 +522,194 @@ def crossover_grid(s: Session, w_styles: torch.Tensor, w_contents: torch.Tensor,
     fine layers of style i. Returns [styles, contents, 3, H, W]."""
     from .edits import crossover
 
-    with torch.no_grad():
-        return torch.stack([s.G.synthesis(crossover(w_contents, ws.expand_as(w_contents), layer).to(s.device)).cpu()
-                            for ws in w_styles])
+    return torch.stack([render(s, crossover(w_contents, ws.expand_as(w_contents), layer)) for ws in w_styles])
+
+
+def crossover_splits(num_layers: int) -> list[int]:
+    """The split layers that :func:`crossover_measures` compares: the default split
+    (:func:`i2s.edits.default_crossover_layer`, L/2: the paper's 9 of 18) and two layers either
+    side (L/2 − 2: less from the content, L/2 + 2: more), kept inside [1, L − 1]."""
+    from .edits import default_crossover_layer
+
+    k = default_crossover_layer(num_layers)
+    return sorted({min(max(v, 1), num_layers - 1) for v in (k - 2, k, k + 2)})
+
+
+def colour_stats(images: torch.Tensor) -> np.ndarray:
+    """Per image, the mean and standard deviation of each RGB channel in 0-255 units: [N, 6]
+    (R, G, B means, then R, G, B standard deviations)."""
+    x = (images.detach().double().cpu().clamp(-1, 1) + 1) * 127.5
+    return torch.cat([x.mean((2, 3)), x.std((2, 3))], 1).numpy()
+
+
+def colour_distance(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Per pair ``a[i]``, ``b[i]``: the Euclidean distance of their :func:`colour_stats` (0-255
+    units). A colour-statistics distance: how far the palettes and contrasts are apart, blind to
+    where the colours are (no Gram matrices, no histogram)."""
+    return np.linalg.norm(colour_stats(a) - colour_stats(b), axis=1)
+
+
+def crossover_measures(s: Session, content_names: Sequence[str], w_content: torch.Tensor, style_names: Sequence[str],
+                       w_style: torch.Tensor, style_images: torch.Tensor, splits: Sequence[int] | None = None) -> pd.DataFrame:
+    """§4.2 measured: does a crossover keep the content's face and take the style's look?
+
+    One row per content x style x split layer k (the first k rows of W+ from the content, the rest
+    from the style; ``splits`` default :func:`crossover_splits`):
+
+    * ``identity_to_content``: dlib's face-descriptor distance (:mod:`i2s.identity`) between the
+      crossover and the content's own embedding G(w_content) — below 0.6 (``same_person``) dlib
+      takes them for the same person;
+    * ``colour_to_style``: :func:`colour_distance` (per-channel mean and standard deviation in
+      0-255 units) between the crossover and the style image (the input painting);
+    * ``colour_content_to_style``: the same distance for the content embedding itself, the
+      baseline, and ``colour_gain`` = baseline − ``colour_to_style`` (> 0: the crossover moved
+      towards the style's colours).
+    """
+    from .edits import default_crossover_layer
+    from .identity import SAME_PERSON
+
+    n_layers = w_content.shape[-2]
+    splits = crossover_splits(n_layers) if splits is None else list(splits)
+    n_c, n_s = len(content_names), len(style_names)
+    content = render(s, w_content)  # [C, 3, H, W]
+    ref = np.tile(_descriptors(content, s.zoom), (n_s, 1))  # flat index: style i, content j -> i * C + j
+    styles_flat = style_images.repeat_interleave(n_c, 0)
+    baseline = colour_distance(content.repeat(n_s, 1, 1, 1), styles_flat)
+    rows = []
+    for k in splits:
+        flat = crossover_grid(s, w_style, w_content, k).flatten(0, 1)
+        ident = np.linalg.norm(_descriptors(flat, s.zoom) - ref, axis=1)
+        colour = colour_distance(flat, styles_flat)
+        for i, style in enumerate(style_names):
+            for j, name in enumerate(content_names):
+                f = i * n_c + j
+                rows.append({"content": name, "style": style, "split_layer": k,
+                             "default_split": k == default_crossover_layer(n_layers),
+                             "content_layers": f"0-{k - 1} of {n_layers}", "identity_to_content": float(ident[f]),
+                             "same_person": bool(ident[f] < SAME_PERSON), "colour_to_style": float(colour[f]),
+                             "colour_content_to_style": float(baseline[f]),
+                             "colour_gain": float(baseline[f] - colour[f])})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class ExpressionRule:
+    """Which threshold §4.3's direction uses (:func:`i2s.edits.expression_direction`):
+    ``relative=False``: rows of w3 − w2 with an L2 norm below ``threshold`` are zeroed (the
+    paper's rule); ``relative=True``: rows below ``threshold`` x the mean row norm are."""
+
+    threshold: float = 1.0
+    relative: bool = False
+
+    def describe(self) -> str:
+        """The rule in words, for figure titles and tables."""
+        if self.relative:
+            return f"rows of w3 − w2 kept where ‖row‖ ≥ {self.threshold:g} × mean row norm (relative threshold)"
+        return f"rows of w3 − w2 kept where ‖row‖ ≥ {self.threshold:g} (the paper's absolute threshold)"
+
+
+def expression_rule(G: StyleGAN, threshold: float = 1.0) -> ExpressionRule:
+    """§4.3's threshold, read for the generator at hand.
+
+    The paper: "a lower bound threshold on the L2-norm of the channels of the difference latent
+    code, below which the channel is replaced by a zero vector ... the threshold is 1". That 1 is
+    in the units of the official FFHQ-1024 model's 5000-step embeddings, so the paper tier
+    (``G.info["tier"] == "paper"``) keeps it as an absolute bound. Every other tier (``mini``,
+    random weights) scales it with the difference's own row norms (``relative=True``: keep the
+    rows that change at least ``threshold`` x the average): at mini's scale every row of w3 − w2
+    is below 1.0, and the absolute rule would zero the whole direction."""
+    return ExpressionRule(threshold, relative=G.info.get("tier") != "paper")
 
 
 def expression_rows(s: Session, w_targets: torch.Tensor, w_neutral: torch.Tensor, w_expressive: torch.Tensor,
-                    lams: Sequence[float], threshold: float = 1.0, normalize: str = "global") -> torch.Tensor:
+                    lams: Sequence[float], rule: ExpressionRule | None = None,
+                    normalize: str = "global") -> torch.Tensor:
     """§4.3 / Fig. 7: each target moved along the (thresholded, normalised) neutral → expressive
-    direction by each λ (negative λ: the opposite direction). Returns [targets, len(lams), 3, H, W]."""
+    direction by each λ (negative λ: the opposite direction); ``rule`` defaults to
+    :func:`expression_rule` of the session's generator. Returns [targets, len(lams), 3, H, W]."""
     from .edits import expression_transfer
 
+    rule = rule or expression_rule(s.G)
     lam = torch.tensor(list(lams), dtype=w_targets.dtype)
-    with torch.no_grad():
-        return torch.stack([s.G.synthesis(expression_transfer(w, w_neutral, w_expressive, lam, threshold, normalize)
-                                          .to(s.device)).cpu() for w in w_targets])
+    return torch.stack([render(s, expression_transfer(w, w_neutral, w_expressive, lam, rule.threshold, normalize,  # type: ignore[arg-type]
+                                                      rule.relative)) for w in w_targets])
+
+
+def expression_smile(s: Session, people: Sequence[str], w_neutral: torch.Tensor, w_smiling: torch.Tensor,
+                     lams: Sequence[float], rule: ExpressionRule | None = None) -> pd.DataFrame:
+    """§4.3 measured: does neutral → smiling transfer make *other* people smile?
+
+    Every person's pair (``source``: direction from ``w_smiling[p] − w_neutral[p]`` under
+    ``rule``) is applied to every other person's neutral embedding (``target``) at each λ of
+    ``lams`` and at λ = 0 (the target's own embedding, the reference). One row per source,
+    target and λ: ``smile_ratio`` (mouth-corner distance over eye distance from dlib's 68
+    landmarks, :func:`i2s.identity.smile_ratio`; a smile widens the mouth, so it grows),
+    ``delta_smile_ratio`` (minus the same target's λ = 0 value) and ``identity_distance`` (dlib
+    descriptor distance to the target's λ = 0 image; below 0.6 the edit kept the person)."""
+    from .edits import expression_transfer
+
+    rule = rule or expression_rule(s.G)
+    lam_all = sorted({float(l) for l in lams} | {0.0})
+    ref, n_lam = lam_all.index(0.0), len(lam_all)
+    lam_t = torch.tensor(lam_all, dtype=w_neutral.dtype)
+    keys, codes = [], []
+    for p, source in enumerate(people):
+        for q, target in enumerate(people):
+            if p != q:
+                codes.append(expression_transfer(w_neutral[q], w_neutral[p], w_smiling[p], lam_t, rule.threshold,
+                                                 "global", rule.relative))
+                keys.append((source, target))
+    if not codes:
+        raise ValueError(f"need at least two expression pairs, got {len(people)}")
+    images = render(s, torch.stack(codes))  # [pairs, λ, 3, H, W]
+    flat = images.flatten(0, 1)
+    smile = _smile_ratios(flat, s.zoom).reshape(len(keys), n_lam)
+    desc = _descriptors(flat, s.zoom).reshape(len(keys), n_lam, -1)
+    ident = np.linalg.norm(desc - desc[:, ref:ref + 1], axis=-1)
+    rows = [{"source": src, "target": tgt, "lam": lam, "smile_ratio": float(smile[k, m]),
+             "delta_smile_ratio": float(smile[k, m] - smile[k, ref]), "identity_distance": float(ident[k, m]),
+             "rule": "relative" if rule.relative else "absolute", "threshold": rule.threshold}
+            for k, (src, tgt) in enumerate(keys) for m, lam in enumerate(lam_all)]
+    return pd.DataFrame(rows)
+
+
+def smile_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The claim behind Fig. 7, decided from :func:`expression_smile`'s table: per λ ≠ 0, and
+    pooled over all λ > 0 (each source/target pair's mean), the Δ smile ratio (λ minus λ = 0):
+    its mean, standard deviation and range over the source/target pairs, and a paired comparison
+    (:func:`i2s.stats.paired_comparison`, images resampled by target) against the paper's
+    direction: λ > 0 widens the smile (``greater``), λ < 0 narrows it (``less``). With the
+    identity distance to the target beside it (the edit should change the expression, not the
+    person)."""
+    from .identity import SAME_PERSON
+    from .stats import paired_comparison
+
+    base = table[table["lam"] == 0].set_index(["source", "target"])["smile_ratio"]
+    scopes: list[tuple[str, float, pd.DataFrame]] = [(f"λ={lam:g}", lam, table[table["lam"] == lam])
+                                                     for lam in sorted(table["lam"].unique()) if lam != 0]
+    scopes.append(("mean over λ>0", float("nan"), table[table["lam"] > 0]))
+    rows = []
+    for scope, lam, sub in scopes:
+        if sub.empty:
+            continue
+        per_pair = sub.groupby(["source", "target"], sort=False).agg(smile=("smile_ratio", "mean"),
+                                                                      ident=("identity_distance", "mean"))
+        a, b = per_pair["smile"].to_numpy(), base.reindex(per_pair.index).to_numpy()
+        d = a - b
+        direction = "less" if lam < 0 else "greater"
+        row = {"scope": scope, "lam": lam, "direction": direction, "n_pairs": len(d),
+               "n_targets": per_pair.index.get_level_values("target").nunique(),
+               "mean_delta": float(np.mean(d)), "std_delta": float(np.std(d, ddof=1)) if len(d) > 1 else float("nan"),
+               "min_delta": float(np.min(d)), "max_delta": float(np.max(d)),
+               "mean_identity_distance": float(sub["identity_distance"].mean()),
+               "share_same_person": float((sub["identity_distance"] < SAME_PERSON).mean())}
+        if np.isfinite(d).all():
+            c = paired_comparison(a, b, direction, groups=per_pair.index.get_level_values("target").tolist())
+            row.update(low=c.low, high=c.high, wins=c.wins, verdict=c.verdict)
+        else:
+            row.update(low=float("nan"), high=float("nan"), wins=0, verdict="not measured")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def load_expression_pairs(s: Session) -> tuple[list[str], torch.Tensor, torch.Tensor]:
@@ -527,24 +765,31 @@ def embed_classes(s: Session) -> EmbeddedClasses:
 
 @dataclass
 class Morphing(Result):
-    """§4.1 / Fig. 4 / Fig. 15: morphs within faces and across classes."""
+    """§4.1 / Fig. 4 / Fig. 15: morphs within faces and across classes, and how smooth they are."""
 
     figure: Figure = figure_output("fig04_morphing")
+    smoothness: pd.DataFrame = table_output("morph_smoothness")  # one row per morph (:func:`morph_smoothness`)
     frames: torch.Tensor  # [pairs, frames, 3, H, W]
+    labels: list[str]  # "A → B" per morph
 
 
 def morphing(s: Session, codes: EmbeddedClasses, frames: int = 7) -> Morphing:
-    """Up to three face-to-face morphs, one between two other classes and one from a face to
-    the last other class, each over ``frames`` values of λ from 1 to 0."""
+    """Up to three face-to-face morphs, one between the first images of two other classes and
+    one from a face to the last other class, each over ``frames`` values of λ from 1 to 0, with
+    the input photos at both ends; measured by :func:`morph_smoothness`."""
     from .plots import image_rows
 
-    w, faces, others = codes.w_plus, codes.faces, codes.others
-    pairs = [(w[faces[k]], w[faces[k + 1]]) for k in range(min(3, len(faces) - 1))]
-    pairs += [(w[others[0]], w[others[1]]), (w[faces[0]], w[others[-1]])]
-    rows = morph_rows(s, pairs, frames=frames)
-    fig = image_rows(list(rows), ["face↔face"] * (len(pairs) - 2) + ["in-class, non-face", "face↔other class"],
-                     [f"λ={l:.2f}" for l in torch.linspace(1, 0, frames).tolist()], title="Morphing (Fig. 4)")
-    return Morphing(fig, rows)
+    faces, others = codes.faces, codes.others
+    pairs = [(faces[k], faces[k + 1]) for k in range(min(3, len(faces) - 1))]
+    pairs += [(others[0], others[1]), (faces[0], others[-1])]
+    labels = [f"{codes.names[a]} → {codes.names[b]}" for a, b in pairs]
+    rows = morph_rows(s, [(codes.w_plus[a], codes.w_plus[b]) for a, b in pairs], frames=frames)
+    lams = torch.linspace(1, 0, frames).tolist()
+    grid = [torch.cat([codes.images[a][None], rows[k], codes.images[b][None]]) for k, (a, b) in enumerate(pairs)]
+    fig = image_rows(grid, labels, ["photo A"] + [f"λ={l:.2f}" for l in lams] + ["photo B"],
+                     title="Fig. 4 / Fig. 15 (§4.1): morphing w = λ·w_A + (1 − λ)·w_B between embeddings, "
+                           "λ = 1 (A) to 0 (B); the input photos at both ends")
+    return Morphing(fig, morph_smoothness(rows, labels), rows, labels)
 
 
 @dataclass
@@ -553,51 +798,85 @@ class StyleTransfer(Result):
 
     figure: Figure = figure_output("fig06_style_transfer")  # styles x faces
     classes_figure: Figure = figure_output("fig08_crossover_classes")  # other classes x three faces
+    measures: pd.DataFrame = table_output("crossover_measures")  # content x style x split (:func:`crossover_measures`)
     style_names: list[str]
     w_style: torch.Tensor  # the style images' W+ codes
+
+    @property
+    def by_split(self) -> pd.DataFrame:
+        """Mean identity distance to the content, share kept as the same person, and colour
+        distances per split layer."""
+        return self.measures.groupby("split_layer")[["identity_to_content", "same_person", "colour_to_style",
+                                                      "colour_content_to_style", "colour_gain"]].mean()
 
 
 def style_transfer(s: Session, codes: EmbeddedClasses) -> StyleTransfer:
     """Embed the style images, then give every face the fine layers of every style (Fig. 6),
-    and the first three faces the fine layers of each other class (Fig. 8)."""
+    and the first three faces the fine layers of each other class (Fig. 8); measure identity and
+    colour per split layer (:func:`crossover_measures`)."""
+    from .edits import default_crossover_layer
     from .plots import image_rows
 
     w, faces, others = codes.w_plus, codes.faces, codes.others
+    n_layers = w.shape[-2]
+    k = default_crossover_layer(n_layers)
+    split = f"layers 0–{k - 1} of {n_layers} from the content (columns), {k}–{n_layers - 1} from the style (rows)"
     style_names, style_imgs = load_styles(s)
     w_style = s.embed(style_imgs).w_plus
+    content = render(s, w[faces])
+    face_names = [short_name(codes.names[i]) for i in faces]
     grid = crossover_grid(s, w_style, w[faces])
-    fig6 = image_rows([torch.cat([style_imgs[k:k + 1], grid[k]]) for k in range(len(style_names))],
-                      [n.split("/")[-1][:16] for n in style_names],
-                      ["style"] + [codes.names[i].split("/")[-1][:12] for i in faces],
-                      title="Style transfer by crossover (Fig. 6)")
+    fig6 = image_rows([[None, *content]] + [torch.cat([style_imgs[j:j + 1], grid[j]]) for j in range(len(style_names))],
+                      ["content: embedding"] + [f"style: {short_name(n)}" for n in style_names],
+                      ["style photo"] + face_names, title=f"Fig. 6 (§4.2): style transfer by crossover — {split}")
     grid8 = crossover_grid(s, w[others], w[faces[:3]])
-    fig8 = image_rows(list(grid8), [codes.labels[i] for i in others], None, title="Crossover between classes (Fig. 8)")
-    return StyleTransfer(fig6, fig8, style_names, w_style)
+    other_emb = render(s, w[others])
+    fig8 = image_rows([[None, *content[:3]]] + [torch.cat([other_emb[j:j + 1], grid8[j]]) for j in range(len(others))],
+                      ["content: embedding"] + [f"{codes.labels[i]}: {short_name(codes.names[i])}" for i in others],
+                      ["other class: embedding"] + face_names[:3],
+                      title=f"Fig. 8 (§4.2): crossover between classes — {split}")
+    measures = crossover_measures(s, [codes.names[i] for i in faces], w[faces], style_names, w_style, style_imgs)
+    return StyleTransfer(fig6, fig8, measures, style_names, w_style)
 
 
 @dataclass
 class ExpressionEditing(Result):
-    """§4.3 / Fig. 7: expression transfer from a neutral / smiling pair."""
+    """§4.3 / Fig. 7: expression transfer from a neutral / smiling pair, and whether it makes
+    other people smile (:func:`expression_smile`, :func:`smile_summary`)."""
 
     figure: Figure = figure_output("fig07_expression")
+    smile: pd.DataFrame = table_output("expression_smile")  # source x target x λ
+    smile_summary: pd.DataFrame = table_output("expression_smile_summary")  # Δ smile ratio per λ, with its verdict
     people: list[str]  # the people of the expression pairs
     w_neutral: torch.Tensor
     w_smiling: torch.Tensor
+    rule: ExpressionRule
 
 
 def expression_editing(s: Session, codes: EmbeddedClasses,
                        lams: Sequence[float] = (-3, -1.5, 0, 1.5, 3, 4.5)) -> ExpressionEditing:
     """Embed the expression pairs and move every face along the first pair's neutral → smiling
-    direction by each λ."""
+    direction by each λ (rule: :func:`expression_rule`); then measure the transfer between the
+    pairs themselves (:func:`expression_smile`) at the same λ values."""
+    from .edits import expression_direction
     from .plots import image_rows
 
     people, neutral, smiling = load_expression_pairs(s)
     wn, wm = s.embed(neutral).w_plus, s.embed(smiling).w_plus
+    rule = expression_rule(s.G)
+    d = expression_direction(wn[0], wm[0], rule.threshold, relative=rule.relative)
+    kept, n_layers = int((d.norm(dim=-1) > 0).sum()), d.shape[-2]
+    print(f"[i2s] expression direction from {people[0]}: {kept} of {n_layers} layer rows kept ({rule.describe()})")
     faces = codes.faces
-    rows = expression_rows(s, codes.w_plus[faces], wn[0], wm[0], lams)
-    fig = image_rows(list(rows), [codes.names[i].split("/")[-1][:14] for i in faces], [f"λ={l}" for l in lams],
-                     title=f"Expression transfer from {people[0]} (Fig. 7)")
-    return ExpressionEditing(fig, people, wn, wm)
+    rows = expression_rows(s, codes.w_plus[faces], wn[0], wm[0], lams, rule)
+    grid = [torch.cat([codes.images[i][None], rows[k]]) for k, i in enumerate(faces)] + [torch.stack([neutral[0], smiling[0]])]
+    fig = image_rows(grid, [short_name(codes.names[i]) for i in faces] + [f"source: {people[0]}"],
+                     ["target photo"] + [f"λ={l:g}" for l in lams],
+                     cell_labels=[None] * len(faces) + [["neutral photo", "smiling photo"]],
+                     title=f"Fig. 7 (§4.3): expression transfer w = w1 + λ·d, d from {people[0]} neutral → smiling; "
+                           f"{rule.describe()}: {kept} of {n_layers} rows kept")
+    smile = expression_smile(s, people, wn, wm, lams, rule)
+    return ExpressionEditing(fig, smile, smile_summary(smile), people, wn, wm, rule)
 
 
 @dataclass
@@ -612,11 +891,13 @@ class ExplorerGrids(Result):
 def explore(s: Session, codes: EmbeddedClasses, styles: StyleTransfer, expressions: ExpressionEditing,
             interactive: bool = True) -> ExplorerGrids | HBox:
     """Notebook 05's explorer (:func:`i2s.widgets.explorer`): live sliders when ``interactive``,
-    else the :class:`ExplorerGrids`, saved."""
+    else the :class:`ExplorerGrids`, saved. The expression panel uses the same threshold rule
+    as Fig. 7 (:func:`expression_rule`)."""
     from .widgets import explorer
 
     return explorer(s, codes.w_plus, codes.labels, codes.names, styles.w_style, styles.style_names,
-                    expressions.w_neutral, expressions.w_smiling, interactive=interactive)
+                    expressions.w_neutral, expressions.w_smiling, interactive=interactive,
+                    relative=expressions.rule.relative)
 
 
 # ----------------------------------------------------------------------------- Fig. 20
@@ -651,7 +932,7 @@ def pairwise_distances(names: Sequence[str], labels: Sequence[str], w_plus: torc
             block = dist[np.ix_(ia, ib)]
             vals = block[~np.eye(len(ia), dtype=bool)] if a == b else block.ravel()
             rows.append({"class_a": a, "class_b": b, "kind": "intra" if a == b else "inter", "mean_dist": float(vals.mean())})
-    fig = distance_heatmap(dist, [n.split("/")[-1][:18] for n in names])
+    fig = distance_heatmap(dist, [short_name(n) for n in names])
     return PairwiseDistances(dist, pd.DataFrame(rows), fig)
 
 

@@ -1,6 +1,10 @@
-"""Live exploration of the latent space (notebook 05): sliders for the morph λ, the crossover
-layer, and the expression strength and threshold. Without a live kernel (papermill) the same
-call renders static grids of the slider values instead."""
+"""Live exploration of the latent space (notebook 05): sliders for the morph λ (§4.1), the
+crossover layer (§4.2), and the expression strength and threshold (§4.3). Without a live kernel
+(papermill) the same call renders static grids of the slider values instead.
+
+The expression threshold follows :func:`i2s.experiments.expression_rule`: absolute (the paper's
+1.0) for the paper tier, relative to the difference's mean row norm for every other tier, where
+the absolute rule would zero the direction and the slider would change nothing."""
 
 from __future__ import annotations
 
@@ -22,19 +26,26 @@ def _png(x: torch.Tensor, scale: int = 3) -> bytes:
 
 
 def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_style: torch.Tensor,
-             style_names: Sequence[str], w_neutral: torch.Tensor, w_smiling: torch.Tensor, interactive: bool = True):
+             style_names: Sequence[str], w_neutral: torch.Tensor, w_smiling: torch.Tensor, interactive: bool = True,
+             relative: bool | None = None):
     """Three panels: morph (image A, image B, λ), crossover (content, style, layer), expression
-    (target, λ, threshold; direction from the first neutral/smiling pair). Returns the widget
-    (``interactive``) or the saved static grids (:class:`i2s.experiments.ExplorerGrids`)."""
+    (target, λ, threshold; direction from the first neutral/smiling pair; ``relative``: the
+    threshold rule, default :func:`i2s.experiments.expression_rule` of the generator). Returns the
+    widget (``interactive``) or the saved static grids (:class:`i2s.experiments.ExplorerGrids`)."""
+    from .experiments import expression_rule
+
     G = s.G
+    if relative is None:
+        relative = expression_rule(G).relative
 
     def render(code: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return G.synthesis(code[None].to(s.device)).cpu()[0]
 
-    short = [n.split("/")[-1][:20] for n in names]
+    short = [n.split("/")[-1] for n in names]
     if not interactive:
-        return _static(s, w, short, w_style, w_neutral, w_smiling, render)
+        return _static(s, w, short, w_style, [n.split("/")[-1] for n in style_names], w_neutral, w_smiling, render,
+                       relative)
 
     import ipywidgets as W
 
@@ -54,7 +65,7 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
     lam = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="λ")
     morph_box = panel("Morph: λ·A + (1−λ)·B", [a, b, lam], lambda i, j, l: render(morph(w[i], w[j], l)))
 
-    sopts = list(zip([n.split("/")[-1][:20] for n in style_names], range(len(style_names))))
+    sopts = list(zip([n.split("/")[-1] for n in style_names], range(len(style_names))))
     content = W.Dropdown(options=opts, value=0, description="content")
     style = W.Dropdown(options=sopts, value=0, description="style")
     layer = W.IntSlider(value=G.num_layers // 2, min=0, max=G.num_layers, description="layer")
@@ -63,13 +74,16 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
 
     target = W.Dropdown(options=opts, value=0, description="target")
     strength = W.FloatSlider(value=0.0, min=-6.0, max=6.0, step=0.5, description="λ")
-    thresh = W.FloatSlider(value=1.0, min=0.0, max=5.0, step=0.25, description="threshold")
-    expr_box = panel("Expression transfer", [target, strength, thresh],
-                     lambda i, l, t: render(expression_transfer(w[i], w_neutral[0], w_smiling[0], l, threshold=t)))
+    thresh = W.FloatSlider(value=1.0, min=0.0, max=3.0 if relative else 5.0, step=0.25,
+                           description="× mean norm" if relative else "threshold")
+    rule = "relative threshold (× mean row norm)" if relative else "the paper's absolute threshold"
+    expr_box = panel(f"Expression transfer (§4.3), {rule}", [target, strength, thresh],
+                     lambda i, l, t: render(expression_transfer(w[i], w_neutral[0], w_smiling[0], l, threshold=t,
+                                                                relative=relative)))
     return W.HBox([morph_box, cross_box, expr_box])  # shown as the cell's value
 
 
-def _static(s, w, short, w_style, w_neutral, w_smiling, render):
+def _static(s, w, short, w_style, style_short, w_neutral, w_smiling, render, relative: bool):
     """The slider values as grids (for papermill and static HTML), saved under the names of
     :class:`i2s.experiments.ExplorerGrids`."""
     from .experiments import ExplorerGrids
@@ -79,14 +93,23 @@ def _static(s, w, short, w_style, w_neutral, w_smiling, render):
     morph_row = torch.stack([render(morph(w[0], w[1], l)) for l in lams])
     layers = list(range(0, s.G.num_layers + 1, max(1, s.G.num_layers // 5)))
     cross_row = torch.stack([render(crossover(w[0], w_style[0], k)) for k in layers])
-    strengths, thresholds = [-4.0, -2.0, 0.0, 2.0, 4.0], [0.5, 1.0, 2.0]
-    expr_rows = [torch.stack([render(expression_transfer(w[0], w_neutral[0], w_smiling[0], l, threshold=t))
+    # relative: a row at 2 x the mean norm is rare, so the grid stays at 0.5-1.5 (all rows, the above-average ones, fewer)
+    strengths, thresholds = [-4.0, -2.0, 0.0, 2.0, 4.0], ([0.5, 1.0, 1.5] if relative else [0.5, 1.0, 2.0])
+    expr_rows = [torch.stack([render(expression_transfer(w[0], w_neutral[0], w_smiling[0], l, threshold=t,
+                                                         relative=relative))
                               for l in strengths]) for t in thresholds]
+    unit = " × mean row norm" if relative else ""
+    rule = "relative threshold" if relative else "the paper's absolute threshold"
     grids = ExplorerGrids(
-        morph=image_rows([morph_row], [f"{short[0]}→{short[1]}"], [f"λ={l}" for l in lams], "Morph λ"),
-        crossover=image_rows([cross_row], [short[0]], [f"layer {k}" for k in layers], "Crossover layer"),
-        expression=image_rows(expr_rows, [f"threshold {t}" for t in thresholds], [f"λ={l}" for l in strengths],
-                              "Expression strength and threshold"),
+        morph=image_rows([morph_row], [f"{short[0]} → {short[1]}"], [f"λ={l}" for l in lams],
+                         f"Fig. 4 (§4.1) explorer: morph λ·A + (1 − λ)·B, A = {short[0]}, B = {short[1]}"),
+        crossover=image_rows([cross_row], [f"content: {short[0]}"], [f"layers 0–{k - 1} from the content" if k else
+                                                                      "all layers from the style" for k in layers],
+                             f"Fig. 6 (§4.2) explorer: crossover split layer, content {short[0]}, "
+                             f"style {style_short[0]}"),
+        expression=image_rows(expr_rows, [f"threshold {t}{unit}" for t in thresholds], [f"λ={l}" for l in strengths],
+                              f"Fig. 7 (§4.3) explorer: expression strength λ and threshold ({rule}), "
+                              f"target {short[0]}"),
     )
     grids.save(s)
     return grids
