@@ -25,8 +25,11 @@ profile = "quick"       # quick (mini on a CPU) | paper (5000 steps, for a GPU a
 steps = None            # None: the profile's number of Algorithm 1 steps
 device = "cpu"
 seed = 0
-figures_dir = "../figures"
-results_dir = "../results"
+# Run by hand, a notebook writes under runs/<model>/ (git-ignored): figures in runs/<model>/, tables in
+# runs/<model>/<profile>/. Only `make reproduce` (scripts/run_notebooks.py) passes the committed
+# folders ../figures and ../results.
+figures_dir = "../runs"
+results_dir = "../runs"
 interactive = True      # notebook 05: live sliders (papermill runs pass False: static grids)'''
 
 START = '''import matplotlib.pyplot as plt
@@ -90,13 +93,19 @@ display(noise.table)'''),
         ("code", "codes = ex.embed_classes(s)  # every image of the evaluation set in W+"),
         ("md", "## Morphing (§4.1, Fig. 4 / 15): within faces, and across classes"),
         ("code", '''morphs = ex.morphing(s, codes)
-morphs.save(s)'''),
+morphs.save(s)
+display(morphs.smoothness)  # frame-to-frame pixel RMS change: max / mean near 1 is a smooth morph'''),
         ("md", "## Style transfer by crossover (§4.2, Fig. 6 / 8): coarse layers from the content, fine layers from the style"),
         ("code", '''styles = ex.style_transfer(s, codes)
-styles.save(s)'''),
-        ("md", "## Expression transfer (§4.3, Fig. 7): w = w1 + λ·d, d = normalised (w3 − w2) with rows below the threshold zeroed"),
+styles.save(s)
+display(styles.by_split)  # identity distance to the content (< 0.6: same person), colour distance to the style'''),
+        ("md", "## Expression transfer (§4.3, Fig. 7): w = w1 + λ·d, d = normalised (w3 − w2) with rows below the threshold zeroed\n\n"
+               "The paper tier keeps the paper's absolute threshold (1.0); other tiers keep the rows whose norm is at "
+               "least the mean row norm (`ex.expression_rule`). Measured: each neutral/smiling pair applied to the other "
+               "people's neutral faces, the smile ratio (mouth width / eye distance, dlib landmarks) against λ = 0."),
         ("code", '''expressions = ex.expression_editing(s, codes)
-expressions.save(s)'''),
+expressions.save(s)
+display(expressions.smile_summary)  # Δ smile ratio per λ: mean, spread, 95 % interval, verdict'''),
         ("md", "## Explore: sliders (live in Jupyter, a static grid under papermill)"),
         ("code", "ex.explore(s, codes, styles, expressions, interactive=interactive)"),
     ],

@@ -3,7 +3,10 @@
     python scripts/run_notebooks.py --profile quick --model auto [--only 01,06] [--steps N] [--check]
 
 Executed copies go to runs/<profile>/ (git-ignored); figures to figures/<model>/, numbers to
-results/<model>/<profile>/. A failing cell stops that notebook (papermill raises) and the run
+results/<model>/<profile>/: this script passes the committed folders (``--figures``,
+``--results``) as the notebooks' ``figures_dir`` / ``results_dir`` parameters. A notebook run by
+hand keeps its own defaults and writes under runs/<model>/, so it never overwrites a committed
+figure. A failing cell stops that notebook (papermill raises) and the run
 reports it and exits non-zero after trying the others. ``--check`` then verifies that every
 expected figure and CSV exists.
 """
