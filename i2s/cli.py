@@ -122,6 +122,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     missing = [p for p in args.images if not Path(p).exists()]
     if missing and len(missing) == len(args.images):  # before any network loads
         raise UsageError(f"no such file: {', '.join(map(str, missing))}; check the path(s)")
+    for p in missing:  # said now, not after the networks have loaded
+        print(f"[i2s] skipped {p}: no such file; check the path", file=sys.stderr)
     out = Path(args.out)
     check_writable(out)
     if args.vgg not in ("auto", "random", "efficientnet-lite0") and not Path(args.vgg).is_file():
@@ -141,8 +143,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     print(f"[i2s] perceptual network: {loss_fn.perceptual_net}")
 
-    names, targets, failed = [], [], []
-    for path in args.images:
+    names, targets, failed = [], [], [str(p) for p in missing]
+    for path in [p for p in args.images if p not in missing]:
         try:
             targets.append(load_target(path, G, align=args.align))
             names.append(_unique_name(safe_stem(Path(path).stem), names))  # a.png, a.jpg, a-target.png never collide
@@ -439,6 +441,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every expected failure is one line on stderr and an exit code."""
+    import warnings
+
+    seen: set[str] = set()
+
+    def one_line(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        text = str(message)
+        if text not in seen:  # one warning per cause, no source line
+            seen.add(text)
+            print(f"[i2s] WARNING: {text}", file=sys.stderr)
+
+    warnings.showwarning = one_line
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)

@@ -137,8 +137,8 @@ def load_vgg16_features(weights: str | Path | None = "auto") -> tuple[nn.Sequent
         if weights == "auto":
             msg = ("ImageNet VGG-16 weights not found (torch hub cache or i2s cache): the perceptual loss uses a "
                    "fixed-seed random-weight VGG-16 ('vgg16-random'). Run `i2s weights fetch vgg16-imagenet` for the paper's loss.")
+            # one UserWarning (Python shows it once per place); the i2s command prints it as one line
             warnings.warn(msg, stacklevel=2)
-            print(f"[i2s] WARNING: {msg}")
     features = model.features[:21]
     for m in features:
         if isinstance(m, nn.ReLU):

@@ -143,3 +143,12 @@ def test_ctrl_c_while_importing_is_a_clean_exit(tmp_path):
     if proc.returncode == 0:
         pytest.skip("finished before the signal came (a fast machine)")
     assert proc.returncode in (130, -signal.SIGINT) and "Traceback" not in proc.stderr, proc.stderr[-500:]
+
+
+def test_one_warning_line_per_cause(gen, tmp_path, capsys):
+    """The random-VGG fallback warning: one `[i2s] WARNING:` line, no source line, not twice."""
+    assert main(["embed", str(FACE), str(FACE), "--model", str(gen), "--steps", "1", "--device", "cpu",
+                 "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "vgg16-random" in ln]
+    assert len(lines) == 1 and lines[0].startswith("[i2s] WARNING:") and "warnings.warn" not in err

@@ -786,6 +786,12 @@ def verify(name: str | None = None) -> list[tuple[str, str, str]]:
         sha256, md5 = _digests(path, md5=bool(ckpt.md5_seen))
         _log_md5(ckpt, md5)
         verdict = _judge(ckpt, sha256, _recorded_for(ckpt))
+        if verdict.status != "mismatch":
+            try:
+                _check_loads(ckpt, path, "the cached copy")  # a file that does not load safely is never OK
+            except InvalidWeightsFile as e:
+                results.append((n, "invalid", str(e)))
+                continue
         detail = f"{path}: {verdict.detail}"
         if verdict.status == "unrecorded":
             detail += f"; record it with `i2s weights import {n} {path}`"
