@@ -85,6 +85,22 @@ class EmbedCheckpoint:
                              "delete it or choose another checkpoint path")
         return state
 
+    def restore(self, device: torch.device, latent: torch.Tensor, optimizer: torch.optim.Optimizer,
+                curve: torch.Tensor, last_good: torch.Tensor, stopped_at: torch.Tensor
+                ) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """Put a saved state (if any) into ``latent``, ``optimizer`` and ``curve``; returns
+        (the step to go on from, last good latents, stopped_at)."""
+        state = self.load(device)
+        if state is None:
+            return 0, last_good, stopped_at
+        with torch.no_grad():
+            latent.copy_(state["latent"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+        curve[:start] = state["curve"][:start]
+        self.resumed(start, curve.shape[0])
+        return start, state["last_good"], state["stopped_at"]
+
     def save(self, step: int, latent: torch.Tensor, optimizer: torch.optim.Optimizer, curve: torch.Tensor,
              last_good: torch.Tensor, stopped_at: torch.Tensor) -> None:
         if self.path is not None:

@@ -219,6 +219,18 @@ def to_w_plus(G: StyleGAN, latent: torch.Tensor, space: Space) -> torch.Tensor:
     raise ValueError(f"space must be 'w+', 'w' or 'z', got {space!r}")
 
 
+def _given_start(G: StyleGAN, images: torch.Tensor, s: EmbedSettings, loss_fn: EmbeddingLoss,
+                 w_init: torch.Tensor | None, encoder) -> tuple[torch.Tensor | None, dict]:
+    """The starting latent given by the caller or predicted by the encoder (``init="encoder"``:
+    §5.1's initialisation replaced by a learned prediction), and the run identity."""
+    if w_init is None and s.init == "encoder":
+        from .encoder import encoder_init
+
+        w_init, encoder_id = encoder_init(G, images, encoder, s.space)
+        return w_init, s.identity(G, loss_fn, encoder=encoder_id)
+    return w_init, s.identity(G, loss_fn, given_init=w_init is not None)
+
+
 def embed(
     G: StyleGAN,
     images: torch.Tensor,
@@ -265,14 +277,7 @@ def embed(
     precision = s.resolved_precision(device)
     autocast = lambda: _precision.autocast(precision, device)  # noqa: E731
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    encoder_id = None
-    if w_init is None and s.init == "encoder":  # §5.1's init replaced by a learned prediction
-        from .encoder import encoder_init
-
-        w_init, encoder_id = encoder_init(G, images, encoder, s.space)
-        identity = s.identity(G, loss_fn, encoder=encoder_id)
-    else:
-        identity = s.identity(G, loss_fn, given_init=w_init is not None)
+    w_init, identity = _given_start(G, images, s, loss_fn, w_init, encoder)
 
     # 1: initialise the latent code; the target's features are computed once
     latent = (w_init.detach().clone().to(device, dtype) if w_init is not None
@@ -291,15 +296,7 @@ def embed(
     last_good, stopped_at = latent.detach().clone(), torch.full((n,), -1, dtype=torch.long, device=device)
     ckpt = EmbedCheckpoint(Path(checkpoint) if checkpoint is not None else None, run_key(identity, images, w_init),
                            identity, desc, bounds=(n, G, s.steps))
-    start = 0
-    if (state := ckpt.load(device)) is not None:
-        with torch.no_grad():
-            latent.copy_(state["latent"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["step"])
-        curve[:start] = state["curve"][:start]
-        last_good, stopped_at = state["last_good"], state["stopped_at"]
-        ckpt.resumed(start, s.steps)
+    start, last_good, stopped_at = ckpt.restore(device, latent, optimizer, curve, last_good, stopped_at)
     save = lambda step: ckpt.save(step, latent, optimizer, curve, last_good, stopped_at)  # noqa: E731
 
     # 2-5: while not converged: L <- L_percept + MSE;  w* <- w* - eta F'(grad L)
