@@ -73,7 +73,9 @@ class Session:
             raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
         G = load_generator(model, device=device)
         loss_fn = EmbeddingLoss(loss or LossSettings()).to(device)
-        name = {"mini-faces64": "mini", "stylegan1-ffhq-1024": "ffhq"}.get(G.name, G.name)
+        from .models import short_name
+
+        name = short_name(G)
         params = {**PROFILES[profile]}
         if steps is not None:  # one knob for every step count of the profile
             params.update(steps=steps, ablation_steps=steps, iterative_steps=steps, curve_steps=2 * steps)
@@ -900,6 +902,42 @@ def explore(s: Session, codes: EmbeddedClasses, styles: StyleTransfer, expressio
                     relative=expressions.rule.relative)
 
 
+@dataclass
+class LatentDirections(Result):
+    """Edit directions found from the generator alone (SeFa, GANSpace; :mod:`i2s.directions`):
+    the top ones applied to an embedded face, as a grid, and what each moves."""
+
+    directions: Any  # i2s.directions.Directions
+    figure: Figure = figure_output("fig05_directions")
+    table: pd.DataFrame = table_output("directions")
+
+
+def latent_directions(s: Session, codes: EmbeddedClasses, method: str = "sefa", top: int = 5,
+                      strengths: Sequence[float] = (-3, -1.5, 0, 1.5, 3)) -> LatentDirections:
+    """The generator's ``top`` directions (``method`` "sefa": closed-form factorisation of the style
+    affines, Shen & Zhou 2021; "ganspace": PCA of w, Härkönen et al. 2020) applied to the first
+    embedded face by ``strengths`` standard deviations of w; the table gives each direction's score
+    and the pixel RMS change (0-255) it makes at the largest strength."""
+    from .directions import apply, directions_for
+    from .plots import image_rows
+
+    d = directions_for(s.G, method, k=max(16, top))
+    face = next(i for i, lab in enumerate(codes.labels) if lab == "faces")
+    w = codes.w_plus[face]
+    rows, table = [], []
+    with torch.no_grad():
+        for k in range(top):
+            imgs = s.G.synthesis(apply(w, d, k, torch.tensor(list(strengths))).to(s.device)).cpu()
+            rows.append(imgs)
+            change = ((imgs[-1] - imgs[len(strengths) // 2]) * 127.5).square().mean().sqrt().item()
+            table.append({"direction": k, "method": method, "score": float(d.score[k]), "sigma": float(d.sigma[k]),
+                          "layers": f"{d.layers[0]}-{d.layers[1] - 1}", f"rms_change_at_{max(strengths):g}std": change})
+    fig = image_rows(rows, row_labels=[f"{method} {k}" for k in range(top)],
+                     col_labels=[f"{v:+g} std" for v in strengths],
+                     title=f"Directions from the generator alone ({method}; not in the paper), applied to {codes.names[face]}")
+    return LatentDirections(d, fig, pd.DataFrame(table))
+
+
 # ----------------------------------------------------------------------------- Fig. 20
 
 
@@ -1079,7 +1117,7 @@ NOTEBOOK_RESULTS: dict[str, tuple[type[Result], ...]] = {
     "02_affine_robustness": (AffineRobustness,),
     "03_defects": (Defects,),
     "04_latent_space_choice": (LatentSpaceChoice, InitPerClass, NoiseVariation),
-    "05_applications": (Morphing, StyleTransfer, ExpressionEditing, ExplorerGrids),
+    "05_applications": (Morphing, StyleTransfer, ExpressionEditing, LatentDirections, ExplorerGrids),
     "06_pairwise_distances": (PairwiseDistances,),
     "07_embedding_algorithm": (LossAblation, LossVsSteps, IterativeEmbedding, ResizeTrick),
 }

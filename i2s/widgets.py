@@ -1,5 +1,6 @@
 """Live exploration of the latent space (notebook 05): sliders for the morph λ (§4.1), the
-crossover layer (§4.2), and the expression strength and threshold (§4.3). Without a live kernel
+crossover layer (§4.2), the expression strength and threshold (§4.3), and the generator's own
+edit directions (SeFa, :mod:`i2s.directions`; the static grid is ``fig05_directions``). Without a live kernel
 (papermill) the same call renders static grids of the slider values instead.
 
 The expression threshold follows :func:`i2s.experiments.expression_rule`: absolute (the paper's
@@ -80,7 +81,15 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
     expr_box = panel(f"Expression transfer (§4.3), {rule}", [target, strength, thresh],
                      lambda i, l, t: render(expression_transfer(w[i], w_neutral[0], w_smiling[0], l, threshold=t,
                                                                 relative=relative)))
-    return W.HBox([morph_box, cross_box, expr_box])  # shown as the cell's value
+    from .directions import apply, directions_for
+
+    dirs = directions_for(G, "sefa")
+    which = W.Dropdown(options=opts, value=0, description="image")
+    k = W.IntSlider(value=0, min=0, max=len(dirs.vectors) - 1, description="direction")
+    amount = W.FloatSlider(value=0.0, min=-4.0, max=4.0, step=0.5, description="std")
+    dir_box = panel("Directions from G alone (SeFa)", [which, k, amount],
+                    lambda i, d, a_: render(apply(w[i], dirs, d, a_)))
+    return W.HBox([morph_box, cross_box, expr_box, dir_box])  # shown as the cell's value
 
 
 def _static(s, w, short, w_style, style_short, w_neutral, w_smiling, render, relative: bool):

@@ -106,6 +106,12 @@ display(styles.by_split)  # identity distance to the content (< 0.6: same person
         ("code", '''expressions = ex.expression_editing(s, codes)
 expressions.save(s)
 display(expressions.smile_summary)  # Δ smile ratio per λ: mean, spread, 95 % interval, verdict'''),
+        ("md", "## Directions found from the generator alone (SeFa; not in the paper)\n\n"
+               "The strongest directions of the style affines (Shen & Zhou 2021), applied to an embedded face "
+               "in standard deviations of w. `i2s edit PHOTO --direction K` does the same from the command line."),
+        ("code", '''directions = ex.latent_directions(s, codes)
+directions.save(s)
+display(directions.table)'''),
         ("md", "## Explore: sliders (live in Jupyter, a static grid under papermill)"),
         ("code", "ex.explore(s, codes, styles, expressions, interactive=interactive)"),
     ],

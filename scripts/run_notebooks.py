@@ -55,12 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     import papermill as pm
 
     from i2s.io import write_csv
-    from i2s.models import load_generator
+    from i2s.models import load_generator, short_name
     from i2s.report import missing_outputs, write_report
 
-    model_dir = {"mini-faces64": "mini", "stylegan1-ffhq-1024": "ffhq"}
     G = load_generator(args.model, verbose=True)
-    model = model_dir.get(G.name, G.name)
+    model = short_name(G)
     del G
     notebooks = sorted((REPO / "notebooks").glob("0*.ipynb"))
     if args.only:
