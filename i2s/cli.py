@@ -47,24 +47,21 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"want a whole number >= 1; got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"want a whole number >= 1; got {v}")
-    return v
+def _at_least(lowest: int):
+    """An argparse type: a whole number >= ``lowest``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"want a whole number >= {lowest}; got {text!r}") from None
+        if v < lowest:
+            raise argparse.ArgumentTypeError(f"want a whole number >= {lowest}; got {v}")
+        return v
+
+    return parse
 
 
-def _non_negative(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"want a whole number >= 0; got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"want a whole number >= 0; got {v}")
-    return v
+_positive, _non_negative = _at_least(1), _at_least(0)
 
 
 def resolve_device(name: str) -> str:

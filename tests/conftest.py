@@ -51,3 +51,14 @@ def random_vgg():
     from i2s.loss import load_vgg16_features
 
     return load_vgg16_features("random")
+
+
+@pytest.fixture(scope="module")
+def tiny_generator_file(tmp_path_factory):
+    """A converted-generator file of a tiny random generator (for CLI tests)."""
+    from i2s.weights.converted import save_converted
+
+    G = make_generator(32, seed=2)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_converted(path, G.cfg, G.state_dict(), {"name": "tiny-cli", "tier": "random"})
+    return path

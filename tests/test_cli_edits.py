@@ -10,18 +10,14 @@ import torch
 from conftest import REPO, make_generator
 from i2s.cli import build_parser, main
 from i2s.io import load_latent
-from i2s.weights.converted import save_converted
 
 FACES = sorted((REPO / "data" / "i2s-eval" / "faces").glob("*.jpg"))[:2]
 PAIR = sorted((REPO / "data" / "i2s-eval" / "expressions").glob("*"))[:2]
 
 
 @pytest.fixture(scope="module")
-def gen(tmp_path_factory) -> Path:
-    G = make_generator(32, seed=2)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_converted(path, G.cfg, G.state_dict(), {"name": "tiny-edits", "tier": "random"})
-    return path
+def gen(tiny_generator_file) -> Path:
+    return tiny_generator_file
 
 
 def _run(cmd: str, gen: Path, out: Path, *args) -> int:

@@ -15,17 +15,13 @@ from PIL import Image
 from conftest import REPO, make_generator
 from i2s.cli import EXIT_NO_INPUT, EXIT_PARTIAL, EXIT_REFUSED, EXIT_USAGE, main, safe_stem
 from i2s.io import save_latent
-from i2s.weights.converted import save_converted
 
 FACE = sorted((REPO / "data" / "i2s-eval" / "faces").glob("*.jpg"))[0]
 
 
 @pytest.fixture(scope="module")
-def gen(tmp_path_factory) -> Path:
-    G = make_generator(32, seed=2)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_converted(path, G.cfg, G.state_dict(), {"name": "tiny-fail", "tier": "random"})
-    return path
+def gen(tiny_generator_file) -> Path:
+    return tiny_generator_file
 
 
 def _embed(gen, out, *images, extra=()):
