@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, make_generator
+from conftest import REPO
 from i2s.cli import build_parser, main
 from i2s.io import load_latent
 
