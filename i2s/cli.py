@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--init", default="mean", choices=["mean", "uniform", "normal", "encoder"],
                    help="initial latent (§5.1): mean = w̄, uniform = U[-1, 1], normal = N(0, 1), encoder = i2s.encoder")
     e.add_argument("--steps", type=_non_negative, default=None,
-                   help="Adam steps; default 5000 (the paper's; ~7 min per image on mini/CPU), 1250 with --schedule fast")
+                   help="Adam steps; default 5000 (the paper's; ~4 min per image on mini with a 2-core CPU), 1250 with --schedule fast")
     e.add_argument("--schedule", default="paper", choices=["paper", "fast"],
                    help="paper: Adam lr 0.01 constant; fast: opt-in lr ramp to 0.8 and cosine ramp-down, 1250 steps; "
                         "latents land ~5x farther from w̄: for reconstruction (docs/performance.md)")

@@ -202,7 +202,7 @@ def _common(p: argparse.ArgumentParser, photos: bool = True) -> None:
     if photos:
         p.add_argument("--align", action="store_true", help="FFHQ-align photos of faces first (framed for the model)")
         p.add_argument("--steps", type=int, default=1000,
-                       help="Algorithm 1 steps for photos (the paper: 5000; ~1.5 min per photo on mini/CPU at 1000)")
+                       help="Algorithm 1 steps for photos (the paper: 5000; under a minute per photo on mini with a 2-core CPU at 1000)")
         p.add_argument("--vgg", default="auto", help="perceptual network: auto | random | efficientnet-lite0 | PATH")
 
 
