@@ -7,6 +7,7 @@ Public API::
     res = i2s.embed(G, x)                       # Algorithm 1 (W+, w̄ init, 5000 Adam steps, Eq. 1)
     res = i2s.embed(G, x, i2s.EmbedSettings(steps=1000))   # every hyper-parameter in one object
     i2s.morph(w1, w2, 0.5); i2s.crossover(wc, ws); i2s.expression_transfer(w1, w2, w3, 3.0)
+    d = i2s.directions_for(G, "sefa"); i2s.apply_direction(w_plus, d, 0, 2.0)   # directions from G alone
 
 The names are imported on first use (PEP 562), so ``import i2s`` and the ``i2s`` command start
 without loading torch until they need it (and Ctrl-C while it loads is a clean exit).
@@ -29,6 +30,7 @@ _NAMES = {
     "EmbeddingLoss": "loss", "LossSettings": "loss",
     "load_generator": "models",
     "StyleGAN": "stylegan", "StyleGANConfig": "stylegan", "random_weights": "stylegan",
+    "directions_for": "directions", "Directions": "directions", "apply_direction": "directions.apply",
 }
 
 __all__ = sorted(_NAMES) + ["__version__"]
@@ -36,7 +38,8 @@ __all__ = sorted(_NAMES) + ["__version__"]
 
 def __getattr__(name: str) -> Any:
     if name in _NAMES:
-        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+        module, _, attr = _NAMES[name].partition(".")
+        value = getattr(importlib.import_module(f".{module}", __name__), attr or name)
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module 'i2s' has no attribute {name!r}")
