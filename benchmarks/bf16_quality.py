@@ -39,6 +39,7 @@ from i2s.data import CLASSES, eval_images, load_target  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
 from i2s.loss import EmbeddingLoss  # noqa: E402
 from i2s.models import load_generator  # noqa: E402
+from i2s.weights.fetch import i2s_home  # noqa: E402
 
 METRICS = ("loss", "dist_to_w_avg", "psnr")
 
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
     runs = {"fp32": dict(precision="float32"), "bf16": dict(precision="bf16")}
     res = {k: cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=a.batch, desc=k, **kw) for k, kw in runs.items()}
     res["fp32-b1"] = cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=1, desc="fp32-b1",
-                                  precision="float32", cache_dir=Path(a.out).with_suffix(".b1-cache"))
+                                  precision="float32", cache_dir=i2s_home() / "embeddings-single")
     for s in range(1, a.seeds + 1):
         res[f"fp32-u{s}"] = cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=a.batch, init="uniform",
                                          seed=s, precision="float32", desc=f"u{s}")
