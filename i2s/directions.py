@@ -52,10 +52,7 @@ class Directions:
     @classmethod
     def load(cls, path: str | Path, G=None) -> "Directions":
         """Load a direction file; with ``G``, refuse it unless it was computed for G's weights."""
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001
-            raise ValueError(f"{path}: not a readable direction file ({type(e).__name__})") from None
+        obj = _load_small(path, MAX_FILE_BYTES, "direction file")
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise ValueError(f"{path}: not an i2s direction file")
         d = cls(method=str(obj["method"]), vectors=obj["vectors"].float(), sigma=obj["sigma"].float(),
@@ -75,6 +72,23 @@ class Directions:
     def describe(self) -> str:
         return (f"{self.method} directions of {self.model}, layers {self.layers[0]}-{self.layers[1] - 1}, "
                 f"top score {self.score[0].item():.4g}")
+
+
+#: A direction file holds K x w_dim floats and a few fields: 64 MiB is far above any real one.
+MAX_FILE_BYTES = 64 << 20
+
+
+def _load_small(path: str | Path, max_bytes: int, what: str) -> object:
+    """``torch.load(weights_only=True)`` of a kit-written file, size-checked before it starts
+    (:func:`i2s.weights.limits.safe_torch_load`); any failure is one ``ValueError`` line."""
+    from .weights.limits import safe_torch_load
+
+    try:
+        return safe_torch_load(path, max_bytes=max_bytes, what=what, error=ValueError)
+    except FileNotFoundError:
+        raise
+    except ValueError as e:
+        raise ValueError(f"{path}: not a readable {what} ({e})") from None
 
 
 def _layer_range(G, layers: tuple[int, int] | None) -> tuple[int, int]:

@@ -36,6 +36,7 @@ from .io import atomic_torch_save
 __all__ = ["Encoder", "EncoderTrainer", "load_encoder", "default_encoder", "encoder_init", "FORMAT"]
 
 FORMAT = "i2s-encoder"
+MAX_FILE_BYTES = 256 << 20  # an exported encoder is ~25 MB in fp16
 STAGES = (2, 4, 6)  # 40, 112, 320 channels
 
 
@@ -85,10 +86,9 @@ def load_encoder(path: str | Path, G) -> Encoder:
     """An encoder file for ``G`` (refused when it was trained for other weights)."""
     from .cache import weights_hash
 
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        raise ValueError(f"{path}: not a readable encoder file ({type(e).__name__})") from None
+    from .directions import _load_small
+
+    obj = _load_small(path, MAX_FILE_BYTES, "encoder file")
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ValueError(f"{path}: not an i2s encoder file")
     if obj["model_sha256"] != weights_hash(G):

@@ -12,16 +12,11 @@ from PIL import Image
 
 from i2s.cli import main
 from i2s.io import load_latent
-from i2s.weights.converted import save_converted
-from conftest import make_generator
 
 
 @pytest.fixture(scope="module")
-def gen_file(tmp_path_factory):
-    G = make_generator(32, seed=2)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_converted(path, G.cfg, G.state_dict(), {"name": "tiny-cli", "tier": "random"})
-    return path
+def gen_file(tiny_generator_file):
+    return tiny_generator_file
 
 
 def test_embed_generate_morph(gen_file, tmp_path, capsys):

@@ -53,6 +53,10 @@ def test_export_load_and_refusal_for_another_generator(G, tmp_path):
     torch.testing.assert_close(enc(x), t.enc.eval()(x), atol=0.05, rtol=0.05)  # fp16 export
     with pytest.raises(ValueError, match="not for the generator"):
         load_encoder(path, make_generator(32, seed=2))
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x80\x02cposix\nsystem\nq\x00.")  # a pickle naming code, not a torch zip
+    with pytest.raises(ValueError, match="not a readable encoder file"):
+        load_encoder(junk, G)
 
 
 def test_embed_from_the_encoder(G, tmp_path, random_vgg):
