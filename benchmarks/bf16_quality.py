@@ -4,19 +4,19 @@ Decides whether bf16 autocast may become the CPU default (issue 14). On the held
 every class of the evaluation set, the paper's protocol (W+, w̄, 5000 Adam steps by default) runs
 
 * ``fp32``: float32, the images in one batch;
-* ``fp32-b1``: float32 again, each image alone: the same maths with other float rounding
-  (batched vs single convolutions), i.e. float32's own run-to-run spread; Adam amplifies the
+* ``fp32-b<k>``: float32 again in batches of ``--spread-batch`` (default 1: each image alone): the
+  same maths with other float rounding (other batch shapes), i.e. float32's own run-to-run spread; Adam amplifies the
   rounding over thousands of steps, so this is the yardstick (with w̄ init the seed draws nothing);
 * ``fp32-u<s>``: float32 from U[-1, 1] with seeds 1..``--seeds`` (seed-to-seed spread);
 * ``bf16``: bf16 autocast, one batch.
 
 Per image it reports the final loss, ‖w* − w̄‖ and PSNR of each run, and per metric the
-largest |fp32-b1 − fp32| (float32's spread) beside |bf16 − fp32|. The rule: bf16 may be the
+|fp32-b<k> − fp32| (float32's spread) beside |bf16 − fp32|. The rule: bf16 may be the
 default when, for every metric, the mean |bf16 − fp32| over the images is within the mean
 float32 spread (and no image is worse than twice its float32 spread). Writes
 ``benchmarks/results/bf16_quality.json``; resumes through the embedding cache::
 
-    python benchmarks/bf16_quality.py                       # 5000 steps, 8 hold-out faces + 2 per class
+    python benchmarks/bf16_quality.py                       # 5000 steps, 8 hold-out faces + 1 per class
     python benchmarks/bf16_quality.py --steps 500 --per-class 1 --holdout 2   # a quick look
 """
 
@@ -28,14 +28,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from i2s import precision as P  # noqa: E402
 from i2s.cache import cached_embed  # noqa: E402
-from i2s.data import CLASSES, eval_images, load_target  # noqa: E402
+from i2s.data import benchmark_set  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
 from i2s.loss import EmbeddingLoss  # noqa: E402
 from i2s.models import load_generator  # noqa: E402
@@ -44,38 +43,28 @@ from i2s.weights.fetch import i2s_home  # noqa: E402
 METRICS = ("loss", "dist_to_w_avg", "psnr")
 
 
-def images(G, holdout: int, per_class: int) -> tuple[list[str], torch.Tensor]:
-    names, xs = [], []
-    hold = Path("~/.cache/i2s/train-data/holdout64.npy").expanduser()
-    if holdout and hold.is_file() and G.resolution == 64:
-        arr = np.load(hold)[:holdout]
-        xs.append(torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 127.5 - 1)
-        names += [f"holdout/{i}" for i in range(len(arr))]
-    for cls in CLASSES:
-        for item in eval_images((cls,))[:per_class]:
-            xs.append(load_target(item, G))
-            names.append(item.name)
-    return names, torch.cat(xs)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="mini")
     ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--holdout", type=int, default=8, help="held-out training faces (mini)")
-    ap.add_argument("--per-class", type=int, default=2, help="evaluation images per class")
+    ap.add_argument("--per-class", type=int, default=1, help="evaluation images per class")
+    ap.add_argument("--spread-batch", type=int, default=1,
+                    help="batch of the second float32 run, whose difference is float32's rounding spread (default 1)")
     ap.add_argument("--seeds", type=int, default=2, help="uniform-init seeds for the seed-to-seed spread")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", default=str(HERE / "results" / "bf16_quality.json"))
     a = ap.parse_args(argv)
     G = load_generator(a.model)
     loss_fn = EmbeddingLoss()
-    names, x = images(G, a.holdout, a.per_class)
+    names, x = benchmark_set(G, a.holdout, a.per_class)
     print(f"{len(names)} images; {P.describe('bf16', 'cpu')} available: {P.bf16_supported('cpu')}")
     runs = {"fp32": dict(precision="float32"), "bf16": dict(precision="bf16")}
     res = {k: cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=a.batch, desc=k, **kw) for k, kw in runs.items()}
-    res["fp32-b1"] = cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=1, desc="fp32-b1",
-                                  precision="float32", cache_dir=i2s_home() / "embeddings-single")
+    spread_run = f"fp32-b{a.spread_batch}"
+    res[spread_run] = cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=a.spread_batch, desc=spread_run,
+                               precision="float32", cache_dir=i2s_home() / (
+                                   "embeddings-single" if a.spread_batch == 1 else f"embeddings-b{a.spread_batch}"))
     for s in range(1, a.seeds + 1):
         res[f"fp32-u{s}"] = cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=a.batch, init="uniform",
                                          seed=s, precision="float32", desc=f"u{s}")
@@ -83,7 +72,7 @@ def main(argv=None) -> int:
     summary = {}
     for m in METRICS:
         base = np.array(per["fp32"][m])
-        spread = np.abs(np.array(per["fp32-b1"][m]) - base)
+        spread = np.abs(np.array(per[spread_run][m]) - base)
         bf = np.abs(np.array(per["bf16"][m]) - base)
         summary[m] = {"mean_fp32_spread": float(spread.mean()), "mean_bf16_diff": float(bf.mean()),
                       "images_over_2x_spread": int((bf > 2 * np.maximum(spread, 1e-12)).sum())}

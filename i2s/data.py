@@ -52,6 +52,9 @@ __all__ = [
     "find_image",
     "load_target",
     "load_class_batch",
+    "HOLDOUT_LIST",
+    "holdout_faces",
+    "benchmark_set",
 ]
 
 #: Environment variable that overrides the evaluation set's folder.
@@ -242,3 +245,68 @@ def load_class_batch(cls: str, size: int, zoom: float = 1.0) -> tuple[list[str],
         warnings.warn(f"no image of class {cls!r} under {eval_dir() / cls} could be loaded", stacklevel=2)
         return names, torch.empty(0, 3, int(size), int(size))
     return names, torch.cat(tensors)
+
+
+#: The names of mini's 200 held-out training photos (never trained on; ``scripts/prepare_mini_data.py``).
+HOLDOUT_LIST = _REPO_EVAL_DIR.parent / "mini-holdout.txt"
+
+
+def holdout_faces(n: int | None = None, size: int = 64, zoom: float = 0.7, cache: Path | None = None,
+                  photos: Path | None = None) -> torch.Tensor:
+    """mini's held-out faces ``[n, 3, size, size]`` in [-1, 1], framed as its training set.
+
+    Read from ``holdout64.npy`` in ``cache`` (``$I2S_HOME/train-data``, written by
+    ``scripts/prepare_mini_data.py``) when ``size`` is 64; otherwise (or when that file is
+    missing and ``photos``, the folder of the face photos, is given) aligned again from the photos
+    listed in ``data/mini-holdout.txt`` (a photo without a detectable face is centre-cropped, as
+    the training set framed it).
+    """
+    import numpy as np
+
+    from .weights.fetch import i2s_home
+
+    names = HOLDOUT_LIST.read_text().split()
+    arr_path = (cache or i2s_home() / "train-data") / "holdout64.npy"
+    if size == 64 and arr_path.is_file():
+        arr = np.load(arr_path, allow_pickle=False)
+        if arr.shape != (len(names), 64, 64, 3) or arr.dtype != np.uint8:
+            raise ValueError(f"{arr_path}: {arr.shape} {arr.dtype}, not the {len(names)} held-out faces of "
+                             f"{HOLDOUT_LIST.name} (uint8, 64 px): run scripts/prepare_mini_data.py again")
+        arr = arr[:n]
+    elif photos is not None:
+        from PIL import Image
+
+        from .align import NoFaceError, align, load_rgb
+
+        imgs = []
+        for name in names[:n]:
+            path = photos / name
+            try:
+                imgs.append(np.asarray(align(path, size=size, zoom=zoom)[0]))
+            except NoFaceError:
+                imgs.append(np.asarray(load_rgb(path).resize((size, size), Image.Resampling.LANCZOS)))
+        arr = np.stack(imgs)
+    else:
+        raise FileNotFoundError(f"{arr_path} is missing: run scripts/prepare_mini_data.py (it writes the held-out "
+                                "faces there), or give the folder of the face photos")
+    return torch.from_numpy(arr.copy()).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def benchmark_set(G: "StyleGAN", holdout: int, per_class: int) -> tuple[list[str], torch.Tensor]:
+    """The images the benchmarks share (so their runs share the embedding cache): the first
+    ``holdout`` held-out faces (mini at 64 px only; none when the array is missing) and the
+    first ``per_class`` evaluation images of each class, framed for ``G``."""
+    names: list[str] = []
+    xs: list[torch.Tensor] = []
+    if holdout and G.resolution == 64:
+        try:
+            x = holdout_faces(holdout, 64, float(G.info.get("align_zoom", 0.7)))
+            xs.append(x)
+            names += [f"holdout/{i:03d}" for i in range(len(x))]
+        except FileNotFoundError as e:
+            warnings.warn(f"no held-out faces: {e}", stacklevel=2)
+    for cls in CLASSES:
+        for item in eval_images((cls,))[:per_class]:
+            xs.append(load_target(item, G))
+            names.append(item.name)
+    return names, torch.cat(xs)

@@ -25,13 +25,12 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from i2s import embed, load_generator
 from i2s.cache import cached_embed
-from i2s.data import CLASSES, load_class_batch
+from i2s.data import CLASSES, holdout_faces, load_class_batch
 from i2s.io import atomic_write_text, image_grid, save_png, tensor_to_pil, write_csv
 from i2s.loss import EmbeddingLoss
 from i2s.metrics import psnr, ssim
@@ -56,29 +55,6 @@ def sample_grid(G, out: Path) -> None:
         canvas.paste(panel, (k * (w + 16), 24))
         draw.text((k * (w + 16) + 4, 4), f"truncation psi = {psi}", fill="black")
     save_png(canvas, out)
-
-
-def holdout_faces(size: int, zoom: float, n: int, cache: Path, shared: Path) -> torch.Tensor:
-    """The held-out faces, aligned like the training set (cached array, else rebuilt from the photos)."""
-    names = (REPO / "data" / "mini-holdout.txt").read_text().split()
-    arr_path = cache / "holdout64.npy"
-    if arr_path.is_file():
-        arr = np.load(arr_path)
-        if len(arr) != len(names):
-            raise ValueError(f"{arr_path} has {len(arr)} images but data/mini-holdout.txt lists {len(names)}")
-    else:
-        from i2s.align import NoFaceError, align, load_rgb
-
-        imgs = []
-        for name in names:
-            path = shared / "data" / "faces" / "images" / name
-            try:
-                imgs.append(np.asarray(align(path, size=size, zoom=zoom)[0]))
-            except NoFaceError:  # the training set used its subset's mean framing for these; centre-crop here
-                imgs.append(np.asarray(load_rgb(path).resize((size, size), Image.Resampling.LANCZOS)))
-        arr = np.stack(imgs)
-    x = torch.from_numpy(arr[:n].copy()).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return x
 
 
 def embed_group(G, images: torch.Tensor, loss_fn, steps: int, batch: int, label: str) -> dict[str, torch.Tensor]:
@@ -128,7 +104,7 @@ def main() -> None:
     print(f"[report] wrote {fig_dir / 'samples.png'}")
 
     groups: dict[str, tuple[list[str], torch.Tensor]] = {}
-    hold = holdout_faces(G.resolution, zoom, args.holdout_n, args.cache, args.shared)
+    hold = holdout_faces(args.holdout_n, G.resolution, zoom, args.cache, args.shared / "data" / "faces" / "images")
     groups["holdout faces"] = ([f"holdout/{i:03d}" for i in range(len(hold))], hold)
     for cls in CLASSES:
         groups[cls] = load_class_batch(cls, G.resolution, zoom=zoom)

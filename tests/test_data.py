@@ -116,3 +116,29 @@ def test_cli_align(tmp_path, capsys):
 
     rc = main(["align", str(faces[0].path), "--out", str(tmp_path / "ok"), "--size", "32"])
     assert rc == 0 and (tmp_path / "ok" / f"{faces[0].path.stem}.png").is_file()
+
+
+def test_holdout_faces_and_the_benchmark_set(tmp_path, monkeypatch):
+    from conftest import make_generator
+
+    monkeypatch.setenv("I2S_HOME", str(tmp_path))
+    G = make_generator(64, seed=1)
+    G.info["align_zoom"] = 0.7
+    with pytest.raises(FileNotFoundError, match="prepare_mini_data.py"):
+        D.holdout_faces(2)
+    with pytest.warns(UserWarning, match="no held-out faces"):
+        names, x = D.benchmark_set(G, holdout=2, per_class=1)
+    assert names == [D.eval_images((c,))[0].name for c in D.CLASSES] and x.shape == (5, 3, 64, 64)
+
+    n = len(D.HOLDOUT_LIST.read_text().split())
+    arr = np.random.default_rng(0).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+    (tmp_path / "train-data").mkdir()
+    np.save(tmp_path / "train-data" / "holdout64.npy", arr[:-1])  # one short: a stale array
+    with pytest.raises(ValueError, match="holdout64.npy.*prepare_mini_data.py"):
+        D.holdout_faces(2)
+    np.save(tmp_path / "train-data" / "holdout64.npy", arr)
+    h = D.holdout_faces(3)
+    assert h.shape == (3, 3, 64, 64) and torch.equal(h[1], torch.from_numpy(arr[1]).permute(2, 0, 1).float() / 127.5 - 1)
+    names, x = D.benchmark_set(G, holdout=2, per_class=1)
+    assert names[:2] == ["holdout/000", "holdout/001"] and x.shape == (7, 3, 64, 64)
+    assert torch.equal(x[:2], h[:2])
