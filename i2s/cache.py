@@ -86,9 +86,12 @@ def cached_embed(G: StyleGAN, images: torch.Tensor, settings: EmbedSettings | No
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     enc_id = None
     if s.init == "encoder" and w_init is None:  # which encoder predicts the start is part of the key
-        from .encoder import encoder_init
+        from .encoder import encoder_init, find_encoder, load_encoder
 
-        _, enc_id = encoder_init(G, images[:1], speed.get("encoder"), s.space)
+        enc = speed.get("encoder")
+        if enc is None or isinstance(enc, (str, Path)):  # loaded once, for the key and the runs
+            speed["encoder"] = enc = load_encoder(find_encoder(G, enc), G)
+        _, enc_id = encoder_init(G, images[:1], enc, s.space)
     identity = s.identity(G, loss_fn, given_init=w_init is not None, encoder=enc_id)
     n = images.shape[0]
     keys = [entry_key(G, images[i], identity, None if w_init is None else w_init[i]) for i in range(n)]

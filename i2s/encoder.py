@@ -32,8 +32,9 @@ from torch import nn
 
 from .features import load_feature_net, preprocess
 from .io import atomic_torch_save
+from .signals import DeferredSignals
 
-__all__ = ["Encoder", "EncoderTrainer", "load_encoder", "default_encoder", "encoder_init", "FORMAT"]
+__all__ = ["Encoder", "EncoderTrainer", "load_encoder", "default_encoder", "find_encoder", "encoder_init", "FORMAT"]
 
 FORMAT = "i2s-encoder"
 MAX_FILE_BYTES = 256 << 20  # an exported encoder is ~25 MB in fp16
@@ -112,6 +113,15 @@ def default_encoder(G) -> Path:
     return shipped if shipped.is_file() else i2s_home() / "encoders" / f"{weights_hash(G)[:16]}.pt"
 
 
+def find_encoder(G, encoder: str | Path | None = None) -> Path:
+    """``encoder`` (a path) or G's default encoder file; FileNotFoundError saying how to train one."""
+    path = Path(encoder) if encoder is not None else default_encoder(G)
+    if not path.is_file():
+        raise FileNotFoundError(f"no encoder for {G.name} at {path}: train one with "
+                                f"`i2s train-encoder --model {G.name} --out RUN` (or give encoder=PATH)")
+    return path
+
+
 @torch.no_grad()
 def encoder_init(G, images: torch.Tensor, encoder=None, space: str = "w+") -> tuple[torch.Tensor, str]:
     """The encoder's W+ prediction for ``images`` (the mean row for ``space="w"``), and an id of
@@ -119,11 +129,7 @@ def encoder_init(G, images: torch.Tensor, encoder=None, space: str = "w+") -> tu
     import hashlib
 
     if encoder is None or isinstance(encoder, (str, Path)):
-        path = Path(encoder) if encoder is not None else default_encoder(G)
-        if not path.is_file():
-            raise FileNotFoundError(f"no encoder for {G.name} at {path}: train one with "
-                                    f"`i2s train-encoder --model {G.name} --out RUN` (or give encoder=PATH)")
-        encoder = load_encoder(path, G)
+        encoder = load_encoder(find_encoder(G, encoder), G)
     h = hashlib.sha256()
     for k, v in sorted(encoder.state_dict().items()):
         h.update(k.encode())
@@ -211,23 +217,26 @@ class EncoderTrainer:
         deadline = time.monotonic() + minutes * 60 if minutes else math.inf
         bar = tqdm(total=images, initial=min(self.images_seen, images), unit="img", disable=not progress, desc="encoder")
         next_ckpt = (self.images_seen // ckpt_every + 1) * ckpt_every
-        try:
-            while self.images_seen < images and time.monotonic() < deadline:
-                t0 = time.perf_counter()
-                m = self.step()
-                self.wall_time += time.perf_counter() - t0
-                bar.update(self.batch)
-                bar.set_postfix(w=f"{m['loss_w']:.4f}", img=f"{m['loss_image']:.3f}", refresh=False)
-                if self.out is not None and self.images_seen >= next_ckpt:
+        # Ctrl-C / SIGTERM (a background job's stop) end the step in hand, save, then stop the run
+        with DeferredSignals(interrupt_twice=False) as signals:
+            try:
+                while self.images_seen < images and time.monotonic() < deadline and signals.pending is None:
+                    t0 = time.perf_counter()
+                    m = self.step()
+                    self.wall_time += time.perf_counter() - t0
+                    bar.update(self.batch)
+                    bar.set_postfix(w=f"{m['loss_w']:.4f}", img=f"{m['loss_image']:.3f}", refresh=False)
+                    if self.out is not None and self.images_seen >= next_ckpt:
+                        self.save()
+                        next_ckpt += ckpt_every
+                if signals.pending is not None:
+                    print(f"\n[i2s.encoder] stopped by a signal at {self.images_seen} images: saving a checkpoint",
+                          file=sys.stderr)
+            finally:
+                bar.close()
+                if self.out is not None:
                     self.save()
-                    next_ckpt += ckpt_every
-        except KeyboardInterrupt:
-            print("\n[i2s.encoder] interrupted: saving a checkpoint", file=sys.stderr)
-            raise
-        finally:
-            bar.close()
-            if self.out is not None:
-                self.save()
+            signals.raise_pending()  # saved: now KeyboardInterrupt / SystemExit(143)
 
     def save(self) -> None:
         atomic_torch_save(self.state(), self.out / "encoder-checkpoint.pt")

@@ -87,3 +87,47 @@ def test_cli_trains_and_resumes(tmp_path, monkeypatch):
     assert main(["--model", "tiny", "--out", str(out), "--images", "16", "--batch", "4", "--resume",
                  "--precision", "float32"]) == 0
     assert torch.load(out / "encoder-checkpoint.pt", weights_only=True)["images_seen"] == 16
+
+
+def test_sigterm_ends_the_step_saves_and_stops(G, tmp_path):
+    import os
+    import signal
+
+    t = EncoderTrainer(G, tmp_path, batch=4, input_size=64, precision="float32")
+    step = t.step
+
+    def step_then_term():
+        out = step()
+        if t.images_seen == 8:
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` does to a background run
+        return out
+
+    t.step = step_then_term
+    with pytest.raises(SystemExit) as e:
+        t.train(400, ckpt_every=1000, progress=False)
+    assert e.value.code == 143 and t.images_seen == 8  # the step in hand finished, no more
+    assert torch.load(tmp_path / "encoder-checkpoint.pt", weights_only=True)["images_seen"] == 8
+    assert (tmp_path / "encoder.pt").is_file()
+
+
+def test_cached_embed_from_the_encoder_loads_it_once_and_reuses_the_cache(G, tmp_path, monkeypatch):
+    import i2s.encoder as E
+    from i2s.cache import cached_embed
+
+    t = EncoderTrainer(G, tmp_path, batch=4, input_size=64, precision="float32")
+    t.step()
+    path = t.export(tmp_path / "enc.pt")
+    loads = []
+    real = E.load_encoder
+    monkeypatch.setattr(E, "load_encoder", lambda p, G: loads.append(p) or real(p, G))
+    mse = EmbeddingLoss(LossSettings(variant="mse"))
+    with torch.no_grad():
+        x = G.synthesis(G.mapping(torch.randn(2, G.z_dim)))
+    a = cached_embed(G, x, steps=2, init="encoder", encoder=path, loss_fn=mse, cache_dir=tmp_path / "c", progress=False)
+    assert loads == [path]
+    b = cached_embed(G, x, steps=2, init="encoder", encoder=path, loss_fn=mse, cache_dir=tmp_path / "c", progress=False)
+    assert torch.equal(a.w_plus, b.w_plus) and len(list((tmp_path / "c").glob("*.pt"))) == 2
+    t.step()  # another encoder: another start, so other cache entries
+    t.export(path)
+    cached_embed(G, x, steps=2, init="encoder", encoder=path, loss_fn=mse, cache_dir=tmp_path / "c", progress=False)
+    assert len(list((tmp_path / "c").glob("*.pt"))) == 4
