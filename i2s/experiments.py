@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
@@ -36,6 +37,8 @@ from .stylegan import StyleGAN
 if TYPE_CHECKING:
     from ipywidgets import HBox
     from matplotlib.figure import Figure
+
+    from .metrics import ImageMetrics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,6 +89,13 @@ class Session:
         print(f"[i2s] generator: {G.name} ({describe_tier(G)}); perceptual network: {loss_fn.perceptual_net}; "
               f"profile {profile}: {s.steps} steps")
         return s
+
+    @cached_property
+    def measure(self) -> "ImageMetrics":
+        """The per-image metrics of every result table (:class:`i2s.metrics.ImageMetrics`)."""
+        from .metrics import ImageMetrics
+
+        return ImageMetrics(self.loss_fn.perceptual_net, self.zoom, self.device)
 
     @property
     def zoom(self) -> float:
@@ -178,10 +188,20 @@ def first_of_each_class(labels: Sequence[str]) -> list[int]:
     return [list(labels).index(c) for c in dict.fromkeys(labels)]
 
 
-def result_table(names: Sequence[str], res: EmbedResult, **columns) -> pd.DataFrame:
-    """Per-image numbers of an embedding run: L (paper units and ×1e5), ‖w* − w̄‖, PSNR."""
+FACE_PREFIXES = ("faces", "expressions", "holdout")  # names whose images are aligned faces
+
+
+def result_table(names: Sequence[str], res: EmbedResult, targets: torch.Tensor | None = None,
+                 measure: "ImageMetrics | None" = None, **columns) -> pd.DataFrame:
+    """Per-image numbers of an embedding run: L (paper units and ×1e5), ‖w* − w̄‖, PSNR, and with
+    ``targets`` and ``measure`` the columns of :class:`i2s.metrics.ImageMetrics` (MSE, SSIM, a
+    second perceptual distance, identity distance for faces, LPIPS on the paper tier)."""
     df = pd.DataFrame({"image": list(names), "loss": res.loss.numpy(), "loss_x1e5": res.loss.numpy() / 1e5,
                        "dist_to_w_avg": res.dist_to_w_avg.numpy(), "psnr_db": res.psnr.numpy()})
+    if targets is not None and measure is not None:
+        faces = [str(n).split("/")[0] in FACE_PREFIXES for n in names]
+        for k, v in measure(res.images, targets, faces).items():
+            df[k] = v
     for k, v in columns.items():
         df[k] = v
     return df
@@ -223,7 +243,7 @@ def class_embedding(s: Session, **embed_settings) -> ClassEmbedding:
 
     names, labels, imgs = load_classes(s)
     res = s.embed(imgs, **embed_settings)
-    df = result_table(names, res, **{"class": labels})
+    df = result_table(names, res, imgs, s.measure, **{"class": labels})
     summary = df.groupby("class", sort=False)[["loss_x1e5", "dist_to_w_avg", "psnr_db"]].mean().reset_index()
     rows, row_labels = [], []
     for cls in dict.fromkeys(labels):
@@ -263,7 +283,7 @@ def affine_robustness(s: Session) -> AffineRobustness:
     for label, x in inputs.items():
         res = s.embed(x)
         outputs[label] = res.images
-        tables.append(result_table(names, res, transform=label))
+        tables.append(result_table(names, res, x, s.measure, transform=label))
     df = pd.concat(tables, ignore_index=True)
     table1 = beside_paper(df, "transform", "table1_affine.csv", order=("original",) + TRANSFORMS)
     # Fig. 2 shows one face: inputs on top, embeddings below
@@ -308,7 +328,7 @@ def defects(s: Session) -> Defects:
     for label in labels:
         x = torch.cat([d[label] for _, d in per_face])
         res = s.embed(x)
-        df = result_table([n for n, _ in per_face], res, defect=label)
+        df = result_table([n for n, _ in per_face], res, x, s.measure, defect=label)
         if label == NON_DEFECTIVE:
             intact = res.images
         else:
@@ -378,7 +398,7 @@ def latent_space_choice(s: Session, names: Sequence[str], labels: Sequence[str],
     for label, kw in columns.items():
         res = s.embed(x, **kw)
         outs[label] = res.images
-        tables.append(result_table([names[i] for i in first], res, setting=label, **{"class": [labels[i] for i in first]}))
+        tables.append(result_table([names[i] for i in first], res, x, s.measure, setting=label, **{"class": [labels[i] for i in first]}))
     rows = [torch.stack([x[k]] + [outs[c][k] for c in columns]) for k in range(len(first))]
     fig = image_rows(rows, [labels[i] for i in first], ["(a) input"] + list(columns),
                      title="Which latent space? W vs W+, w̄ vs random init, random weights (Fig. 5 / 14)")
@@ -399,7 +419,7 @@ def init_per_class(s: Session, names: Sequence[str], labels: Sequence[str], imgs
     tables = []
     for init in ("mean", "uniform"):
         res = mean_result if (init == "mean" and mean_result is not None) else s.embed(imgs, init=init)
-        tables.append(result_table(names, res, init=init, **{"class": list(labels)}))
+        tables.append(result_table(names, res, imgs, s.measure, init=init, **{"class": list(labels)}))
     df = pd.concat(tables, ignore_index=True)
     ours = df.groupby(["class", "init"], sort=False)[["loss_x1e5", "dist_to_w_avg", "psnr_db"]].mean()
     ours.columns = ["ours_loss_x1e5", "ours_dist", "ours_psnr_db"]
@@ -1103,8 +1123,8 @@ def resize_trick(s: Session, x: torch.Tensor, labels: Sequence[str]) -> ResizeTr
     full_vgg = torch.nn.Sequential(*[m for sl in s.loss_fn.slices for m in sl])
     native = EmbeddingLoss(LossSettings(resize=None), vgg=full_vgg, vgg_label=s.loss_fn.perceptual_net).to(s.device)
     a, b = s.embed(x), s.embed(x, loss_fn=native)
-    df = pd.concat([result_table(list(labels), a, perceptual="resized to 256"),
-                    result_table(list(labels), b, perceptual=f"full {s.G.resolution}")], ignore_index=True)
+    df = pd.concat([result_table(list(labels), a, x, s.measure, perceptual="resized to 256"),
+                    result_table(list(labels), b, x, s.measure, perceptual=f"full {s.G.resolution}")], ignore_index=True)
     fig = image_rows([torch.stack([x[k], a.images[k], b.images[k]]) for k in range(len(x))], list(labels),
                      ["original", "perceptual at 256", f"perceptual at {s.G.resolution}"], title="The resize trick (Fig. 12)")
     return ResizeTrick(df, fig)

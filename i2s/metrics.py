@@ -1,13 +1,22 @@
-"""Image-quality numbers for embeddings: PSNR and SSIM on 0-255 pixels."""
+"""Image-quality numbers for embeddings: MSE, PSNR and SSIM on 0-255 pixels, a perceptual
+distance by a network other than the loss's, dlib's identity distance for faces, and LPIPS where
+ImageNet VGG-16 is present (:class:`ImageMetrics`, the per-image columns of every result table)."""
 
 from __future__ import annotations
+
+import warnings
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .loss import psnr
+from .loss import mse_255, psnr
 
-__all__ = ["psnr", "ssim"]
+__all__ = ["psnr", "ssim", "mse_255", "ImageMetrics", "METRIC_COLUMNS", "LPIPS_VERSION"]
+
+#: The per-image columns :class:`ImageMetrics` adds to a result table.
+METRIC_COLUMNS = ("mse_255", "ssim", "perceptual_other", "perceptual_other_net", "identity_distance", "lpips")
+LPIPS_VERSION = "lpips 0.1 (vgg)"
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5, device=None, dtype=None) -> torch.Tensor:
@@ -37,3 +46,113 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5)
     vx, vy, cxy = filt(x * x) - mx**2, filt(y * y) - my**2, filt(x * y) - mx * my
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
     return s.flatten(1).mean(1).float()
+
+
+def _other_network(loss_net: str) -> str:
+    """The network of the second perceptual distance: never the one the loss optimised."""
+    return "vgg16" if loss_net.startswith("efficientnet") else "efficientnet-lite0"
+
+
+class ImageMetrics:
+    """Per-image numbers of reconstructions against their targets, beside the loss (issue 17).
+
+    * ``mse_255``, ``ssim``: on 0-255 pixels (PSNR is already in every table);
+    * ``perceptual_other``: the perceptual part of Eq. 1 (four layers, λ = 1, paper units)
+      computed by a network the loss did not optimise — EfficientNet-Lite0 (ImageNet) when the
+      loss ran VGG-16, VGG-16 (ImageNet if cached, else the labelled random one) when it ran
+      EfficientNet; ``perceptual_other_net`` names it;
+    * ``identity_distance``: dlib's face-descriptor distance (faces only, NaN otherwise; < 0.6:
+      the same person), at the generator's framing ``zoom``;
+    * ``lpips``: LPIPS v0.1 with VGG-16 (the ``lpips`` package's linear layers on ImageNet
+      VGG-16) when the ImageNet VGG-16 file is present (the paper tier), NaN otherwise.
+
+    A number that cannot be computed here (dlib's models or the framing missing) is NaN, with the
+    reason printed once; it never stops an experiment.
+    """
+
+    def __init__(self, loss_net: str, zoom: float, device: str | torch.device = "cpu") -> None:
+        self.loss_net, self.zoom, self.device = loss_net, float(zoom), torch.device(device)
+        self._other = None
+        self._lpips: object | None = None
+        self._said: set[str] = set()
+
+    def _say(self, what: str, why: object) -> None:
+        if what not in self._said:
+            self._said.add(what)
+            print(f"[i2s] {what} not measured: {why}")
+
+    def other(self):
+        """The second perceptual network, as an EmbeddingLoss with only its perceptual part."""
+        if self._other is None:
+            from .loss import EFFICIENTNET, EmbeddingLoss, LossSettings
+
+            weights = "auto" if _other_network(self.loss_net) == "vgg16" else EFFICIENTNET
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the random-VGG warning: the label says it
+                self._other = EmbeddingLoss(LossSettings(variant="perceptual"), vgg_weights=weights).to(self.device)
+        return self._other
+
+    def lpips(self):
+        """LPIPS-VGG on ImageNet VGG-16, or None where the file or the package is missing."""
+        if self._lpips is None:
+            self._lpips = False
+            from .loss import find_vgg16_weights
+
+            path = find_vgg16_weights()
+            if path is None:
+                return None
+            try:
+                self._lpips = _lpips_vgg(path).to(self.device)
+            except ImportError as e:
+                self._say("LPIPS", f"{e} (pip install lpips)")
+        return self._lpips or None
+
+    @torch.no_grad()
+    def __call__(self, recon: torch.Tensor, target: torch.Tensor, faces: Sequence[bool]) -> dict[str, list]:
+        recon, target = recon.to(self.device).float(), target.to(self.device).float()
+        n = len(recon)
+        other = self.other()
+        out: dict[str, list] = {
+            "mse_255": mse_255(recon.clamp(-1, 1), target.clamp(-1, 1)).cpu().tolist(),
+            "ssim": ssim(recon, target).cpu().tolist(),
+            "perceptual_other": other(recon.clamp(-1, 1), target.clamp(-1, 1)).cpu().tolist(),
+            "perceptual_other_net": [other.perceptual_net] * n,
+            "identity_distance": [float("nan")] * n,
+            "lpips": [float("nan")] * n,
+        }
+        idx = [i for i, f in enumerate(faces) if f]
+        if idx:
+            try:
+                from . import identity
+
+                if self.zoom not in identity.FACE_BOX:
+                    raise ValueError(f"no face box measured for zoom {self.zoom} (have {sorted(identity.FACE_BOX)})")
+                d = identity.identity_distance(recon[idx].cpu(), target[idx].cpu(), self.zoom)
+                for i, v in zip(idx, d):
+                    out["identity_distance"][i] = float(v)
+            except (ImportError, FileNotFoundError, ValueError) as e:
+                self._say("identity distance", e)
+        lp = self.lpips()
+        if lp is not None:
+            out["lpips"] = lp(recon.clamp(-1, 1), target.clamp(-1, 1)).flatten().cpu().tolist()
+        return out
+
+
+def _lpips_vgg(vgg_path):
+    """``lpips.LPIPS(net="vgg")`` with its backbone loaded from the local ImageNet VGG-16 file
+    (the package would download it), its linear layers from the package itself."""
+    import lpips  # noqa: F401 - ImportError names the package
+
+    from .weights.limits import safe_torch_load
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
+    state = safe_torch_load(vgg_path, max_bytes=600 << 20, what="VGG-16 weights")
+    net = model.net
+    for k in range(1, 6):
+        for name, module in getattr(net, f"slice{k}").named_children():
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.copy_(state[f"features.{name}.weight"])
+                module.bias.copy_(state[f"features.{name}.bias"])
+    return model.eval().requires_grad_(False)

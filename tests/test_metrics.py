@@ -25,3 +25,49 @@ def test_ssim_identity_and_ordering():
     a, b = torch.zeros(1, 3, 16, 16), torch.full((1, 3, 16, 16), 50 / 127.5)
     mx, my, c1 = 127.5, 177.5, (0.01 * 255) ** 2
     assert ssim(a, b).item() == pytest.approx((2 * mx * my + c1) / (mx**2 + my**2 + c1), rel=1e-4)
+
+
+def test_image_metrics_columns_order_and_the_other_network(monkeypatch):
+    from i2s import loss as L
+    from i2s.data import load_class_batch
+    from i2s.metrics import METRIC_COLUMNS, ImageMetrics
+
+    monkeypatch.setattr(L, "find_vgg16_weights", lambda: None)  # no ImageNet VGG here: no LPIPS
+    _, x = load_class_batch("faces", 64, zoom=0.7)
+    x = x[:3]
+    g = torch.Generator().manual_seed(0)
+    small = (x + 0.05 * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+    large = (x + 0.3 * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+    m = ImageMetrics("vgg16-random", 0.7)
+    same, a, b = m(x, x, [True] * 3), m(small, x, [True, True, False]), m(large, x, [True, True, False])
+    assert list(a) == list(METRIC_COLUMNS)
+    assert a["perceptual_other_net"] == ["efficientnet-lite0-imagenet"] * 3  # never the loss's network
+    assert ImageMetrics("efficientnet-lite0-imagenet", 0.7)(x, x, [False] * 3)["perceptual_other_net"][0] == "vgg16-random"
+    assert same["mse_255"] == [0.0] * 3 and same["perceptual_other"] == [0.0] * 3 and same["identity_distance"][0] < 1e-6
+    for k in ("mse_255", "perceptual_other", "identity_distance"):
+        assert all(u < v for u, v in zip(a[k][:2], b[k][:2])), k  # more noise, farther
+    assert all(u > v for u, v in zip(a["ssim"], b["ssim"]))
+    assert math.isnan(a["identity_distance"][2]) and all(math.isnan(v) for v in a["lpips"])  # not a face; no VGG
+
+
+def test_lpips_uses_the_local_vgg_file_for_its_backbone(tmp_path, monkeypatch):
+    lpips = pytest.importorskip("lpips")
+    from torchvision.models import vgg16
+
+    from i2s import loss as L
+    from i2s.metrics import ImageMetrics
+
+    torch.manual_seed(3)
+    tv = vgg16(weights=None)
+    path = tmp_path / "vgg16.pth"
+    torch.save({k: v for k, v in tv.state_dict().items() if k.startswith("features.")}, path)
+    monkeypatch.setattr(L, "find_vgg16_weights", lambda: path)
+    ref = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
+    for k in range(1, 6):  # the package's own slicing of torchvision's features, loaded by hand
+        for name, mod in getattr(ref.net, f"slice{k}").named_children():
+            if isinstance(mod, torch.nn.Conv2d):
+                mod.load_state_dict(tv.features[int(name)].state_dict())
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    y = (x + 0.2 * torch.randn_like(x)).clamp(-1, 1)
+    got = ImageMetrics("vgg16-imagenet", 0.7)(y, x, [False, False])["lpips"]
+    assert got == pytest.approx(ref(y, x).flatten().tolist(), rel=1e-5) and all(v > 0 for v in got)
