@@ -131,3 +131,31 @@ def test_cached_embed_from_the_encoder_loads_it_once_and_reuses_the_cache(G, tmp
     t.export(path)
     cached_embed(G, x, steps=2, init="encoder", encoder=path, loss_fn=mse, cache_dir=tmp_path / "c", progress=False)
     assert len(list((tmp_path / "c").glob("*.pt"))) == 4
+
+
+def test_real_photos_share_the_batch_with_the_image_loss_only(G, tmp_path):
+    import numpy as np
+
+    real = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)
+    t = EncoderTrainer(G, tmp_path, batch=4, input_size=64, precision="float32", real=real, real_fraction=0.5)
+    m = t.step()
+    assert m["loss_real"] > 0 and m["loss_w"] > 0 and t.images_seen == 4
+    x = t.real_batch(3)
+    assert x.shape == (3, 3, 32, 32) and x.min() >= -1 and x.max() <= 1
+
+
+def test_cli_refuses_a_bad_real_array(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    import i2s.models as M
+
+    Gt = make_generator(32, seed=1)
+    monkeypatch.setattr(M, "load_generator", lambda name, device="cpu", verbose=True: Gt)
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((4, 64, 64, 3), np.uint8))  # 64 px photos for a 32 px generator
+    assert main(["--model", "tiny", "--out", str(tmp_path / "r"), "--real", str(bad), "--images", "4"]) == 2
+    assert "bad.npy" in capsys.readouterr().err
+    junk = tmp_path / "junk.npy"
+    junk.write_bytes(b"not an array")
+    assert main(["--model", "tiny", "--out", str(tmp_path / "r2"), "--real", str(junk), "--images", "4"]) == 2
+    assert "junk.npy: not a readable .npy array" in capsys.readouterr().err
