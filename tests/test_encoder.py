@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -159,3 +161,19 @@ def test_cli_refuses_a_bad_real_array(tmp_path, monkeypatch, capsys):
     junk.write_bytes(b"not an array")
     assert main(["--model", "tiny", "--out", str(tmp_path / "r2"), "--real", str(junk), "--images", "4"]) == 2
     assert "junk.npy: not a readable .npy array" in capsys.readouterr().err
+
+
+def test_the_large_resolution_path_on_a_narrow_generator(tmp_path):
+    """FFHQ-1024's path at small cost: a generator above the encoder's input size (its images are
+    shrunk to ``input_size``), more style layers, a step, an export and embed(init="encoder")."""
+    G256 = make_generator(256, seed=4)
+    t = EncoderTrainer(G256, tmp_path, batch=2, input_size=64, precision="float32")
+    m = t.step()
+    assert G256.num_layers == 14 and math.isfinite(m["loss_w"]) and math.isfinite(m["loss_image"])
+    enc = load_encoder(t.export(tmp_path / "enc.pt"), G256)
+    with torch.no_grad():
+        x = G256.synthesis(G256.mapping(torch.randn(1, G256.z_dim))).clamp(-1, 1)
+    assert enc(x).shape == (1, 14, G256.w_dim)
+    mse = EmbeddingLoss(LossSettings(variant="mse"))
+    res = embed(G256, x, steps=1, init="encoder", encoder=enc, loss_fn=mse, progress=False)
+    assert res.images.shape == x.shape and res.settings["init"] == "encoder"
