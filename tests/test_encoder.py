@@ -177,3 +177,17 @@ def test_the_large_resolution_path_on_a_narrow_generator(tmp_path):
     mse = EmbeddingLoss(LossSettings(variant="mse"))
     res = embed(G256, x, steps=1, init="encoder", encoder=enc, loss_fn=mse, progress=False)
     assert res.images.shape == x.shape and res.settings["init"] == "encoder"
+
+
+def test_the_shipped_encoder_belongs_to_the_shipped_mini():
+    from i2s.encoder import default_encoder
+    from i2s.models import MINI_PATH, REPO_ROOT, load_generator
+
+    if not MINI_PATH.is_file():
+        pytest.skip("mini is not shipped in this checkout")
+    G = load_generator("mini", verbose=False)
+    path = default_encoder(G)
+    assert path == REPO_ROOT / "data" / "models" / "mini-faces64-encoder.pt" and path.stat().st_size <= 25_000_000
+    enc = load_encoder(path, G)  # refused if it was trained for other weights
+    x = torch.zeros(1, 3, 64, 64)
+    assert enc(x).shape == (1, G.num_layers, G.w_dim)
