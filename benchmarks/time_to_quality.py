@@ -204,6 +204,17 @@ def main(argv=None) -> None:
             reach = first_reach(c, target)
             print(f"{label:<14} {steps:>5} {lr:>5g} " + " ".join('-' if reach[i] is None else str(reach[i]) for i in others))
     print("('-' = not reached within the run's steps; per image in the JSON)")
+    # what a run's final loss is worth in the paper's own steps: the first step at which the
+    # paper's protocol from w̄ is as low (its curve is the reference for every run)
+    print("\nsteps the paper's protocol needs to reach each run's final loss (faces: median, min-max; "
+          "others: median; 5001 = not within its 5000)")
+    for entry, (label, _, steps, lr, _, _, c, _) in zip(summary["runs"], rows):
+        eq = [k if k is not None else curve.shape[0] for k in first_reach(curve, c[-1])]
+        entry["paper_steps_to_this_final_loss"] = eq
+        f_eq = [eq[i] for i in np.flatnonzero(is_face)]
+        o_eq = [eq[i] for i in np.flatnonzero(~is_face)]
+        print(f"{label:<14} {steps:>5} {lr:>5g}  faces {int(np.median(f_eq)):>5} ({min(f_eq)}-{max(f_eq)})"
+              + (f"  others {int(np.median(o_eq)):>5}" if o_eq else ""))
 
     if enc_obj is not None:
         hold = np.flatnonzero([n.startswith("holdout/") for n in names])
