@@ -51,6 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--per-class", type=int, default=1, help="evaluation images per class")
     ap.add_argument("--spread-batch", type=int, default=1,
                     help="batch of the second float32 run, whose difference is float32's rounding spread (default 1)")
+    ap.add_argument("--spread-images", type=int, default=None,
+                    help="run the spread (and compare) on the first K images only (default: all)")
     ap.add_argument("--seeds", type=int, default=2, help="uniform-init seeds for the seed-to-seed spread")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", default=str(HERE / "results" / "bf16_quality.json"))
@@ -62,7 +64,8 @@ def main(argv=None) -> int:
     runs = {"fp32": dict(precision="float32"), "bf16": dict(precision="bf16")}
     res = {k: cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=a.batch, desc=k, **kw) for k, kw in runs.items()}
     spread_run = f"fp32-b{a.spread_batch}"
-    res[spread_run] = cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=a.spread_batch, desc=spread_run,
+    k = len(names) if a.spread_images is None else min(a.spread_images, len(names))
+    res[spread_run] = cached_embed(G, x[:k], loss_fn=loss_fn, steps=a.steps, batch_size=a.spread_batch, desc=spread_run,
                                precision="float32", cache_dir=i2s_home() / (
                                    "embeddings-single" if a.spread_batch == 1 else f"embeddings-b{a.spread_batch}"))
     for s in range(1, a.seeds + 1):
@@ -71,18 +74,20 @@ def main(argv=None) -> int:
     per = {k: {m: getattr(r, m).tolist() for m in METRICS} for k, r in res.items()}
     summary = {}
     for m in METRICS:
-        base = np.array(per["fp32"][m])
+        base = np.array(per["fp32"][m])[:k]
         spread = np.abs(np.array(per[spread_run][m]) - base)
-        bf = np.abs(np.array(per["bf16"][m]) - base)
+        bf = np.abs(np.array(per["bf16"][m])[:k] - base)
         summary[m] = {"mean_fp32_spread": float(spread.mean()), "mean_bf16_diff": float(bf.mean()),
                       "images_over_2x_spread": int((bf > 2 * np.maximum(spread, 1e-12)).sum())}
     ok = all(v["mean_bf16_diff"] <= v["mean_fp32_spread"] and v["images_over_2x_spread"] == 0 for v in summary.values())
+    print(f"compared on {k} of {len(names)} images ({', '.join(names[:k])})")
     print(f"{'metric':<14} {'fp32 spread':>12} {'|bf16-fp32|':>12} {'> 2x':>5}")
     for m, v in summary.items():
         print(f"{m:<14} {v['mean_fp32_spread']:>12.4g} {v['mean_bf16_diff']:>12.4g} {v['images_over_2x_spread']:>5}")
     print(f"verdict: bf16 {'within' if ok else 'outside'} float32's own spread after {a.steps} steps "
           f"-> {'may be the CPU default' if ok else 'stays opt-in'}")
-    atomic_write_text(a.out, json.dumps({"model": G.name, "steps": a.steps, "images": names, "runs": per,
+    atomic_write_text(a.out, json.dumps({"model": G.name, "steps": a.steps, "images": names, "compared_images": names[:k],
+                                         "spread_run": spread_run, "runs": per,
                                          "summary": summary, "bf16_within_spread": ok,
                                          "device": P.describe("bf16", "cpu")}, indent=2) + "\n")
     return 0

@@ -646,8 +646,11 @@ _CHILD = textwrap.dedent('''
 def _spawn(script: Path, args: list[str], delay: float) -> subprocess.Popen:
     env = {**os.environ, "I2S_TEST_DELAY": str(delay), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # Ctrl-C as a terminal delivers it: a suite started in the background (`make test &`) has
+    # SIGINT ignored, and an ignored signal stays ignored in every child
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
     return subprocess.Popen([sys.executable, str(script), *args], env=env, cwd=str(REPO),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore)
 
 
 def _wait_for_step(proc: subprocess.Popen, ck: Path, at_least: int, timeout: float = 60.0) -> int:
