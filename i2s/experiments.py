@@ -1033,9 +1033,11 @@ def loss_ablation(s: Session, names: Sequence[str], labels: Sequence[str], imgs:
         with torch.no_grad():
             full_l = s.loss_fn(res.images.to(s.device), x.to(s.device)).cpu()
         q = ssim(res.images, x)
+        more = s.measure(res.images, x, [labels[i] in FACE_PREFIXES for i in first])
+        more.pop("ssim")
         for k, i in enumerate(first):
             rows.append({"image": names[i], "class": labels[i], "variant": variant, "full_loss_x1e5": full_l[k].item() / 1e5,
-                         "psnr_db": res.psnr[k].item(), "ssim": q[k].item()})
+                         "psnr_db": res.psnr[k].item(), "ssim": q[k].item(), **{c: v[k] for c, v in more.items()}})
     grid = [torch.stack([x[k]] + [outs[v][k] for v in order]) for k in range(len(first))]
     fig = image_rows(grid, [labels[i] for i in first], ["input", "MSE only", "conv3_2 only", "MSE + conv3_2",
                                                          "perceptual (Eq. 2)", "full (Eq. 1)"],
