@@ -240,6 +240,17 @@ def test_decompression_bomb_limit(tmp_path, monkeypatch):
 # ================================================================== inputs: through the CLI
 
 
+
+@pytest.fixture(autouse=True)
+def _sigint_as_at_a_terminal():
+    """Ctrl-C raises KeyboardInterrupt here as at a terminal, also when the suite was started in the
+    background (`make test &`), where the shell leaves SIGINT ignored."""
+    old = signal.getsignal(signal.SIGINT)
+    if old == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
 @pytest.fixture(scope="module")
 def gen_file(tmp_path_factory) -> Path:
     G = make_generator(32, seed=2)
