@@ -30,3 +30,28 @@ def test_perceptual_choice_rule():
     assert pc.decide({"psnr_db": better, "ssim": tie})[0] == "efficientnet-lite0-imagenet"
     assert pc.decide({"psnr_db": better, "ssim": worse}) == ("vgg16-random", "EfficientNet worse by ssim")
     assert pc.decide({"psnr_db": tie, "ssim": tie}) == ("vgg16-random", "no judge tells them apart")
+
+
+def test_train_precision_rule():
+    tp = _load("train_precision")
+    fd = {("float32", 0): 0.20, ("float32", 1): 0.24, ("bf16", 0): 0.21, ("bf16", 1): 0.25}
+    ok = tp.decide(fd, [0, 1])
+    assert ok["bf16_keeps_quality"] and np.allclose(ok["paired_diff"], [0.01, 0.01])
+    assert np.isclose(ok["float32_seed_spread"], 0.04)
+    worse = tp.decide({**fd, ("bf16", 0): 0.30, ("bf16", 1): 0.31}, [0, 1])
+    assert not worse["bf16_keeps_quality"]          # +0.085 on average against a spread of 0.04
+    better = tp.decide({**fd, ("bf16", 0): 0.10, ("bf16", 1): 0.12}, [0, 1])
+    assert better["bf16_keeps_quality"]             # lower FD is never a loss
+    assert not tp.decide({("float32", 0): 0.2, ("bf16", 0): 0.1}, [0])["bf16_keeps_quality"]  # one seed: no spread
+
+
+def test_train_precision_resumes_and_transfers(tmp_path):
+    tp = _load("train_precision")
+    run = tmp_path / "run"
+    fresh = tp.run_command(run, Path("start.pt"), Path("faces.npy"), "bf16", 3, 64.0, 1)
+    assert "--transfer" in fresh and fresh[fresh.index("--precision") + 1] == "bf16"
+    assert fresh[fresh.index("--seed") + 1] == "3"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"")
+    again = tp.run_command(run, Path("start.pt"), Path("faces.npy"), "bf16", 3, 64.0, 1)
+    assert "--resume" in again and "--transfer" not in again
