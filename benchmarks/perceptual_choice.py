@@ -39,7 +39,7 @@ from i2s.data import benchmark_set  # noqa: E402
 from i2s.experiments import FACE_PREFIXES  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
 from i2s.loss import EFFICIENTNET, EmbeddingLoss, LossSettings  # noqa: E402
-from i2s.metrics import psnr, ssim  # noqa: E402
+from i2s.metrics import ImageMetrics, psnr  # noqa: E402
 from i2s.models import load_generator  # noqa: E402
 from i2s.stats import RULE, paired_comparison  # noqa: E402
 
@@ -49,13 +49,10 @@ SAYS = {"agrees": "better", "disagrees": "worse", "inconclusive": "inconclusive"
 JUDGES = {"psnr_db": ("greater", "all"), "ssim": ("greater", "all"), "identity_distance": ("less", "faces")}
 
 
-def measure(G, recon: torch.Tensor, x: torch.Tensor, faces: np.ndarray) -> dict[str, np.ndarray]:
-    from i2s.identity import identity_distance
-
-    ident = np.full(len(x), np.nan)
-    if faces.any():
-        ident[faces] = identity_distance(recon[faces], x[faces], float(G.info.get("align_zoom", 0.7)))
-    return {"psnr_db": psnr(recon, x).numpy(), "ssim": ssim(recon, x).numpy(), "identity_distance": ident}
+def measure(G, label: str, recon: torch.Tensor, x: torch.Tensor, faces: np.ndarray) -> dict[str, list]:
+    """PSNR and the kit's per-image metrics (:class:`i2s.metrics.ImageMetrics`) of one run."""
+    m = ImageMetrics(label, float(G.info.get("align_zoom", 0.7)))(recon, x, faces.tolist())
+    return {"psnr_db": psnr(recon, x).tolist(), **m}
 
 
 def decide(comparisons: dict[str, dict]) -> tuple[str, str]:
@@ -85,14 +82,14 @@ def main(argv=None) -> int:
         loss_fn = EmbeddingLoss(LossSettings(), vgg_weights=weights)
         assert loss_fn.perceptual_net == label, loss_fn.perceptual_net
         res = cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=a.batch, precision="float32", desc=label)
-        per[label] = {k: v.tolist() for k, v in measure(G, res.images, x, faces).items()}
+        per[label] = measure(G, label, res.images, x, faces)
     a_, b_ = per["efficientnet-lite0-imagenet"], per["vgg16-random"]
     comparisons = {}
     print(f"\nEfficientNet-Lite0 minus vgg16-random, per image ({RULE})")
     print(f"{'judge':<18} {'n':>3} {'effect':>9} {'95 % interval':>22} {'verdict':>13}")
     for judge, (direction, which) in JUDGES.items():
         idx = np.flatnonzero(faces) if which == "faces" else np.arange(len(names))
-        ea, eb = np.array(a_[judge])[idx], np.array(b_[judge])[idx]
+        ea, eb = np.array(a_[judge], float)[idx], np.array(b_[judge], float)[idx]
         ok = np.isfinite(ea) & np.isfinite(eb)
         c = paired_comparison(ea[ok], eb[ok], direction)
         comparisons[judge] = c.as_dict()

@@ -103,7 +103,8 @@ def speed(run: Path) -> float:
 
 
 def decide(fd: dict[tuple[str, int], float], seeds: list[int]) -> dict:
-    """The rule of the module docstring on FD − floor per (precision, seed)."""
+    """The rule of the module docstring on a measure where lower is better (FD − floor here),
+    given per (precision, seed)."""
     paired = [fd[("bf16", s)] - fd[("float32", s)] for s in seeds]
     spread = max((abs(fd[("float32", a)] - fd[("float32", b)]) for a, b in itertools.combinations(seeds, 2)),
                  default=float("nan"))
@@ -111,7 +112,7 @@ def decide(fd: dict[tuple[str, int], float], seeds: list[int]) -> dict:
     keeps = bool(len(seeds) >= 2 and mean <= spread)
     return {"paired_diff": paired, "mean_paired_diff": mean, "float32_seed_spread": spread,
             "bf16_keeps_quality": keeps,
-            "verdict": ("bf16 keeps quality per image seen (mean paired FD difference within float32's seed spread)"
+            "verdict": ("bf16 keeps quality per image seen (mean paired difference within float32's seed spread)"
                         if keeps else "bf16 costs quality per image seen, or fewer than 2 seeds: float32 recommended")}
 
 

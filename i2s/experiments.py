@@ -480,31 +480,17 @@ def short_name(name: str) -> str:
 
 
 def _descriptors(images: torch.Tensor, zoom: float) -> np.ndarray:
-    """dlib face descriptors (:func:`i2s.identity.descriptors`), or NaN rows, with the reason
-    printed, where they cannot be computed (no face box measured for this framing, dlib or its
-    models missing)."""
+    """dlib face descriptors (:func:`i2s.identity.descriptors`), NaN rows where they cannot be computed."""
     from . import identity
 
-    try:
-        if zoom not in identity.FACE_BOX:
-            raise ValueError(f"no face box measured for zoom {zoom} (have {sorted(identity.FACE_BOX)})")
-        return identity.descriptors(images, zoom)
-    except (ImportError, FileNotFoundError, ValueError) as e:
-        print(f"[i2s] identity distance not measured: {e}")
-        return np.full((len(images), 128), np.nan)
+    return identity.or_nan("identity distance", lambda: identity.descriptors(images, zoom), (len(images), 128))
 
 
 def _smile_ratios(images: torch.Tensor, zoom: float) -> np.ndarray:
-    """:func:`i2s.identity.smile_ratio`, or NaN (with the reason printed) where it cannot be measured."""
+    """:func:`i2s.identity.smile_ratio`, NaN where it cannot be measured."""
     from . import identity
 
-    try:
-        if zoom not in identity.FACE_BOX:
-            raise ValueError(f"no face box measured for zoom {zoom} (have {sorted(identity.FACE_BOX)})")
-        return identity.smile_ratio(images, zoom)
-    except (ImportError, FileNotFoundError, ValueError) as e:
-        print(f"[i2s] smile ratio not measured: {e}")
-        return np.full(len(images), np.nan)
+    return identity.or_nan("smile ratio", lambda: identity.smile_ratio(images, zoom), (len(images),))
 
 
 def morph_rows(s: Session, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], frames: int = 7) -> torch.Tensor:

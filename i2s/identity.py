@@ -18,13 +18,14 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
 __all__ = ["NAME", "SAME_PERSON", "FACE_BOX", "model_path", "descriptors", "identity_distance", "to_uint8",
-           "landmarks68", "smile_ratio"]
+           "landmarks68", "smile_ratio", "or_nan"]
 
 NAME = "dlib-resnet-face-descriptor"
 SAME_PERSON = 0.6  # dlib's threshold on the Euclidean distance of two descriptors
@@ -32,6 +33,27 @@ SAME_PERSON = 0.6  # dlib's threshold on the Euclidean distance of two descripto
 # mean over 54 of the first 60 hold-out faces (64 px, bicubic to 256; std 0.03-0.05 per side).
 FACE_BOX = {0.7: (0.1244, 0.2386, 0.8777, 0.9900)}
 WORK_SIZE = 256  # images are resized to this before landmarks and chips
+
+
+def _face_box(zoom: float):
+    """dlib's rectangle of :data:`FACE_BOX` at ``zoom`` in WORK_SIZE-px coordinates (ValueError if unmeasured)."""
+    import dlib
+
+    if zoom not in FACE_BOX:
+        raise ValueError(f"no face box measured for zoom {zoom} (have {sorted(FACE_BOX)})")
+    return dlib.rectangle(*(round(v * WORK_SIZE) for v in FACE_BOX[zoom]))
+
+
+def or_nan(what: str, compute: Callable[[], np.ndarray], shape: tuple[int, ...],
+           say: Callable[[str], None] = print) -> np.ndarray:
+    """``compute()``, or an all-NaN array of ``shape`` where a face measure cannot be made here
+    (no face box measured for this framing, dlib or its models missing), the reason said: a
+    missing measure never stops an experiment."""
+    try:
+        return compute()
+    except (ImportError, FileNotFoundError, ValueError) as e:
+        say(f"[i2s] {what} not measured: {e}")
+        return np.full(shape, np.nan)
 
 
 def model_path(name: str) -> Path:
@@ -69,10 +91,7 @@ def _work_images(images: torch.Tensor | np.ndarray):
 def landmarks68(images: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndarray:
     """dlib's 68 landmarks of each aligned face (float [N, 68, 2], in WORK_SIZE-px coordinates),
     placed inside the fixed face box like :func:`descriptors`."""
-    import dlib
-
-    l, t, r, b = (round(v * WORK_SIZE) for v in FACE_BOX[zoom])
-    box, sp = dlib.rectangle(l, t, r, b), _predictor68()
+    box, sp = _face_box(zoom), _predictor68()
     return np.stack([np.array([(p.x, p.y) for p in sp(im, box).parts()], dtype=float) for im in _work_images(images)])
 
 
@@ -101,11 +120,7 @@ def descriptors(images: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndar
     """128-d dlib face descriptors, one row per aligned face image (float64 [N, 128])."""
     import dlib
 
-    if zoom not in FACE_BOX:
-        raise ValueError(f"no face box measured for zoom {zoom} (have {sorted(FACE_BOX)})")
-    sp, rec = _models()
-    l, t, r, b = (round(v * WORK_SIZE) for v in FACE_BOX[zoom])
-    box = dlib.rectangle(l, t, r, b)
+    box, (sp, rec) = _face_box(zoom), _models()
     out = np.empty((len(images), 128))
     for i, im in enumerate(_work_images(images)):
         chip = dlib.get_face_chip(im, sp(im, box), size=150, padding=0.25)

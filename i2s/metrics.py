@@ -76,10 +76,13 @@ class ImageMetrics:
         self._lpips: object | None = None
         self._said: set[str] = set()
 
+    def _say_once(self, message: str) -> None:
+        if message not in self._said:
+            self._said.add(message)
+            print(message)
+
     def _say(self, what: str, why: object) -> None:
-        if what not in self._said:
-            self._said.add(what)
-            print(f"[i2s] {what} not measured: {why}")
+        self._say_once(f"[i2s] {what} not measured: {why}")
 
     def other(self):
         """The second perceptual network, as an EmbeddingLoss with only its perceptual part."""
@@ -122,16 +125,13 @@ class ImageMetrics:
         }
         idx = [i for i, f in enumerate(faces) if f]
         if idx:
-            try:
-                from . import identity
+            from . import identity
 
-                if self.zoom not in identity.FACE_BOX:
-                    raise ValueError(f"no face box measured for zoom {self.zoom} (have {sorted(identity.FACE_BOX)})")
-                d = identity.identity_distance(recon[idx].cpu(), target[idx].cpu(), self.zoom)
-                for i, v in zip(idx, d):
-                    out["identity_distance"][i] = float(v)
-            except (ImportError, FileNotFoundError, ValueError) as e:
-                self._say("identity distance", e)
+            d = identity.or_nan("identity distance",
+                                lambda: identity.identity_distance(recon[idx].cpu(), target[idx].cpu(), self.zoom),
+                                (len(idx),), say=self._say_once)
+            for i, v in zip(idx, d):
+                out["identity_distance"][i] = float(v)
         lp = self.lpips()
         if lp is not None:
             out["lpips"] = lp(recon.clamp(-1, 1), target.clamp(-1, 1)).flatten().cpu().tolist()

@@ -38,3 +38,19 @@ def test_uint8_and_tensor_inputs_agree():
     u8 = identity.to_uint8(neutral[:2])
     assert u8.dtype == np.uint8 and u8.shape == (2, 64, 64, 3)
     np.testing.assert_allclose(identity.descriptors(u8), identity.descriptors(neutral[:2]), atol=1e-6)
+
+
+def test_unmeasured_framing_gives_nan_with_the_reason_not_an_error():
+    faces = torch.zeros(3, 3, 64, 64)
+    said: list[str] = []
+    for fn, shape in ((identity.descriptors, (3, 128)), (identity.smile_ratio, (3,))):
+        out = identity.or_nan("face measure", lambda: fn(faces, 0.9), shape, say=said.append)
+        assert out.shape == shape and np.isnan(out).all()
+    assert len(said) == 2 and all("zoom 0.9" in m and "0.7" in m for m in said)
+    # a real failure that is not a missing measure still raises
+    try:
+        identity.or_nan("x", lambda: 1 / 0, (1,))
+    except ZeroDivisionError:
+        pass
+    else:
+        raise AssertionError("or_nan swallowed an unexpected error")
