@@ -48,7 +48,6 @@ from i2s.io import atomic_write_text  # noqa: E402
 from i2s.loss import EmbeddingLoss  # noqa: E402
 from i2s.metrics import psnr, ssim  # noqa: E402
 from i2s.models import MINI_PATH, load_generator  # noqa: E402
-from i2s.weights.fetch import i2s_home  # noqa: E402
 
 EMBED = importlib.import_module("i2s.embed")  # the module (the package's ``embed`` is the function)
 
@@ -78,19 +77,8 @@ def first_reach(curve: torch.Tensor, target: torch.Tensor) -> list[int | None]:
 
 
 def run(G, x, loss_fn, batch: int, label: str, **settings):
-    """One schedule on all images through the cache: (curve [steps + 1, N], result). A fast
-    schedule with a non-default ramp-down (not part of the run identity) caches apart."""
-    down = settings.pop("rampdown", None)
-    cache = None
-    if down is not None and down != EMBED.FAST_RAMPDOWN:
-        cache = i2s_home() / f"embeddings-rampdown{down:g}"
-    default_down = EMBED.FAST_RAMPDOWN
-    EMBED.FAST_RAMPDOWN = down if down is not None else default_down  # read by learning_rate at every step
-    try:
-        res = cached_embed(G, x, loss_fn=loss_fn, batch_size=batch, cache_dir=cache, precision="float32",
-                           desc=label, **settings)
-    finally:
-        EMBED.FAST_RAMPDOWN = default_down
+    """One schedule on all images through the cache: (curve [steps + 1, N], result)."""
+    res = cached_embed(G, x, loss_fn=loss_fn, batch_size=batch, precision="float32", desc=label, **settings)
     return torch.cat([res.loss_curve, res.loss[None]]), res
 
 

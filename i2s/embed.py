@@ -52,15 +52,16 @@ PAPER_STEPS, PAPER_LR = 5000, 0.01
 FAST_STEPS, FAST_LR, FAST_RAMPUP, FAST_RAMPDOWN = 1250, 0.8, 0.05, 0.25
 
 
-def learning_rate(schedule: Schedule, step: int, steps: int, lr: float) -> float:
+def learning_rate(schedule: Schedule, step: int, steps: int, lr: float, rampdown: float = FAST_RAMPDOWN) -> float:
     """The learning rate of step ``step`` (0-based) of ``steps``: constant ``lr`` for the paper's
-    protocol; for ``"fast"`` ``lr`` times a linear warm-up and a cosine ramp-down."""
+    protocol; for ``"fast"`` ``lr`` times a linear warm-up (the first FAST_RAMPUP of the steps)
+    and a cosine ramp-down over the last ``rampdown`` of them."""
     if schedule == "paper":
         return lr
     if schedule != "fast":
         raise ValueError(f"schedule must be 'paper' or 'fast', got {schedule!r}")
     t = step / steps
-    ramp = 0.5 - 0.5 * math.cos(math.pi * min(1.0, (1.0 - t) / FAST_RAMPDOWN))
+    ramp = 0.5 - 0.5 * math.cos(math.pi * min(1.0, (1.0 - t) / rampdown))
     return lr * ramp * min(1.0, (step + 1) / max(1.0, FAST_RAMPUP * steps))
 
 
@@ -81,6 +82,7 @@ class EmbedSettings:
     noise_mode: NoiseMode = "const"  # §5.3: the generator's per-layer noise stays fixed
     seed: int = 0  # the draw of init="uniform"/"normal" (unused by w̄)
     schedule: Schedule = "paper"  # "fast": opt-in lr ramp, latents land farther from w̄
+    rampdown: float = FAST_RAMPDOWN  # schedule="fast": the last share of the steps over which lr ramps down
     loss: LossSettings = field(default_factory=LossSettings)  # Eq. 1 (i2s.loss)
     precision: str = "auto"  # "float32" | "bf16" autocast | "auto": bf16 on CUDA, float32 elsewhere
 
@@ -97,6 +99,8 @@ class EmbedSettings:
             raise ValueError(f"steps must be a whole number >= 0, got {self.steps!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not 0 < self.rampdown <= 1:
+            raise ValueError(f"rampdown must be in (0, 1], got {self.rampdown!r}")
         if self.precision not in ("auto", "float32", "bf16"):
             raise ValueError(f"precision must be auto, float32 or bf16, got {self.precision!r}")
         object.__setattr__(self, "betas", (float(self.betas[0]), float(self.betas[1])))
@@ -139,7 +143,7 @@ class EmbedSettings:
                "noise_mode": self.noise_mode, "seed": self.seed, "loss": loss_fn.settings.to_dict(),
                "perceptual_net": loss_fn.perceptual_net}
         if self.schedule != "paper":
-            out["schedule"] = self.schedule
+            out.update(schedule=self.schedule, rampup=FAST_RAMPUP, rampdown=float(self.rampdown))
         if self.resolved_precision(G.device) == "bf16":
             out["amp"] = "bf16"
         if self.init == "encoder" and not given_init:
@@ -309,7 +313,7 @@ def embed(
             for step in bar:
                 optimizer.zero_grad(set_to_none=True)
                 for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(s.schedule, step, s.steps, s.lr)
+                    group["lr"] = learning_rate(s.schedule, step, s.steps, s.lr, s.rampdown)
                 losses = step_loss(latent, target)
                 finite = torch.isfinite(losses)
                 torch.where(finite, losses, torch.zeros_like(losses)).sum().backward()

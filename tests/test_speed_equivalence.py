@@ -17,7 +17,7 @@ import sys
 import pytest
 import torch
 
-from i2s.embed import FAST_LR, FAST_STEPS, embed, learning_rate
+from i2s.embed import FAST_LR, FAST_RAMPDOWN, FAST_STEPS, embed, learning_rate
 from i2s.loss import EmbeddingLoss, LossSettings, mean_squared_error
 from i2s.stylegan import Conv2d, StyleGAN, instance_norm, instance_norm_style_mod, style_mod
 from conftest import REPO, make_generator, tiny_config
@@ -195,6 +195,13 @@ def test_fast_schedule_is_opt_in_and_ramps(nets):
     assert "schedule" not in paper.settings and paper.settings["lr"] == 0.01  # paper: unchanged record
     assert res.loss[0] < res.loss_curve[0, 0]
     assert FAST_STEPS <= 5000 // 4
+    # the ramp-down is a setting: it changes the rates and the run's identity (so its cache key)
+    assert learning_rate("fast", 600, 1000, FAST_LR, rampdown=0.5) < learning_rate("fast", 600, 1000, FAST_LR)
+    assert res.settings["rampdown"] == FAST_RAMPDOWN and "rampdown" not in paper.settings
+    slower = embed(G, images, steps=20, loss_fn=loss_fn, progress=False, schedule="fast", rampdown=1.0)
+    assert slower.settings["rampdown"] == 1.0 and not torch.equal(slower.w_plus, res.w_plus)
+    with pytest.raises(ValueError, match="rampdown"):
+        embed(G, images, steps=2, loss_fn=loss_fn, progress=False, schedule="fast", rampdown=0)
 
 
 def test_compile_gives_the_same_loss_curve():
