@@ -73,14 +73,20 @@ def image_rows(rows: Sequence[torch.Tensor | Sequence[torch.Tensor | None]], row
 
 
 def loss_curves(curves: dict[str, np.ndarray], title: str = "Loss vs. optimisation steps (Fig. 10)"):
-    """One line per label (each a [steps] array of L in paper units)."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    """One line per label: a [steps] array of L (paper units), or [steps, k] for k images of a
+    class, drawn as their median with the band from the lowest to the highest curve."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for label, c in curves.items():
-        ax.plot(np.arange(1, len(c) + 1), c / 1e5, label=label)
+        c = np.asarray(c, dtype=float).reshape(len(c), -1) / 1e5
+        steps = np.arange(1, len(c) + 1)
+        line, = ax.plot(steps, np.median(c, 1), label=f"{label} (n = {c.shape[1]})" if c.shape[1] > 1 else label)
+        if c.shape[1] > 1:
+            ax.fill_between(steps, c.min(1), c.max(1), color=line.get_color(), alpha=0.15, linewidth=0)
     ax.set_xlabel("step")
     ax.set_ylabel("L (×10^5)")
     ax.set_yscale("log")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title + ("\nmedian per class, band: lowest to highest image" if any(
+        np.asarray(c).ndim > 1 and np.asarray(c).shape[1] > 1 for c in curves.values()) else ""), fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -148,7 +148,7 @@ def claims(results: Path) -> list[Verdict]:
         c = unpaired_comparison(f["steps_to_95pct"].to_numpy(), o["steps_to_95pct"].to_numpy(), "less") \
             if len(f) and len(o) else None
         add("The loss converges fastest for faces (§5.3, Fig. 10)", c,
-            f"steps to 95 % of the final drop, faces minus other classes ({len(f)} face curve(s), {len(o)} others)",
+            f"steps to 95 % of the final drop, faces minus other classes ({len(f)} face(s), {len(o)} other images)",
             "steps")
     return out
 

@@ -152,3 +152,27 @@ def test_committed_outputs_carry_the_expected_names():
     from conftest import REPO
 
     assert missing_outputs(REPO / "figures" / "mini", REPO / "results" / "mini" / "quick") == []
+
+
+def test_loss_vs_steps_measures_every_image_and_draws_the_spread():
+    """Fig. 10 from every image: one row per image, and per class a median line with a band."""
+    from types import SimpleNamespace
+
+    import torch
+    from matplotlib.collections import PolyCollection
+
+    from i2s import experiments as ex
+
+    steps = np.arange(1, 51, dtype=float)
+    fast = [1e5 * (1 + 9 * np.exp(-steps / k)) for k in (2, 3, 4)]    # faces: converge in a few steps
+    slow = [1e5 * (1 + 9 * np.exp(-steps / k)) for k in (10, 12)]     # cars: later
+    curve = torch.tensor(np.stack(fast + slow, 1))
+    s = SimpleNamespace(params={"curve_steps": 50}, embed=lambda x, steps: SimpleNamespace(loss_curve=curve))
+    names = [f"faces/f{i}" for i in range(3)] + ["cars/c0", "cars/c1"]
+    out = ex.loss_vs_steps(s, names, ["faces"] * 3 + ["cars"] * 2, torch.zeros(5, 3, 8, 8))
+    t = out.table.set_index("image")
+    assert list(t.index) == names
+    assert t.loc["faces/f0", "steps_to_95pct"] < t.loc["faces/f2", "steps_to_95pct"] < t.loc["cars/c0", "steps_to_95pct"]
+    ax = out.figure.axes[0]
+    assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2  # one band per class
+    assert {x.get_text() for x in ax.get_legend().get_texts()} == {"faces (n = 3)", "cars (n = 2)"}
