@@ -176,3 +176,18 @@ def test_loss_vs_steps_measures_every_image_and_draws_the_spread():
     ax = out.figure.axes[0]
     assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2  # one band per class
     assert {x.get_text() for x in ax.get_legend().get_texts()} == {"faces (n = 3)", "cars (n = 2)"}
+
+
+def test_random_init_seeds_count_once_per_image(tmp_path):
+    """Table 2's claims with 3 seeds of the random start: each image is one unit (its seeds'
+    mean), so 3 seeds never triple n, and the verdict follows the per-image means."""
+    rows = []
+    for i in range(5):
+        rows.append({"image": f"cats/c{i}", "class": "cats", "init": "mean", "seed": 0, "loss_x1e5": 1.0})
+        for seed, loss in zip((0, 1, 2), (0.5, 0.6, 1.2)):  # one seed worse than w̄, the mean better
+            rows.append({"image": f"cats/c{i}", "class": "cats", "init": "uniform", "seed": seed, "loss_x1e5": loss + 0.01 * i})
+    _write(tmp_path, "init_per_image", rows)
+    v = next(c for c in claims(tmp_path) if c.claim.startswith("Random init is better for non-faces"))
+    assert v.comparison.n_images == 5 and v.comparison.n_pairs == 5
+    assert v.verdict == "agrees" and np.isclose(v.comparison.effect, (0.5 + 0.6 + 1.2) / 3 + 0.02 - 1.0)
+    assert "mean of 3 seeds per image" in v.evidence
