@@ -49,6 +49,10 @@ PROFILES: dict[str, dict] = {
     # init_seeds: seeds of the random (U[-1, 1]) start of Table 2, each image embedded once per seed.
     "quick": {"steps": 140, "ablation_steps": 90, "iterations": 7, "iterative_steps": 100, "curve_steps": 250,
               "noise_seeds": 3, "init_seeds": 3},
+    # full: this CPU's longer run (issue 17): 1000 steps per embedding, ~7x the quick profile's compute
+    # (several hours on 2 cores; resumable through the embedding cache).
+    "full": {"steps": 1000, "ablation_steps": 1000, "iterations": 7, "iterative_steps": 1000, "curve_steps": 1000,
+             "noise_seeds": 5, "init_seeds": 3},
     "paper": {"steps": 5000, "ablation_steps": 5000, "iterations": 7, "iterative_steps": 5000, "curve_steps": 5000,
               "noise_seeds": 5, "init_seeds": 3},
 }

@@ -42,7 +42,7 @@ def device_name(device: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--profile", default="quick", choices=["quick", "paper"])
+    ap.add_argument("--profile", default="quick", choices=["quick", "full", "paper"])
     ap.add_argument("--model", default="auto")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--device", default="cpu")
