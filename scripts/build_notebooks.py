@@ -61,6 +61,12 @@ display(classes.summary)'''),
         ("code", '''affine = ex.affine_robustness(s)
 affine.save(s)
 display(affine.table1)'''),
+        ("md", "## Zoom-in taken apart\n\nWhere the zoom-in embeds *better* than the original (mini), is it the closer "
+               "framing or the halved detail? The same photos aligned 2× closer (full detail), and the originals "
+               "blurred 2× (same framing), embedded alike; REPORT.md decides it under *Explanations tested*."),
+        ("code", '''zoom = ex.zoom_explanation(s)
+zoom.save(s)
+display(zoom.per_image.groupby("input", sort=False)[["loss_x1e5", "psnr_db", "dist_to_w_avg"]].mean())'''),
     ],
     "03_defects": [
         ("md", "# 03 — Embedding defective faces (§3.2, Fig. 3, Table 3)\n\nEyes, nose, mouth and their "

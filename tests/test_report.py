@@ -191,3 +191,23 @@ def test_random_init_seeds_count_once_per_image(tmp_path):
     assert v.comparison.n_images == 5 and v.comparison.n_pairs == 5
     assert v.verdict == "agrees" and np.isclose(v.comparison.effect, (0.5 + 0.6 + 1.2) / 3 + 0.02 - 1.0)
     assert "mean of 3 seeds per image" in v.evidence
+
+
+def test_zoom_explanation_rows_follow_the_numbers(tmp_path):
+    """The framing-vs-detail test of the zoom-in: each input against the original, per face."""
+    from i2s.report import explanations
+
+    rows = []
+    for i in range(6):
+        f = f"faces/f{i}"
+        base = 1.0 + 0.05 * i
+        rows += [{"image": f, "input": "original", "loss_x1e5": base},
+                 {"image": f, "input": "zoom_in_2x", "loss_x1e5": base - 0.3 + 0.01 * i},
+                 {"image": f, "input": "framed_2x_closer", "loss_x1e5": base + 0.2 + 0.01 * i},   # framing: worse
+                 {"image": f, "input": "blurred_2x", "loss_x1e5": base - 0.25 - 0.01 * i}]        # blur: better
+    _write(tmp_path, "zoom_explanation", rows)
+    v = {e.evidence.split(" minus")[0].split("of ")[1]: e.verdict for e in explanations(tmp_path)}
+    assert v == {"zoom_in_2x": "agrees", "framed_2x_closer": "disagrees", "blurred_2x": "agrees"}
+    assert explanations(tmp_path / "nothing") == []
+    report = write_report(tmp_path).read_text()
+    assert "## Explanations tested" in report and "the detail alone" in report
