@@ -21,6 +21,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def kernel_threads() -> int:
+    """torch's thread count in a fresh process with this environment: what the notebook kernels
+    run with (this process may have set its own, as the test suite does)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                         capture_output=True, text=True, timeout=120)
+    return int(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip().isdigit() else 0
+
+
 def device_name(device: str) -> str:
     """``cpu: AMD EPYC, 2 threads`` or the GPU's name: where the run times were measured."""
     import platform
@@ -37,7 +47,8 @@ def device_name(device: str) -> str:
                 break
     except OSError:
         pass
-    return f"cpu: {cpu}, {torch.get_num_threads()} threads"
+    threads = kernel_threads()
+    return f"cpu: {cpu}, {threads} threads" if threads else f"cpu: {cpu}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = REPO / "runs" / args.profile
     out_dir.mkdir(parents=True, exist_ok=True)
     failures, t_all, times = [], time.perf_counter(), []
+    device = device_name(args.device)
     for nb in notebooks:
         t = time.perf_counter()
         print(f"[run] {nb.name} ...", flush=True)
@@ -77,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 figures_dir=str(args.figures), results_dir=str(args.results)))
             print(f"[run] {nb.name} done in {time.perf_counter() - t:.0f} s", flush=True)
             times.append({"notebook": nb.stem, "seconds": round(time.perf_counter() - t, 1), "steps": args.steps or "profile",
-                          "device": device_name(args.device)})
+                          "device": device})
         except Exception as e:  # papermill.PapermillExecutionError: a cell failed
             failures.append(nb.name)
             print(f"[run] {nb.name} FAILED after {time.perf_counter() - t:.0f} s: {str(e)[:2000]}", file=sys.stderr, flush=True)
