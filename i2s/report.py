@@ -187,6 +187,35 @@ def _claims_md(verdicts: list[Verdict], side: str = "on the paper's side") -> st
     return "\n".join(rows)
 
 
+def _run_label(results: Path) -> str:
+    """``mini-faces64 · quick · vgg16-random``: who produced a results folder (from its CSVs' tag)."""
+    tag = _read(results, CLASSES)
+    if tag is not None and {"model", "profile", "perceptual_net"} <= set(tag.columns):
+        r = tag.iloc[0]
+        return f"{r['model']} · {r['profile']} · {r['perceptual_net']}"
+    return f"{results.parent.name} · {results.name}"
+
+
+def sensitivity(results: Path) -> pd.DataFrame | None:
+    """Each claim's verdict (rows) in every results folder beside this one (columns): the other
+    profiles of this model (``results/<model>/*/``) and this profile of the other models
+    (``results/*/<profile>/``), this folder first; cells ``agrees (−0.012)`` with the effect.
+    None when no other folder holds results."""
+    results = Path(results)
+    root, model, profile = results.parent.parent, results.parent.name, results.name
+    others = sorted({p for p in list(root.glob(f"{model}/*")) + list(root.glob(f"*/{profile}"))
+                     if p.is_dir() and p.resolve() != results.resolve() and (p / f"{CLASSES}.csv").is_file()})
+    if not others:
+        return None
+    table: dict[str, dict[str, str]] = {}
+    for folder in [results, *others]:
+        col = _run_label(folder)
+        for v in claims(folder):
+            cell = v.verdict if v.comparison is None else f"{v.verdict} ({v.comparison.effect:+.3g})"
+            table.setdefault(v.claim, {})[col] = cell
+    return pd.DataFrame(table).T.reset_index(names="claim").fillna("not run")
+
+
 def _table_md(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -215,6 +244,11 @@ def write_report(results: Path, figures: Path | None = None, title_note: str = "
                      "(against §3.2). It frames the face twice as close *and* halves its detail; these rows embed "
                      "each change alone (`zoom_explanation.csv`, `fig02_zoom_explanation.png`), same rule as "
                      "above, 'agrees' meaning a lower loss than the original.\n\n" + _claims_md(tested, "lower"))
+    sens = sensitivity(results)
+    if sens is not None:
+        parts.append("## Sensitivity\n\nEach claim's verdict (and effect) here and in the other results folders of "
+                     "this repository (other profiles of this model, other models at this profile; columns: "
+                     "generator · profile · perceptual network).\n\n" + _table_md(sens))
     keep = ["ours_loss_x1e5", "paper_loss_x1e5", "ours_dist", "paper_dist", "ours_psnr_db",
             "mse_vs_intact_inside", "mse_vs_intact_outside"]
     for name, title, key in ((TABLE1, "Table 1: affine transformations", "transform"),

@@ -211,3 +211,27 @@ def test_zoom_explanation_rows_follow_the_numbers(tmp_path):
     assert explanations(tmp_path / "nothing") == []
     report = write_report(tmp_path).read_text()
     assert "## Explanations tested" in report and "the detail alone" in report
+
+
+def test_sensitivity_lists_every_claim_under_every_run(tmp_path):
+    """With a second results folder beside this one, REPORT.md gains one column per run."""
+    from i2s.report import sensitivity
+
+    def run(folder, gap):
+        folder.mkdir(parents=True)
+        ce = [{"image": f"faces/f{i}", "class": "faces", "dist_to_w_avg": 10.0 + i, "loss_x1e5": 0.3,
+               "model": "mini", "profile": folder.name, "perceptual_net": "vgg16-random"} for i in range(5)]
+        ce += [{"image": f"cats/c{i}", "class": "cats", "dist_to_w_avg": 10.0 + i + gap, "loss_x1e5": 0.5,
+                "model": "mini", "profile": folder.name, "perceptual_net": "vgg16-random"} for i in range(5)]
+        _write(folder, "class_embedding", ce)
+
+    quick, full = tmp_path / "mini" / "quick", tmp_path / "mini" / "full"
+    run(quick, gap=0.0)
+    assert sensitivity(quick) is None                       # alone: nothing to compare
+    run(full, gap=20.0)
+    t = sensitivity(quick).set_index("claim")
+    assert list(t.columns) == ["mini · quick · vgg16-random", "mini · full · vgg16-random"]
+    near = t.loc["Faces embed close to w̄; other classes scatter further (§5.1)"]
+    assert near.iloc[0].startswith("inconclusive") and near.iloc[1].startswith("agrees (-20")
+    assert t.loc["Embedding into W+ beats W (§3.3, Fig. 5)"].tolist() == ["not run", "not run"]
+    assert "## Sensitivity" in write_report(quick).read_text()
