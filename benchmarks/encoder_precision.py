@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,7 +33,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
-from train_precision import PRECISIONS, decide  # noqa: E402
+from train_precision import PRECISIONS, decide, run_pool  # noqa: E402
 
 from i2s import precision as P  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
@@ -104,26 +102,12 @@ def main(argv=None) -> int:
         return 0
 
     jobs = [(p, s) for s in a.seeds for p in PRECISIONS]
-    todo = [j for j in jobs if not done(root / f"{j[0]}-s{j[1]}", a.images)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(a.threads)}
-    running: list[tuple[subprocess.Popen, Path]] = []
     t0 = time.time()
-    while todo or running:
-        while todo and len(running) < a.parallel:
-            prec, seed = todo.pop(0)
-            run = root / f"{prec}-s{seed}"
-            run.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, __file__, "--model", a.model, "--real", str(real), "--images", str(a.images),
-                   "--root", str(root.parent), "--arm", prec, str(seed)]
-            print(f"[encoder_precision] {prec} seed {seed} -> {run}", flush=True)
-            log = open(run / "train.out", "a")
-            running.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), run))
-        time.sleep(5)
-        for proc, run in list(running):
-            if proc.poll() is not None:
-                running.remove((proc, run))
-                if proc.returncode != 0:
-                    raise SystemExit(f"encoder training failed (exit {proc.returncode}); see {run / 'train.out'}")
+    run_pool([(root / f"{prec}-s{seed}",
+               [sys.executable, str(Path(__file__).resolve()), "--model", a.model, "--real", str(real), "--images", str(a.images),
+                "--root", str(root.parent), "--arm", prec, str(seed)])
+              for prec, seed in jobs if not done(root / f"{prec}-s{seed}", a.images)], a.parallel, a.threads,
+             "encoder_precision")
     train_s = time.time() - t0
 
     from i2s.data import holdout_faces

@@ -71,20 +71,17 @@ def images_seen(run: Path) -> int:
     return torch.load(ckpt, map_location="cpu", weights_only=True)["state"]["images_seen"]
 
 
-def train_all(jobs: list[tuple[str, int]], root: Path, start: Path, data: Path, total_kimg: float,
-              parallel: int, threads: int) -> None:
-    """Runs the training jobs ``parallel`` at a time (each with ``threads`` threads)."""
+def run_pool(jobs: list[tuple[Path, list[str]]], parallel: int, threads: int, what: str) -> None:
+    """Runs each (run folder, command) ``parallel`` at a time, ``threads`` threads each, the
+    output to ``<run>/train.out``; a failure stops the batch with one line naming its log."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    todo = [j for j in jobs if images_seen(root / f"{j[0]}-s{j[1]}") < total_kimg * 1000]
-    running: list[tuple[subprocess.Popen, object]] = []
+    todo, running = list(jobs), []
     while todo or running:
         while todo and len(running) < parallel:
-            prec, seed = todo.pop(0)
-            run = root / f"{prec}-s{seed}"
+            run, cmd = todo.pop(0)
             run.mkdir(parents=True, exist_ok=True)
             log = open(run / "train.out", "a")
-            cmd = run_command(run, start, data, prec, seed, total_kimg, threads)
-            print(f"[train_precision] {prec} seed {seed}: {' '.join(cmd[1:])}", flush=True)
+            print(f"[{what}] {run.name}: {' '.join(cmd[1:])}", flush=True)
             running.append((subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log))
         time.sleep(5)
         for proc, log in list(running):
@@ -93,6 +90,15 @@ def train_all(jobs: list[tuple[str, int]], root: Path, start: Path, data: Path, 
                 running.remove((proc, log))
                 if proc.returncode != 0:
                     raise SystemExit(f"training failed (exit {proc.returncode}); see {log.name}")
+
+
+def train_all(jobs: list[tuple[str, int]], root: Path, start: Path, data: Path, total_kimg: float,
+              parallel: int, threads: int) -> None:
+    """Trains the (precision, seed) runs not yet at ``total_kimg``."""
+    runs = [root / f"{prec}-s{seed}" for prec, seed in jobs]
+    run_pool([(run, run_command(run, start, data, prec, seed, total_kimg, threads))
+              for run, (prec, seed) in zip(runs, jobs) if images_seen(run) < total_kimg * 1000],
+             parallel, threads, "train_precision")
 
 
 def speed(run: Path) -> float:

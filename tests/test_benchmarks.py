@@ -55,3 +55,17 @@ def test_train_precision_resumes_and_transfers(tmp_path):
     (run / "checkpoint.pt").write_bytes(b"")
     again = tp.run_command(run, Path("start.pt"), Path("faces.npy"), "bf16", 3, 64.0, 1)
     assert "--resume" in again and "--transfer" not in again
+
+
+def test_run_pool_logs_each_run_and_stops_on_a_failure_with_one_line(tmp_path):
+    import sys
+
+    import pytest
+
+    tp = _load("train_precision")
+    ok = [(tmp_path / f"ok{i}", [sys.executable, "-c", f"print('run {i}')"]) for i in range(3)]
+    tp.run_pool(ok, parallel=2, threads=1, what="test")
+    assert [(tmp_path / f"ok{i}" / "train.out").read_text().strip() for i in range(3)] == ["run 0", "run 1", "run 2"]
+    bad = [(tmp_path / "bad", [sys.executable, "-c", "raise SystemExit(3)"])]
+    with pytest.raises(SystemExit, match=r"exit 3\); see .*bad/train.out"):
+        tp.run_pool(bad, parallel=1, threads=1, what="test")
