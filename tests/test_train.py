@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from i2s.stylegan import StyleGAN, StyleGANConfig
-from i2s.train import (EXPORT_FORMAT, Discriminator, Schedule, Trainer, diff_augment, ema_update,
-                       export_generator, main, parse_args, parse_schedule)
+from i2s.train import (CARRY_FORMAT, EXPORT_FORMAT, Discriminator, Schedule, Trainer, diff_augment, ema_update,
+                       export_carry, export_generator, main, parse_args, parse_schedule)
 
 MINI = StyleGANConfig(resolution=64, fmap_base=2048, fmap_max=128)
 
@@ -312,6 +312,40 @@ def test_projected_training_step_and_exact_resume(data_path, tmp_path):
     for net in ("G", "D", "G_ema"):
         for k, v in a[net].items():
             assert torch.equal(v, b[net][k]), (net, k)
+
+
+def test_carried_state_is_small_and_transfers_D_too(data_path, tmp_path):
+    """--export-carry writes G/G_ema in float16 and D as trained, without optimiser moments;
+    --transfer from it restores all three networks (D too, unlike an exported generator) and the
+    schedule position, so a run goes on on another machine without restarting its discriminator."""
+    run = tmp_path / "run"
+    assert main(_projected_argv(data_path, run, "--total-kimg", "0.008", "--ckpt-every", "1")) == 0
+    carry = tmp_path / "carry.pt"
+    assert main(["--out", str(run), "--export-carry", str(carry)]) == 0
+    full = torch.load(run / "checkpoint.pt", weights_only=True)
+    obj = torch.load(carry, weights_only=True)
+    assert obj["format"] == CARRY_FORMAT and "opt_G" not in obj and "opt_D" not in obj
+    assert obj["G"]["synthesis.layers.9.conv.weight"].dtype == torch.float16
+    assert carry.stat().st_size < 0.6 * (run / "checkpoint.pt").stat().st_size
+    for k, v in full["D"].items():
+        assert torch.equal(obj["D"][k], v), k
+
+    trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "next")))
+    D_fresh = _params(trainer.D)
+    copied, left = trainer.transfer_from(obj)
+    assert left == 0 and trainer.state.images_seen == full["state"]["images_seen"]
+    heads = "heads.0.net.0.parametrizations.weight.original"
+    assert torch.equal(trainer.D.state_dict()[heads], full["D"][heads])
+    assert not torch.equal(D_fresh[heads], full["D"][heads])
+    torch.testing.assert_close(trainer.G_ema.state_dict()["synthesis.layers.9.conv.weight"],
+                               full["G_ema"]["synthesis.layers.9.conv.weight"], atol=2e-3, rtol=1e-3)
+    # and the CLI goes on from it
+    assert main(_projected_argv(data_path, tmp_path / "cli", "--transfer", str(carry), "--total-kimg", "0.012")) == 0
+    assert torch.load(tmp_path / "cli" / "checkpoint.pt", weights_only=True)["state"]["images_seen"] == 12
+    # a training checkpoint that is not one is refused by name
+    torch.save({"format": "something-else"}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="not an i2s training checkpoint"):
+        export_carry(tmp_path / "bad.pt", tmp_path / "x.pt")
 
 
 def test_minutes_limit_stops_with_checkpoint_and_samples(data_path, tmp_path, monkeypatch):

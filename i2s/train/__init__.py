@@ -46,13 +46,13 @@ from .augment import diff_augment
 from .cli import build_parser, main, parse_args
 from .data import BatchStream, open_dataset
 from .discriminator import Discriminator
-from .export import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, export_from_checkpoint, export_generator
+from .export import CARRY_FORMAT, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, export_carry, export_from_checkpoint, export_generator
 from .schedule import Phase, Schedule, parse_batch, parse_schedule
 from .trainer import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, TrainState, Trainer, ema_update
 
 __all__ = [
     "Discriminator", "diff_augment", "Schedule", "Phase", "parse_schedule", "parse_batch",
-    "Trainer", "TrainState", "ema_update", "export_generator", "export_from_checkpoint", "build_parser",
-    "parse_args", "main", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION",
+    "Trainer", "TrainState", "ema_update", "export_generator", "export_from_checkpoint", "export_carry", "build_parser",
+    "parse_args", "main", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION", "CARRY_FORMAT", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION",
     "BatchStream", "open_dataset",
 ]

@@ -16,7 +16,7 @@ import torch
 
 from .. import precision as _precision
 from .bench import bench
-from .export import export_from_checkpoint
+from .export import export_carry, export_from_checkpoint
 from .trainer import Trainer, _resolve_device
 
 __all__ = ["build_parser", "main", "parse_args"]
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="PATH", help="export the EMA generator of the checkpoint and exit")
     p.add_argument("--pack", metavar="ZIP", help="write --data as one zip of JPEGs (q90; 55 MiB for the 28k "
                    "64-px faces: fits the 64 MiB a GPU machine receives) and exit; --data accepts the zip")
+    p.add_argument("--export-carry", metavar="PATH", help="write the checkpoint's G, G_ema (float16) and D with the "
+                   "training state, small enough to commit, and exit; --transfer PATH goes on from it with D kept")
     p.add_argument("--no-fp16", dest="fp16", action="store_false", help="export in float32")
     p.add_argument("--bench", action="store_true", help="measure images/s per resolution and exit")
     p.add_argument("--bench-iters", type=int, default=4)
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Arguments that define the networks and cannot change on resume.
 _FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down", "d_arch", "proj_res", "csm")
 # Arguments that only steer this invocation and are never taken from a checkpoint.
-_PER_RUN = ("resume", "transfer", "export", "pack", "fp16", "bench", "bench_iters", "out", "threads", "device", "no_progress",
+_PER_RUN = ("resume", "transfer", "export", "export_carry", "pack", "fp16", "bench", "bench_iters", "out", "threads", "device", "no_progress",
             "minutes")
 
 
@@ -136,6 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ckpt = _checkpoint_path(args)
         path = export_from_checkpoint(ckpt, args.export, fp16=args.fp16)
         print(f"[i2s.train] exported the EMA generator of {ckpt} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        return 0
+    if args.export_carry:
+        ckpt = _checkpoint_path(args)
+        path = export_carry(ckpt, args.export_carry)
+        print(f"[i2s.train] carried the state of {ckpt} -> {path} ({path.stat().st_size / 1e6:.1f} MB; "
+              f"go on with --transfer {path})")
         return 0
     if args.bench:
         if not args.threads:

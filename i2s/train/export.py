@@ -13,10 +13,12 @@ from ..stylegan import StyleGAN, StyleGANConfig
 from .schedule import Schedule, parse_schedule
 from .trainer import _atomic_save, _plain
 
-__all__ = ["EXPORT_FORMAT", "EXPORT_FORMAT_VERSION", "export_from_checkpoint", "export_generator"]
+__all__ = ["CARRY_FORMAT", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION", "export_carry", "export_from_checkpoint",
+           "export_generator"]
 
 EXPORT_FORMAT = "i2s-stylegan1"
 EXPORT_FORMAT_VERSION = 1
+CARRY_FORMAT = "i2s-train-carry"
 
 
 def export_generator(G_ema: StyleGAN, path: str | os.PathLike, info: dict, fp16: bool = True) -> Path:
@@ -74,6 +76,30 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
         "args": args,
     }
     return export_generator(G, out_path, info, fp16=fp16)
+
+
+def export_carry(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+    """A run's state small enough to commit (``--export-carry``), so training goes on from it on
+    another machine with ``--transfer``: G and G_ema in float16, D (its trained heads and fixed
+    projections; the frozen feature network comes from its wheel) in float32, the training state
+    and arguments. Left out: Adam's moments and the RNG states (a carried run is not bit-exact,
+    but D does not start afresh, which costs ~5k images of recovery; docs/performance.md).
+    ``{"format": "i2s-train-carry", "format_version", "config", "G", "D", "G_ema", "state", "args"}``."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    from .trainer import CHECKPOINT_FORMAT
+
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{ckpt_path}: not an i2s training checkpoint")
+
+    def half(sd: dict) -> dict:
+        return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
+
+    obj = {"format": CARRY_FORMAT, "format_version": 1, "config": ckpt["config"],
+           "G": half(ckpt["G"]), "G_ema": half(ckpt["G_ema"]), "D": ckpt["D"],
+           "state": ckpt["state"], "args": ckpt["args"]}
+    path = Path(out_path)
+    _atomic_save(obj, path)
+    return path
 
 
 def _data_framing_zoom(data: str | None, default: float = 0.7) -> float:

@@ -390,16 +390,17 @@ class Trainer:
         state (images seen, data position, phase) carries over so the schedule goes on where the
         old run stopped. Adam's moments start afresh (v1 resets them at every phase anyway).
         An exported generator (``data/models/*.pt``) also works: G and G_ema start from it and D
-        from scratch, which is how a run carries over to a new machine without its checkpoint.
+        from scratch; a carried state (``--export-carry``, small enough to commit) restores D too,
+        which is how a run carries over to a new machine without its checkpoint.
         Returns (tensors copied, tensors left fresh)."""
-        from .export import EXPORT_FORMAT
+        from .export import CARRY_FORMAT, EXPORT_FORMAT
 
         if ckpt.get("format") == EXPORT_FORMAT:  # an exported generator: G and G_ema start from it, D afresh
             sd = {k: v.float() for k, v in ckpt["state_dict"].items()}
             ckpt = {"G": sd, "G_ema": sd, "D": {},
                     "state": {"images_seen": int(ckpt.get("info", {}).get("images_seen", 0))}}
-        elif ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError("not an i2s training checkpoint or exported generator")
+        elif ckpt.get("format") not in (CHECKPOINT_FORMAT, CARRY_FORMAT):
+            raise ValueError("not an i2s training checkpoint, carried state or exported generator")
         copied = fresh = 0
         for name in ("G", "D", "G_ema"):
             net = getattr(self, name)
