@@ -1,6 +1,6 @@
 """The main job: execute notebooks/01…07 with papermill, then write REPORT.md.
 
-    python scripts/run_notebooks.py --profile quick --model auto [--only 01,06] [--steps N] [--check]
+    python scripts/run_notebooks.py --profile quick --model auto [--only 01,06] [--steps N] [--check] [--skip-done]
 
 Executed copies go to runs/<profile>/ (git-ignored); figures to figures/<model>/, numbers to
 results/<model>/<profile>/: this script passes the committed folders (``--figures``,
@@ -51,6 +51,16 @@ def device_name(device: str) -> str:
     return f"cpu: {cpu}, {threads} threads" if threads else f"cpu: {cpu}"
 
 
+def merge_times(path: Path, times: list[dict]) -> list[dict]:
+    """The rows of ``run_times.csv`` after this run: its notebooks' new rows, and the earlier rows
+    of notebooks it did not run (a long profile run in parts still lists every notebook once)."""
+    from i2s.io import read_csv_rows
+
+    new = {t["notebook"]: t for t in times}
+    old = [r for r in read_csv_rows(path) if r.get("notebook") and r["notebook"] not in new]
+    return sorted(old + times, key=lambda r: r["notebook"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", default="quick", choices=["quick", "full", "paper"])
@@ -61,13 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figures", type=Path, default=REPO / "figures")
     ap.add_argument("--results", type=Path, default=REPO / "results")
     ap.add_argument("--check", action="store_true", help="fail if an expected figure or CSV is missing")
+    ap.add_argument("--skip-done", action="store_true",
+                    help="skip a notebook whose figures and CSVs are all there already: a long profile goes on "
+                         "where an earlier run (on this machine or committed from another) stopped")
     args = ap.parse_args(argv)
 
     import papermill as pm
 
     from i2s.io import write_csv
     from i2s.models import load_generator, short_name
-    from i2s.report import missing_outputs, write_report
+    from i2s.report import EXPECTED, missing_outputs, write_report
 
     G = load_generator(args.model, verbose=True)
     model = short_name(G)
@@ -75,6 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = sorted((REPO / "notebooks").glob("0*.ipynb"))
     if args.only:
         notebooks = [n for n in notebooks if n.name[:2] in args.only.split(",")]
+    results = args.results / model / args.profile
+    if args.skip_done:
+        done = [n for n in notebooks if n.stem in EXPECTED and all(
+            (args.figures / model / f"{f}.png").is_file() for f in EXPECTED[n.stem]["figures"]) and all(
+            (results / f"{t}.csv").is_file() for t in EXPECTED[n.stem]["tables"])]
+        for n in done:
+            print(f"[run] {n.name}: outputs already in {results}, skipped (--skip-done)", flush=True)
+        notebooks = [n for n in notebooks if n not in done]
     out_dir = REPO / "runs" / args.profile
     out_dir.mkdir(parents=True, exist_ok=True)
     failures, t_all, times = [], time.perf_counter(), []
@@ -93,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # papermill.PapermillExecutionError: a cell failed
             failures.append(nb.name)
             print(f"[run] {nb.name} FAILED after {time.perf_counter() - t:.0f} s: {str(e)[:2000]}", file=sys.stderr, flush=True)
-    results = args.results / model / args.profile
-    if times and not args.only:  # a partial run (--only) would leave a misleading total
-        write_csv(results / "run_times.csv", times)
+    if times:  # one row per notebook: the ones run now replace their old rows, the others keep theirs
+        write_csv(results / "run_times.csv", merge_times(results / "run_times.csv", times))
     report = write_report(results)
     print(f"[run] all notebooks: {time.perf_counter() - t_all:.0f} s; report: {report}")
     if args.check and not args.only:

@@ -281,6 +281,49 @@ def test_a_notebook_run_by_hand_writes_under_runs():
     assert "runs/" in (REPO / ".gitignore").read_text().split()
 
 
+def test_run_notebooks_skip_done_and_run_times_merge(monkeypatch, tmp_path):
+    """--skip-done skips a notebook whose figures and CSVs all exist (a long profile resumed on
+    another machine from committed results); run_times.csv keeps one row per notebook, old rows
+    of notebooks not run kept, rows of notebooks run replaced."""
+    import papermill
+
+    import i2s.models
+    import i2s.report
+    from i2s.io import read_csv_rows, write_csv
+
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **kw: calls.append(Path(src).stem))
+    monkeypatch.setattr(i2s.models, "load_generator", lambda *a, **k: make_generator(32))
+    monkeypatch.setattr(i2s.report, "write_report", lambda results: results / "REPORT.md")
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import run_notebooks
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(run_notebooks, "device_name", lambda device: "cpu: test")
+    figures, results = tmp_path / "figures", tmp_path / "results"
+    model = i2s.models.short_name(make_generator(32))
+    res = results / model / "full"
+    exp = i2s.report.EXPECTED["06_pairwise_distances"]
+    for f in exp["figures"]:
+        (figures / model).mkdir(parents=True, exist_ok=True)
+        (figures / model / f"{f}.png").write_bytes(b"png")
+    for t in exp["tables"]:  # 06 is done; 03 has only one of its tables
+        write_csv(res / f"{t}.csv", [{"a": 1}])
+    write_csv(res / f"{i2s.report.EXPECTED['03_defects']['tables'][0]}.csv", [{"a": 1}])
+    write_csv(res / "run_times.csv", [{"notebook": "06_pairwise_distances", "seconds": 9.0, "steps": "profile",
+                                       "device": "old"}, {"notebook": "03_defects", "seconds": 5.0,
+                                                          "steps": "profile", "device": "old"}])
+    argv = ["--only", "03,06", "--model", "mini", "--profile", "full", "--figures", str(figures),
+            "--results", str(results)]
+    assert run_notebooks.main(argv + ["--skip-done"]) == 0
+    assert calls == ["03_defects"]
+    rows = {r["notebook"]: r for r in read_csv_rows(res / "run_times.csv")}
+    assert rows["06_pairwise_distances"]["device"] == "old" and rows["03_defects"]["device"] == "cpu: test"
+    assert run_notebooks.main(argv) == 0  # without the flag every notebook runs
+    assert calls[1:] == ["03_defects", "06_pairwise_distances"]
+
+
 def test_run_notebooks_passes_the_committed_folders(monkeypatch, tmp_path):
     import papermill
 
