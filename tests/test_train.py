@@ -315,7 +315,7 @@ def test_projected_training_step_and_exact_resume(data_path, tmp_path):
 
 
 def test_carried_state_is_small_and_transfers_D_too(data_path, tmp_path):
-    """--export-carry writes G/G_ema in float16 and D as trained, without optimiser moments;
+    """--export-carry writes G/G_ema and D's heads in float16, without optimiser moments;
     --transfer from it restores all three networks (D too, unlike an exported generator) and the
     schedule position, so a run goes on on another machine without restarting its discriminator."""
     run = tmp_path / "run"
@@ -327,15 +327,19 @@ def test_carried_state_is_small_and_transfers_D_too(data_path, tmp_path):
     assert obj["format"] == CARRY_FORMAT and "opt_G" not in obj and "opt_D" not in obj
     assert obj["G"]["synthesis.layers.9.conv.weight"].dtype == torch.float16
     assert carry.stat().st_size < 0.6 * (run / "checkpoint.pt").stat().st_size
-    for k, v in full["D"].items():
-        assert torch.equal(obj["D"][k], v), k
+    for k, v in full["D"].items():  # heads in float16, the fixed projections exact
+        if k.startswith("proj."):
+            assert torch.equal(obj["D"][k], v), k
+        else:
+            torch.testing.assert_close(obj["D"][k].float(), v.float(), atol=2e-3, rtol=1e-3)
 
     trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "next")))
     D_fresh = _params(trainer.D)
     copied, left = trainer.transfer_from(obj)
     assert left == 0 and trainer.state.images_seen == full["state"]["images_seen"]
     heads = "heads.0.net.0.parametrizations.weight.original"
-    assert torch.equal(trainer.D.state_dict()[heads], full["D"][heads])
+    torch.testing.assert_close(trainer.D.state_dict()[heads], full["D"][heads], atol=2e-3, rtol=1e-3)
+    assert torch.equal(trainer.D.state_dict()["proj.ccm0"], full["D"]["proj.ccm0"])
     assert not torch.equal(D_fresh[heads], full["D"][heads])
     torch.testing.assert_close(trainer.G_ema.state_dict()["synthesis.layers.9.conv.weight"],
                                full["G_ema"]["synthesis.layers.9.conv.weight"], atol=2e-3, rtol=1e-3)

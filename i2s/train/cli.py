@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="PATH", help="export the EMA generator of the checkpoint and exit")
     p.add_argument("--pack", metavar="ZIP", help="write --data as one zip of JPEGs (q90; 55 MiB for the 28k "
                    "64-px faces: fits the 64 MiB a GPU machine receives) and exit; --data accepts the zip")
-    p.add_argument("--export-carry", metavar="PATH", help="write the checkpoint's G, G_ema (float16) and D with the "
+    p.add_argument("--export-carry", metavar="PATH", help="write the checkpoint's G, G_ema and D (float16) with the "
                    "training state, small enough to commit, and exit; --transfer PATH goes on from it with D kept")
     p.add_argument("--no-fp16", dest="fp16", action="store_false", help="export in float32")
     p.add_argument("--bench", action="store_true", help="measure images/s per resolution and exit")

@@ -80,8 +80,8 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
 
 def export_carry(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
     """A run's state small enough to commit (``--export-carry``), so training goes on from it on
-    another machine with ``--transfer``: G and G_ema in float16, D (its trained heads and fixed
-    projections; the frozen feature network comes from its wheel) in float32, the training state
+    another machine with ``--transfer``: G, G_ema and D's trained heads in float16 (D's fixed
+    projections in float32; the frozen feature network comes from its wheel), the training state
     and arguments. Left out: Adam's moments and the RNG states (a carried run is not bit-exact,
     but D does not start afresh, which costs ~5k images of recovery; docs/performance.md).
     ``{"format": "i2s-train-carry", "format_version", "config", "G", "D", "G_ema", "state", "args"}``."""
@@ -94,8 +94,10 @@ def export_carry(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> P
     def half(sd: dict) -> dict:
         return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
 
+    # D's fixed random projections stay float32 (a fresh D of the same seed has them exactly)
+    D = {k: (v if k.startswith("proj.") else half({k: v})[k]) for k, v in ckpt["D"].items()}
     obj = {"format": CARRY_FORMAT, "format_version": 1, "config": ckpt["config"],
-           "G": half(ckpt["G"]), "G_ema": half(ckpt["G_ema"]), "D": ckpt["D"],
+           "G": half(ckpt["G"]), "G_ema": half(ckpt["G_ema"]), "D": D,
            "state": ckpt["state"], "args": ckpt["args"]}
     path = Path(out_path)
     _atomic_save(obj, path)
