@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import eval_generators as EG  # noqa: E402
 from i2s import precision as P  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
+from i2s.train.trainer import load_run_file  # noqa: E402
 from i2s.weights.fetch import i2s_home  # noqa: E402
 
 # mini v2's recipe (data/models/mini-faces64.md), continued at 64 px
@@ -49,8 +50,8 @@ PRECISIONS = ("float32", "bf16")
 
 
 def start_kimg(path: Path) -> float:
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    info = obj.get("info", {}) if isinstance(obj, dict) else {}
+    obj = load_run_file(path)
+    info = obj.get("info", {})
     seen = info.get("images_seen") or obj.get("state", {}).get("images_seen", 0)
     return seen / 1000
 
@@ -68,7 +69,7 @@ def images_seen(run: Path) -> int:
     ckpt = run / "checkpoint.pt"
     if not ckpt.exists():
         return 0
-    return torch.load(ckpt, map_location="cpu", weights_only=True)["state"]["images_seen"]
+    return load_run_file(ckpt)["state"]["images_seen"]
 
 
 def run_pool(jobs: list[tuple[Path, list[str]]], parallel: int, threads: int, what: str) -> None:

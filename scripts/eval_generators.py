@@ -68,8 +68,10 @@ def load_any(spec: str) -> torch.nn.Module:
 
     path = Path(spec).expanduser()
     if path.suffix == ".pt" and path.is_file():
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(obj, dict) and obj.get("format") == "i2s-train-checkpoint":
+        from i2s.train.trainer import CHECKPOINT_FORMAT, load_run_file
+
+        obj = load_run_file(path)
+        if obj.get("format") == CHECKPOINT_FORMAT:
             from i2s.stylegan import StyleGAN, StyleGANConfig
 
             G = StyleGAN(StyleGANConfig.from_dict(obj["config"]))
@@ -128,12 +130,17 @@ def main(argv=None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     t0 = time.time()
+    generators = []
+    for spec in a.model:  # every generator loads before the long part starts; a bad file is one line
+        label, _, what = spec.partition("=")
+        try:
+            generators.append((label, what, load_any(what or label)))
+        except (FileNotFoundError, ValueError) as e:
+            raise SystemExit(f"eval_generators: --model {spec}: {e}") from None
     real_a, real_b = real_descriptors(Path(a.data).expanduser(), a.n, a.seed)
     rows = [{"label": "real vs real (floor)", "fd": frechet_distance(real_b, real_a),
              "kid": kid(real_b, real_a, a.kid_subsets, a.kid_size)}]
-    for spec in a.model:
-        label, _, what = spec.partition("=")
-        G = load_any(what or label)
+    for label, what, G in generators:
         fake = describe(sample(G, a.n), label)
         rows.append({"label": label, "model": what or label, "info": {k: G.info.get(k) for k in
                      ("name", "images_seen", "wall_clock_hours", "trained_with") if k in G.info},

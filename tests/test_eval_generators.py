@@ -32,3 +32,15 @@ def test_kid_is_unbiased_near_zero_and_grows_with_the_shift():
     k1, _ = ev.kid(a, b + 0.5, subsets=20, size=500)
     k2, _ = ev.kid(a, b + 1.0, subsets=20, size=500)
     assert 0 < k1 < k2
+
+
+def test_a_bad_generator_file_is_one_line_before_any_work(tmp_path, monkeypatch):
+    """A damaged --model file stops the script with one line naming it, before the real photos'
+    descriptors (minutes) are computed."""
+    bad = tmp_path / "v2.pt"
+    bad.write_bytes(b"PK\x03\x04 not really")
+    monkeypatch.setattr(ev, "real_descriptors", lambda *a: pytest.fail("descriptors computed before the models loaded"))
+    with pytest.raises(SystemExit) as e:
+        ev.main(["--model", f"v2={bad}", "--out", str(tmp_path / "out.json")])
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "out.json").exists()

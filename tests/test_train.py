@@ -352,6 +352,26 @@ def test_carried_state_is_small_and_transfers_D_too(data_path, tmp_path):
         export_carry(tmp_path / "bad.pt", tmp_path / "x.pt")
 
 
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 torn zip", b"\x80\x02 a pickle"])
+def test_run_files_that_are_not_ours_are_one_line_refusals(data_path, tmp_path, content, capsys):
+    """--transfer, --resume, --export and --export-carry read through load_run_file: a damaged or
+    foreign file ends the command with one line naming it (no traceback, nothing executed)."""
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(content)
+    for argv in (_argv(data_path, tmp_path / "r1", "--transfer", str(bad)),
+                 ["--out", str(tmp_path / "r2"), "--resume", str(bad), "--data", str(data_path)],
+                 ["--out", str(tmp_path / "r3"), "--resume", str(bad), "--export", str(tmp_path / "g.pt")],
+                 ["--out", str(tmp_path / "r4"), "--resume", str(bad), "--export-carry", str(tmp_path / "c.pt")]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        msg = str(e.value)
+        assert str(bad) in msg and "\n" not in msg, argv
+    torch.save([1, 2, 3], bad)  # a torch file, but not a dict with a format
+    with pytest.raises(SystemExit, match="no format field"):
+        main(_argv(data_path, tmp_path / "r5", "--transfer", str(bad)))
+    assert not (tmp_path / "g.pt").exists() and not (tmp_path / "c.pt").exists()
+
+
 def test_minutes_limit_stops_with_checkpoint_and_samples(data_path, tmp_path, monkeypatch):
     grids = []
     real = Trainer.sample_grid

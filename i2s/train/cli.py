@@ -17,7 +17,7 @@ import torch
 from .. import precision as _precision
 from .bench import bench
 from .export import export_carry, export_from_checkpoint
-from .trainer import Trainer, _resolve_device
+from .trainer import Trainer, _resolve_device, load_run_file
 
 __all__ = ["build_parser", "main", "parse_args"]
 
@@ -125,6 +125,13 @@ def _checkpoint_path(args: argparse.Namespace) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except (FileNotFoundError, ValueError) as e:  # a missing, damaged or foreign file: one line naming it
+        raise SystemExit(f"[i2s.train] {e}") from None
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -156,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.resume:
         ckpt_path = _checkpoint_path(args)
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        ckpt = load_run_file(ckpt_path)
         saved = dict(ckpt["args"])
         given = _explicit_args(argv)
         for k in _FIXED_ON_RESUME:
@@ -176,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit(f"{args.out}/checkpoint.pt exists: pass --resume to continue it, or another --out")
         trainer = Trainer(args)
         if args.transfer:
-            old = torch.load(args.transfer, map_location="cpu", weights_only=True)
+            old = load_run_file(args.transfer)
             copied, fresh = trainer.transfer_from(old)
             print(f"[i2s.train] transferred {copied} tensors from {args.transfer} ({fresh} start fresh); "
                   f"going on at {trainer.state.images_seen / 1000:.1f} kimg")

@@ -11,7 +11,7 @@ import torch
 
 from ..stylegan import StyleGAN, StyleGANConfig
 from .schedule import Schedule, parse_schedule
-from .trainer import _atomic_save, _plain
+from .trainer import _atomic_save, _plain, load_run_file
 
 __all__ = ["CARRY_FORMAT", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION", "export_carry", "export_from_checkpoint",
            "export_generator"]
@@ -45,7 +45,7 @@ W_AVG_SEED = 12345
 
 def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.PathLike, fp16: bool = True) -> Path:
     """Export the EMA generator of a training checkpoint (``--export``)."""
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    ckpt = load_run_file(ckpt_path)
     cfg = StyleGANConfig.from_dict(ckpt["config"])
     G = StyleGAN(cfg)
     G.load_state_dict(ckpt["G_ema"])
@@ -85,7 +85,7 @@ def export_carry(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> P
     and arguments. Left out: Adam's moments and the RNG states (a carried run is not bit-exact,
     but D does not start afresh, which costs ~5k images of recovery; docs/performance.md).
     ``{"format": "i2s-train-carry", "format_version", "config", "G", "D", "G_ema", "state", "args"}``."""
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    ckpt = load_run_file(ckpt_path)
     from .trainer import CHECKPOINT_FORMAT
 
     if ckpt.get("format") != CHECKPOINT_FORMAT:

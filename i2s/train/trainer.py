@@ -33,12 +33,28 @@ from .data import BatchStream, open_dataset
 from .discriminator import Discriminator
 from .schedule import Schedule, parse_batch, parse_schedule
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "TrainState", "Trainer", "ema_update"]
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "TrainState", "Trainer", "ema_update", "load_run_file"]
 
 CHECKPOINT_FORMAT = "i2s-train-checkpoint"
 CHECKPOINT_VERSION = 1
 SAMPLE_GRID = 8  # 8x8 sample grids
 SAMPLE_SEED_OFFSET = 1_000_003  # fixed sample z's come from seed + this (not the training stream)
+
+
+MAX_RUN_FILE_BYTES = 4 << 30  # a training checkpoint of the 1024-px generator is ~1.1 GB
+
+
+def load_run_file(path: str | os.PathLike) -> dict:
+    """A training checkpoint, carried state or exported generator, read with
+    :func:`i2s.weights.limits.safe_torch_load` (bounded, tensors and plain values only): a damaged
+    or foreign file is one ``ValueError`` line naming it."""
+    from ..weights.limits import safe_torch_load
+
+    obj = safe_torch_load(path, max_bytes=MAX_RUN_FILE_BYTES, what="i2s training checkpoint")
+    if not isinstance(obj, dict) or not isinstance(obj.get("format"), str):
+        raise ValueError(f"{path}: not an i2s training checkpoint, carried state or exported generator "
+                         f"(no format field); pass a file written by python -m i2s.train")
+    return obj
 
 
 @torch.no_grad()
@@ -417,7 +433,7 @@ class Trainer:
     def from_checkpoint(cls, path: str | os.PathLike, args: argparse.Namespace | None = None,
                         data: np.ndarray | None = None) -> "Trainer":
         """Restore a trainer exactly; ``args`` default to the ones stored in the checkpoint."""
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = load_run_file(path)
         if args is None:
             args = argparse.Namespace(**ckpt["args"])
         trainer = cls(args, data)
