@@ -31,9 +31,12 @@ $(CHROMIUM):
 # The main job: notebooks/01-07 through papermill (executed copies in runs/$(PROFILE)/), figures in
 # figures/<model>/, numbers in results/<model>/$(PROFILE)/ and REPORT.md there.
 # `make reproduce PROFILE=paper MODEL=ffhq DEVICE=cuda` is the paper's protocol on a GPU.
+# `make reproduce PERCEPTUAL=efficientnet-lite0`: the loss on the offline ImageNet network, in
+# results/<model>/$(PROFILE)-efficientnet-lite0/ (REPORT.md's sensitivity table compares the two).
 DEVICE ?= cpu
+PERCEPTUAL ?= auto
 reproduce: $(STAMP)
-	$(BIN)/python scripts/run_notebooks.py --profile $(PROFILE) --model $(MODEL) --device $(DEVICE) --check
+	$(BIN)/python scripts/run_notebooks.py --profile $(PROFILE) --model $(MODEL) --device $(DEVICE) --perceptual $(PERCEPTUAL) --check
 
 clean-venv:
 	rm -rf $(VENV)

@@ -59,6 +59,12 @@ PROFILES: dict[str, dict] = {
 }
 
 
+def run_folder(profile: str, perceptual: str = "auto") -> str:
+    """The results folder name of a run: the profile, with the perceptual network when it is not
+    the default (``quick``, ``quick-efficientnet-lite0``)."""
+    return profile if perceptual == "auto" else f"{profile}-{perceptual}"
+
+
 @dataclass
 class Session:
     """Everything one notebook run shares: generator, loss, settings, output folders."""
@@ -77,19 +83,25 @@ class Session:
     @classmethod
     def start(cls, model: str = "auto", profile: str = "quick", steps: int | None = None, device: str = "cpu",
               seed: int = 0, figures_dir: str | Path = REPO / "figures", results_dir: str | Path = REPO / "results",
-              loss: LossSettings | None = None) -> "Session":
+              loss: LossSettings | None = None, perceptual: str = "auto") -> "Session":
+        """``perceptual``: the network of Eq. 1's perceptual part, ``auto`` (ImageNet VGG-16 when
+        its weights are cached, else ``vgg16-random``) or ``efficientnet-lite0``. Any other than
+        ``auto`` runs in folders of its own (``<profile>-<perceptual>``), so the committed results
+        and figures stay the default network's and REPORT.md's sensitivity table compares them."""
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
         G = load_generator(model, device=device)
-        loss_fn = EmbeddingLoss(loss or LossSettings()).to(device)
+        loss_fn = EmbeddingLoss(loss or LossSettings(), vgg_weights=perceptual).to(device)
         from .models import short_name
 
         name = short_name(G)
+        run = run_folder(profile, perceptual)
         params = {**PROFILES[profile]}
         if steps is not None:  # one knob for every step count of the profile
             params.update(steps=steps, ablation_steps=steps, iterative_steps=steps, curve_steps=2 * steps)
         s = cls(G=G, loss_fn=loss_fn, model=name, profile=profile, steps=params["steps"], seed=seed, device=device,
-                figures=Path(figures_dir) / name, results=Path(results_dir) / name / profile, params=params)
+                figures=Path(figures_dir) / name / ("" if run == profile else run),
+                results=Path(results_dir) / name / run, params=params)
         s.figures.mkdir(parents=True, exist_ok=True)
         s.results.mkdir(parents=True, exist_ok=True)
         print(f"[i2s] generator: {G.name} ({describe_tier(G)}); perceptual network: {loss_fn.perceptual_net}; "

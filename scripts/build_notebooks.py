@@ -24,6 +24,7 @@ model = "auto"          # auto | ffhq | mini
 profile = "quick"       # quick (mini on a CPU) | paper (5000 steps, for a GPU and the official weights)
 steps = None            # None: the profile's number of Algorithm 1 steps
 device = "cpu"
+perceptual = "auto"     # auto (ImageNet VGG-16 when cached, else vgg16-random) | efficientnet-lite0
 seed = 0
 # Run by hand, a notebook writes under runs/<model>/ (git-ignored): figures in runs/<model>/, tables in
 # runs/<model>/<profile>/. Only `make reproduce` (scripts/run_notebooks.py) passes the committed
@@ -39,7 +40,7 @@ from IPython.display import display
 from i2s import experiments as ex
 
 s = ex.Session.start(model=model, profile=profile, steps=steps, device=device, seed=seed,
-                     figures_dir=figures_dir, results_dir=results_dir)'''
+                     figures_dir=figures_dir, results_dir=results_dir, perceptual=perceptual)'''
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "01_class_embedding": [

@@ -1,6 +1,7 @@
 """The main job: execute notebooks/01…07 with papermill, then write REPORT.md.
 
     python scripts/run_notebooks.py --profile quick --model auto [--only 01,06] [--steps N] [--check] [--skip-done]
+                                    [--perceptual efficientnet-lite0]
 
 Executed copies go to runs/<profile>/ (git-ignored); figures to figures/<model>/, numbers to
 results/<model>/<profile>/: this script passes the committed folders (``--figures``,
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="auto")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--perceptual", default="auto", help="auto | efficientnet-lite0: the loss's perceptual network; "
+                    "other than auto, results and figures go to <profile>-<perceptual> folders of their own")
     ap.add_argument("--only", default="", help="comma-separated notebook number prefixes, e.g. 01,06")
     ap.add_argument("--figures", type=Path, default=REPO / "figures")
     ap.add_argument("--results", type=Path, default=REPO / "results")
@@ -88,15 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = sorted((REPO / "notebooks").glob("0*.ipynb"))
     if args.only:
         notebooks = [n for n in notebooks if n.name[:2] in args.only.split(",")]
-    results = args.results / model / args.profile
+    from i2s.experiments import run_folder
+
+    run = run_folder(args.profile, args.perceptual)
+    results = args.results / model / run
+    figures = args.figures / model / ("" if run == args.profile else run)
     if args.skip_done:
         done = [n for n in notebooks if n.stem in EXPECTED and all(
-            (args.figures / model / f"{f}.png").is_file() for f in EXPECTED[n.stem]["figures"]) and all(
+            (figures / f"{f}.png").is_file() for f in EXPECTED[n.stem]["figures"]) and all(
             (results / f"{t}.csv").is_file() for t in EXPECTED[n.stem]["tables"])]
         for n in done:
             print(f"[run] {n.name}: outputs already in {results}, skipped (--skip-done)", flush=True)
         notebooks = [n for n in notebooks if n not in done]
-    out_dir = REPO / "runs" / args.profile
+    out_dir = REPO / "runs" / run
     out_dir.mkdir(parents=True, exist_ok=True)
     failures, t_all, times = [], time.perf_counter(), []
     device = device_name(args.device)
@@ -107,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             pm.execute_notebook(str(nb), str(out_dir / nb.name), cwd=str(REPO / "notebooks"), progress_bar=False,
                                 parameters=dict(model=model if args.model != "auto" else "auto", profile=args.profile,
                                                 steps=args.steps, device=args.device, interactive=False,
+                                                perceptual=args.perceptual,
                                                 figures_dir=str(args.figures), results_dir=str(args.results)))
             print(f"[run] {nb.name} done in {time.perf_counter() - t:.0f} s", flush=True)
             times.append({"notebook": nb.stem, "seconds": round(time.perf_counter() - t, 1), "steps": args.steps or "profile",
@@ -119,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     report = write_report(results)
     print(f"[run] all notebooks: {time.perf_counter() - t_all:.0f} s; report: {report}")
     if args.check and not args.only:
-        missing = missing_outputs(args.figures / model, results)
+        missing = missing_outputs(figures, results)
         for m in missing:
             print(f"[run] missing: {m}", file=sys.stderr)
         if missing:

@@ -324,6 +324,43 @@ def test_run_notebooks_skip_done_and_run_times_merge(monkeypatch, tmp_path):
     assert calls[1:] == ["03_defects", "06_pairwise_distances"]
 
 
+def test_a_perceptual_network_other_than_the_default_runs_in_folders_of_its_own(monkeypatch, tmp_path):
+    """Session.start(perceptual="efficientnet-lite0"): the loss uses the ImageNet EfficientNet-Lite0
+    and every table says so; results and figures go to <profile>-efficientnet-lite0, never over the
+    default network's; run_notebooks --perceptual passes it to every notebook."""
+    import papermill
+
+    import i2s.models
+    import i2s.report
+
+    monkeypatch.setattr(ex, "load_generator", lambda *a, **k: make_generator(32))
+    s = ex.Session.start(model="mini", profile="quick", figures_dir=tmp_path / "f", results_dir=tmp_path / "r",
+                         perceptual="efficientnet-lite0")
+    name = s.model
+    assert s.loss_fn.perceptual_net.startswith("efficientnet-lite0") and s.tag["perceptual_net"] == s.loss_fn.perceptual_net
+    assert s.results == tmp_path / "r" / name / "quick-efficientnet-lite0"
+    assert s.figures == tmp_path / "f" / name / "quick-efficientnet-lite0"
+    d = ex.Session.start(model="mini", profile="quick", figures_dir=tmp_path / "f", results_dir=tmp_path / "r")
+    assert d.results == tmp_path / "r" / name / "quick" and d.figures == tmp_path / "f" / name
+    assert not d.loss_fn.perceptual_net.startswith("efficientnet")
+
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **kw: calls.append((Path(dst), kw)))
+    monkeypatch.setattr(i2s.models, "load_generator", lambda *a, **k: make_generator(32))
+    reports = []
+    monkeypatch.setattr(i2s.report, "write_report", lambda results: reports.append(results) or results / "REPORT.md")
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import run_notebooks
+    finally:
+        sys.path.pop(0)
+    assert run_notebooks.main(["--only", "06", "--model", "mini", "--perceptual", "efficientnet-lite0",
+                               "--figures", str(tmp_path / "f"), "--results", str(tmp_path / "r")]) == 0
+    assert calls[0][1]["parameters"]["perceptual"] == "efficientnet-lite0"
+    assert calls[0][0].parent.name == "quick-efficientnet-lite0"  # the executed copy too
+    assert reports == [tmp_path / "r" / i2s.models.short_name(make_generator(32)) / "quick-efficientnet-lite0"]
+
+
 def test_run_notebooks_passes_the_committed_folders(monkeypatch, tmp_path):
     import papermill
 
