@@ -281,25 +281,34 @@ def test_a_notebook_run_by_hand_writes_under_runs():
     assert "runs/" in (REPO / ".gitignore").read_text().split()
 
 
-def test_run_notebooks_skip_done_and_run_times_merge(monkeypatch, tmp_path):
-    """--skip-done skips a notebook whose figures and CSVs all exist (a long profile resumed on
-    another machine from committed results); run_times.csv keeps one row per notebook, old rows
-    of notebooks not run kept, rows of notebooks run replaced."""
+def _run_notebooks_stubbed(monkeypatch, record):
+    """scripts/run_notebooks.py with papermill, the generator and the report stubbed out:
+    ``record(src, dst, kw)`` sees every notebook execution; returns the module."""
     import papermill
 
     import i2s.models
-    import i2s.report
-    from i2s.io import read_csv_rows, write_csv
 
-    calls = []
-    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **kw: calls.append(Path(src).stem))
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **kw: record(src, dst, kw))
     monkeypatch.setattr(i2s.models, "load_generator", lambda *a, **k: make_generator(32))
-    monkeypatch.setattr(i2s.report, "write_report", lambda results: results / "REPORT.md")
     sys.path.insert(0, str(REPO / "scripts"))
     try:
         import run_notebooks
     finally:
         sys.path.pop(0)
+    return run_notebooks
+
+
+def test_run_notebooks_skip_done_and_run_times_merge(monkeypatch, tmp_path):
+    """--skip-done skips a notebook whose figures and CSVs all exist (a long profile resumed on
+    another machine from committed results); run_times.csv keeps one row per notebook, old rows
+    of notebooks not run kept, rows of notebooks run replaced."""
+    import i2s.models
+    import i2s.report
+    from i2s.io import read_csv_rows, write_csv
+
+    calls = []
+    monkeypatch.setattr(i2s.report, "write_report", lambda results: results / "REPORT.md")
+    run_notebooks = _run_notebooks_stubbed(monkeypatch, lambda src, dst, kw: calls.append(Path(src).stem))
     monkeypatch.setattr(run_notebooks, "device_name", lambda device: "cpu: test")
     figures, results = tmp_path / "figures", tmp_path / "results"
     model = i2s.models.short_name(make_generator(32))
@@ -328,8 +337,6 @@ def test_a_perceptual_network_other_than_the_default_runs_in_folders_of_its_own(
     """Session.start(perceptual="efficientnet-lite0"): the loss uses the ImageNet EfficientNet-Lite0
     and every table says so; results and figures go to <profile>-efficientnet-lite0, never over the
     default network's; run_notebooks --perceptual passes it to every notebook."""
-    import papermill
-
     import i2s.models
     import i2s.report
 
@@ -344,16 +351,9 @@ def test_a_perceptual_network_other_than_the_default_runs_in_folders_of_its_own(
     assert d.results == tmp_path / "r" / name / "quick" and d.figures == tmp_path / "f" / name
     assert not d.loss_fn.perceptual_net.startswith("efficientnet")
 
-    calls = []
-    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **kw: calls.append((Path(dst), kw)))
-    monkeypatch.setattr(i2s.models, "load_generator", lambda *a, **k: make_generator(32))
-    reports = []
+    calls, reports = [], []
     monkeypatch.setattr(i2s.report, "write_report", lambda results: reports.append(results) or results / "REPORT.md")
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import run_notebooks
-    finally:
-        sys.path.pop(0)
+    run_notebooks = _run_notebooks_stubbed(monkeypatch, lambda src, dst, kw: calls.append((Path(dst), kw)))
     assert run_notebooks.main(["--only", "06", "--model", "mini", "--perceptual", "efficientnet-lite0",
                                "--figures", str(tmp_path / "f"), "--results", str(tmp_path / "r")]) == 0
     assert calls[0][1]["parameters"]["perceptual"] == "efficientnet-lite0"
@@ -362,20 +362,11 @@ def test_a_perceptual_network_other_than_the_default_runs_in_folders_of_its_own(
 
 
 def test_run_notebooks_passes_the_committed_folders(monkeypatch, tmp_path):
-    import papermill
-
-    import i2s.models
     import i2s.report
 
     calls = []
-    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **kw: calls.append((Path(src).name, kw)))
-    monkeypatch.setattr(i2s.models, "load_generator", lambda *a, **k: make_generator(32))
     monkeypatch.setattr(i2s.report, "write_report", lambda results: results / "REPORT.md")
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import run_notebooks
-    finally:
-        sys.path.pop(0)
+    run_notebooks = _run_notebooks_stubbed(monkeypatch, lambda src, dst, kw: calls.append((Path(src).name, kw)))
     assert run_notebooks.main(["--only", "05", "--model", "mini"]) == 0
     assert [name for name, _ in calls] == ["05_applications.ipynb"]
     params = calls[0][1]["parameters"]
