@@ -91,13 +91,13 @@ def export_carry(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> P
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{ckpt_path}: not an i2s training checkpoint")
 
-    def half(sd: dict) -> dict:
-        return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
+    def half(sd: dict, keep: str | None = None) -> dict:  # float tensors to float16, except names under `keep`
+        return {k: (v.half() if v.is_floating_point() and not (keep and k.startswith(keep)) else v).contiguous()
+                for k, v in sd.items()}
 
     # D's fixed random projections stay float32 (a fresh D of the same seed has them exactly)
-    D = {k: (v if k.startswith("proj.") else half({k: v})[k]) for k, v in ckpt["D"].items()}
     obj = {"format": CARRY_FORMAT, "format_version": 1, "config": ckpt["config"],
-           "G": half(ckpt["G"]), "G_ema": half(ckpt["G_ema"]), "D": D,
+           "G": half(ckpt["G"]), "G_ema": half(ckpt["G_ema"]), "D": half(ckpt["D"], keep="proj."),
            "state": ckpt["state"], "args": ckpt["args"]}
     path = Path(out_path)
     _atomic_save(obj, path)
