@@ -9,7 +9,9 @@ re-synthesised prediction (0-255 pixels, as the embedding loss): the latent term
 stable, the image term makes errors that matter to the picture count most. With ``--real`` (the
 generator's training photos) a share of every batch is real photos, with the image MSE alone:
 on samples alone an encoder learns G's images, not photos (measured on mini: 24.6 dB on samples,
-14.6 dB on held-out photos after 15k images).
+14.6 dB on held-out photos after 15k images). ``--lambda-loss`` adds Algorithm 1's own loss
+(perceptual + MSE, §3.3) on every image, photos included: the objective the optimisation it
+starts will minimise.
 
 Architecture: the kit's ImageNet EfficientNet-Lite0 (:mod:`i2s.features`, fine-tuned) reads the
 image up-sampled to ``input_size``; its stage-2, -4 and -6 activations are reduced by 1x1
@@ -18,7 +20,8 @@ W+ row from w̄ (``w+ = w̄ + Δ``; Δ = 0 at initialisation, so an untrained en
 paper's own init).
 
 ``python -m i2s.encoder --model mini --out RUN`` trains (progress, checkpoints, ``--resume``,
-``--minutes``); :func:`load_encoder` and ``embed(..., init="encoder")`` use the result.
+``--minutes``; ``--from ENCODER`` begins from an exported encoder, e.g. the shipped one on a
+machine without its checkpoint); :func:`load_encoder` and ``embed(..., init="encoder")`` use the result.
 """
 
 from __future__ import annotations
@@ -41,10 +44,11 @@ from .features import load_feature_net, preprocess
 from .io import atomic_torch_save
 from .signals import DeferredSignals
 
-__all__ = ["Encoder", "EncoderTrainer", "load_encoder", "default_encoder", "find_encoder", "encoder_init", "FORMAT"]
+__all__ = ["Encoder", "EncoderTrainer", "load_encoder", "read_encoder_file", "default_encoder", "find_encoder", "encoder_init", "FORMAT"]
 
 FORMAT = "i2s-encoder"
-MAX_FILE_BYTES = 256 << 20  # an exported encoder is ~25 MB in fp16
+MAX_FILE_BYTES = 256 << 20  # an exported encoder is ~25 MB in fp16, a checkpoint ~140 MB
+LOSS_SCALE = 1e4  # --lambda-loss divides Algorithm 1's loss by this (~1 at an untrained encoder's start: measured)
 STAGES = (2, 4, 6)  # 40, 112, 320 channels
 
 
@@ -90,8 +94,9 @@ def _random_feature_net():
     return FeatureNet(timm.create_model("tf_efficientnet_lite0", pretrained=False))
 
 
-def load_encoder(path: str | Path, G) -> Encoder:
-    """An encoder file for ``G`` (refused when it was trained for other weights)."""
+def read_encoder_file(path: str | Path, G) -> dict:
+    """The contents of an exported encoder file for ``G`` (size-checked; refused in one line when
+    it is not an encoder file or was trained for other weights)."""
     from .cache import weights_hash
 
     from .directions import _load_small
@@ -102,6 +107,12 @@ def load_encoder(path: str | Path, G) -> Encoder:
     if obj["model_sha256"] != weights_hash(G):
         raise ValueError(f"{path}: an encoder for {obj['model']!r}, not for the generator {G.name!r} "
                          "(other weights); train one with `i2s train-encoder --model ...`")
+    return obj
+
+
+def load_encoder(path: str | Path, G) -> Encoder:
+    """An encoder file for ``G`` (refused when it was trained for other weights)."""
+    obj = read_encoder_file(path, G)
     cfg = obj["config"]
     enc = Encoder(cfg["num_layers"], cfg["w_dim"], G.w_avg, cfg["input_size"], cfg["reduce"], cfg["hidden"],
                   pretrained=False)
@@ -146,16 +157,30 @@ def encoder_init(G, images: torch.Tensor, encoder=None, space: str = "w+") -> tu
 
 
 class EncoderTrainer:
-    """Trains an :class:`Encoder` on samples of G (latent MSE + image MSE), resumable."""
+    """Trains an :class:`Encoder` on samples of G (latent MSE + image MSE, optionally the
+    embedding loss itself), resumable.
+
+    ``lambda_loss`` > 0 adds Algorithm 1's own objective (``loss_fn``, an
+    :class:`i2s.loss.EmbeddingLoss`: perceptual + pixel MSE, §3.3) between G(prediction) and
+    every image of the batch, divided by :data:`LOSS_SCALE`: the encoder is then trained on what
+    the optimisation it starts will minimise, photos included (the image MSE alone does not see
+    the perceptual part)."""
 
     def __init__(self, G, out: str | Path | None, batch: int = 16, lr: float = 1e-4, lambda_image: float = 1.0,
                  style_mixing: float = 0.5, seed: int = 0, input_size: int = 128, precision: str = "auto",
-                 real: "np.ndarray | None" = None, real_fraction: float = 0.5) -> None:
+                 real: "np.ndarray | None" = None, real_fraction: float = 0.5, lambda_loss: float = 0.0,
+                 loss_fn: "nn.Module | None" = None) -> None:
         from . import precision as P
 
         self.G = G.eval().requires_grad_(False)
         self.out = Path(out) if out is not None else None
         self.batch, self.lambda_image, self.style_mixing, self.seed = batch, lambda_image, style_mixing, seed
+        if lambda_loss > 0 and loss_fn is None:
+            from .loss import EmbeddingLoss
+
+            loss_fn = EmbeddingLoss()
+        self.lambda_loss = lambda_loss
+        self.loss_fn = loss_fn.to(G.device).eval().requires_grad_(False) if lambda_loss > 0 else None
         # real aligned photos [N, R, R, 3] uint8 (G's training set): a share of every batch is
         # reconstructed through G (image MSE only: they have no known w), against the domain gap
         # between G's samples and photos
@@ -204,20 +229,24 @@ class EncoderTrainer:
         n_fake = self.batch - n_real
         loss_w = (pred[:n_fake] - w).square().mean()
         loss = loss_w
-        loss_img = loss_real = torch.zeros(())
-        if self.lambda_image > 0:
+        loss_img = loss_real = loss_emb = torch.zeros(())
+        if self.lambda_image > 0 or self.lambda_loss > 0:
             with P.autocast(self.precision, self.G.device):
                 recon = self.G.synthesis(pred).float()
+        if self.lambda_image > 0:
             err = (127.5 ** 2) * (recon - x).square().flatten(1).mean(1) / 1000.0  # ~1 for a fair start
             loss_img = err[:n_fake].mean()
             loss_real = err[n_fake:].mean() if n_real else loss_real
             loss = loss + self.lambda_image * err.mean()  # every image alike, sample or photo
+        if self.lambda_loss > 0:  # Algorithm 1's objective L(G(w), I), per image
+            loss_emb = self.loss_fn(recon, x).mean() / LOSS_SCALE
+            loss = loss + self.lambda_loss * loss_emb
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.images_seen += self.batch
         return {"loss_w": float(loss_w.detach()), "loss_image": float(loss_img.detach()),
-                "loss_real": float(loss_real.detach())}
+                "loss_real": float(loss_real.detach()), "loss_embed": float(loss_emb.detach())}
 
     def state(self) -> dict:
         return {"format": FORMAT + "-checkpoint", "encoder": self.enc.state_dict(), "opt": self.opt.state_dict(),
@@ -238,7 +267,19 @@ class EncoderTrainer:
         sd = {k: (v.half() if v.is_floating_point() else v) for k, v in self.enc.state_dict().items()}
         return atomic_torch_save({"format": FORMAT, "config": self.enc.config(), "state_dict": sd,
                                   "model": self.G.name, "model_sha256": weights_hash(self.G),
-                                  "images_seen": self.images_seen, "wall_time_s": self.wall_time}, path)
+                                  "images_seen": self.images_seen, "wall_time_s": self.wall_time,
+                                  "lambda_loss": self.lambda_loss,
+                                  "perceptual_net": self.loss_fn.perceptual_net if self.loss_fn is not None else "none"},
+                                 path)
+
+    def start_from(self, path: str | Path) -> None:
+        """Begin from an exported encoder's weights (e.g. the shipped one, on a machine without its
+        training checkpoint): a fresh optimiser, the image count and time carried on."""
+        obj = read_encoder_file(path, self.G)
+        if obj["config"] != self.enc.config():
+            raise ValueError(f"{path}: an encoder of another shape ({obj['config']}, here {self.enc.config()})")
+        self.enc.load_state_dict({k: v.float() for k, v in obj["state_dict"].items()})
+        self.images_seen, self.wall_time = int(obj.get("images_seen", 0)), float(obj.get("wall_time_s", 0.0))
 
     def train(self, images: int, ckpt_every: int = 5000, minutes: float | None = None, progress: bool = True) -> None:
         from tqdm.auto import tqdm
@@ -255,7 +296,7 @@ class EncoderTrainer:
                     self.wall_time += time.perf_counter() - t0
                     bar.update(self.batch)
                     bar.set_postfix(w=f"{m['loss_w']:.4f}", img=f"{m['loss_image']:.3f}", real=f"{m['loss_real']:.3f}",
-                                    refresh=False)
+                                    **({"L": f"{m['loss_embed']:.3f}"} if self.lambda_loss > 0 else {}), refresh=False)
                     if self.out is not None and self.images_seen >= next_ckpt:
                         self.save()
                         next_ckpt += ckpt_every
@@ -282,9 +323,13 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default: 1e-4)")
     p.add_argument("--lambda-image", type=float, default=1.0, help="weight of the image MSE term (default: 1)")
     p.add_argument("--real", default=None, help="real aligned photos, an [N, R, R, 3] uint8 .npy (mini: "
-                   "$I2S_HOME/train-data/faces64.npy, its training set): a share of each batch, image loss only")
+                   "$I2S_HOME/train-data/faces64.npy, its training set): a share of each batch, image losses only")
     p.add_argument("--real-fraction", type=float, default=0.5, help="share of each batch from --real (default: 0.5)")
+    p.add_argument("--lambda-loss", type=float, default=0.0, help="weight of Algorithm 1's own loss (perceptual + MSE, "
+                   f"divided by {LOSS_SCALE:g}) on every image (default: 0, off)")
     p.add_argument("--resume", action="store_true", help="continue OUT/encoder-checkpoint.pt")
+    p.add_argument("--from", dest="start", default=None, metavar="ENCODER",
+                   help="begin from an exported encoder's weights (e.g. data/models/mini-faces64-encoder.pt)")
     p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes, with a checkpoint")
     p.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
     p.add_argument("--precision", default="auto", choices=("auto", "float32", "bf16"),
@@ -311,22 +356,42 @@ def main(argv=None) -> int:
             print(f"[i2s] {a.real}: {real.shape} {real.dtype}, not [N, {G.resolution}, {G.resolution}, 3] uint8 photos "
                   f"(scripts/prepare_mini_data.py writes them)", file=sys.stderr)
             return 2
-    if not 0 <= a.real_fraction < 1 or (real is not None and a.lambda_image <= 0):
-        print(f"[i2s] --real-fraction must be in [0, 1) and --real needs --lambda-image > 0 (photos have only the "
-              f"image loss), got {a.real_fraction} and {a.lambda_image}", file=sys.stderr)
+    if not 0 <= a.real_fraction < 1 or (real is not None and a.lambda_image <= 0 and a.lambda_loss <= 0):
+        print(f"[i2s] --real-fraction must be in [0, 1) and --real needs --lambda-image or --lambda-loss > 0 (photos "
+              f"have only the image losses), got {a.real_fraction}, {a.lambda_image} and {a.lambda_loss}", file=sys.stderr)
+        return 2
+    if a.resume and a.start:
+        print("[i2s] --resume and --from exclude each other (a checkpoint already holds the weights)", file=sys.stderr)
         return 2
     t = EncoderTrainer(G, out, batch=a.batch, lr=a.lr, lambda_image=a.lambda_image, precision=a.precision,
-                       real=real, real_fraction=a.real_fraction)
+                       real=real, real_fraction=a.real_fraction, lambda_loss=a.lambda_loss)
     ck = out / "encoder-checkpoint.pt"
     if a.resume:
         if not ck.is_file():
             print(f"[i2s] no checkpoint {ck} to resume", file=sys.stderr)
             return 2
-        t.load_state(torch.load(ck, map_location=a.device, weights_only=True))
+        from .weights.limits import safe_torch_load
+
+        try:
+            st = safe_torch_load(ck, max_bytes=MAX_FILE_BYTES, what="i2s encoder checkpoint", map_location=a.device)
+            if not isinstance(st, dict) or st.get("format") != FORMAT + "-checkpoint":
+                raise ValueError(f"{ck} is not an i2s encoder checkpoint (no {FORMAT}-checkpoint format field)")
+            t.load_state(st)
+        except (ValueError, KeyError, RuntimeError) as e:
+            print(f"[i2s] {str(e).splitlines()[0]}; start a new run with another --out (or --from an exported "
+                  "encoder)", file=sys.stderr)
+            return 2
         print(f"[i2s] resumed {ck} at {t.images_seen} images")
     elif ck.exists():
         print(f"[i2s] {ck} exists: pass --resume to continue it, or another --out", file=sys.stderr)
         return 2
+    elif a.start:
+        try:
+            t.start_from(a.start)
+        except (FileNotFoundError, ValueError, RuntimeError) as e:
+            print(f"[i2s] {str(e).splitlines()[0]}", file=sys.stderr)
+            return 2
+        print(f"[i2s] starting from {a.start} ({t.images_seen} images seen)")
     try:
         t.train(int(a.images), minutes=a.minutes)
     except KeyboardInterrupt:

@@ -191,3 +191,54 @@ def test_the_shipped_encoder_belongs_to_the_shipped_mini():
     enc = load_encoder(path, G)  # refused if it was trained for other weights
     x = torch.zeros(1, 3, 64, 64)
     assert enc(x).shape == (1, G.num_layers, G.w_dim)
+
+
+def test_the_embedding_loss_term_trains_on_algorithm_1s_objective(G, tmp_path):
+    """--lambda-loss: the loss Algorithm 1 minimises, between G(prediction) and the batch, joins
+    the encoder's loss; its gradient reaches the encoder and a few steps lower it on a fixed batch."""
+    import numpy as np
+
+    mse = EmbeddingLoss(LossSettings(variant="mse"))
+    real = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    t = EncoderTrainer(G, tmp_path, batch=4, lr=1e-3, input_size=64, precision="float32", real=real,
+                       lambda_image=0.0, lambda_loss=1.0, loss_fn=mse)
+    x = t.real_batch(4)
+    with torch.no_grad():
+        before = mse(G.synthesis(t.enc(x)), x).mean()
+    for _ in range(6):
+        m = t.step()
+    with torch.no_grad():
+        after = mse(G.synthesis(t.enc(x)), x).mean()
+    assert m["loss_embed"] > 0 and after < before
+    off = EncoderTrainer(G, tmp_path, batch=4, input_size=64, precision="float32")
+    assert off.step()["loss_embed"] == 0 and off.loss_fn is None
+    rec = torch.load(t.export(tmp_path / "enc.pt"), weights_only=True)
+    assert rec["lambda_loss"] == 1.0 and rec["perceptual_net"] == "none"  # the mse variant has no network
+
+
+def test_cli_starts_from_an_exported_encoder_and_refuses_bad_checkpoints(tmp_path, monkeypatch, capsys):
+    import i2s.models as M
+
+    Gt = make_generator(32, seed=1)
+    monkeypatch.setattr(M, "load_generator", lambda name, device="cpu", verbose=True: Gt)
+    t = EncoderTrainer(Gt, None, batch=4, lr=1e-3, input_size=128, precision="float32")
+    for _ in range(3):
+        t.step()
+    shipped = t.export(tmp_path / "shipped.pt")
+    out = tmp_path / "run"
+    assert main(["--model", "tiny", "--out", str(out), "--images", "16", "--batch", "4", "--precision", "float32",
+                 "--from", str(shipped)]) == 0
+    assert "12 images seen" in capsys.readouterr().out
+    ck = torch.load(out / "encoder-checkpoint.pt", weights_only=True)
+    assert ck["images_seen"] == 16  # 12 carried + one batch of 4
+    # --from of a file for other weights, and --from together with --resume: one line each
+    other = EncoderTrainer(make_generator(32, seed=2), None, batch=4, input_size=128).export(tmp_path / "other.pt")
+    assert main(["--model", "tiny", "--out", str(tmp_path / "r2"), "--images", "8", "--from", str(other)]) == 2
+    assert "not for the generator" in capsys.readouterr().err
+    assert main(["--model", "tiny", "--out", str(out), "--images", "8", "--from", str(shipped), "--resume"]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    # a damaged checkpoint: one line naming it, no traceback
+    (out / "encoder-checkpoint.pt").write_bytes(b"PK\x03\x04 torn")
+    assert main(["--model", "tiny", "--out", str(out), "--images", "32", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "encoder-checkpoint.pt" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
