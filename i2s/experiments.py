@@ -65,6 +65,13 @@ def run_folder(profile: str, perceptual: str = "auto") -> str:
     return profile if perceptual == "auto" else f"{profile}-{perceptual}"
 
 
+def figures_folder(figures_dir: str | Path, model: str, run: str) -> Path:
+    """Where a run's figures go: ``figures/<model>/`` for the quick profile with the default
+    network (what CI and ``make reproduce`` regenerate), ``figures/<model>/<run>/`` for every
+    other run (``full``, ``quick-efficientnet-lite0``), so no run overwrites another's figures."""
+    return Path(figures_dir) / model / ("" if run == "quick" else run)
+
+
 @dataclass
 class Session:
     """Everything one notebook run shares: generator, loss, settings, output folders."""
@@ -100,7 +107,7 @@ class Session:
         if steps is not None:  # one knob for every step count of the profile
             params.update(steps=steps, ablation_steps=steps, iterative_steps=steps, curve_steps=2 * steps)
         s = cls(G=G, loss_fn=loss_fn, model=name, profile=profile, steps=params["steps"], seed=seed, device=device,
-                figures=Path(figures_dir) / name / ("" if run == profile else run),
+                figures=figures_folder(figures_dir, name, run),
                 results=Path(results_dir) / name / run, params=params)
         s.figures.mkdir(parents=True, exist_ok=True)
         s.results.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from . import experiments as ex
 from .io import atomic_write_text
 from .stats import RULE, Comparison, paired_comparison, unpaired_comparison
 
-# What each notebook must write (figures under figures/<model>/, tables under results/<model>/<profile>/):
+# What each notebook must write (figures under experiments.figures_folder, tables under results/<model>/<profile>/):
 # derived from the output fields of the experiments' named results.
 EXPECTED: dict[str, dict[str, list[str]]] = ex.expected_outputs()
 

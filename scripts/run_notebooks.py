@@ -91,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = sorted((REPO / "notebooks").glob("0*.ipynb"))
     if args.only:
         notebooks = [n for n in notebooks if n.name[:2] in args.only.split(",")]
-    from i2s.experiments import run_folder
+    from i2s.experiments import figures_folder, run_folder
 
     run = run_folder(args.profile, args.perceptual)
     results = args.results / model / run
-    figures = args.figures / model / ("" if run == args.profile else run)
+    figures = figures_folder(args.figures, model, run)
     if args.skip_done:
         done = [n for n in notebooks if n.stem in EXPECTED and all(
             (figures / f"{f}.png").is_file() for f in EXPECTED[n.stem]["figures"]) and all(
