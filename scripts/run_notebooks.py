@@ -1,7 +1,7 @@
 """The main job: execute notebooks/01…07 with papermill, then write REPORT.md.
 
     python scripts/run_notebooks.py --profile quick --model auto [--only 01,06] [--steps N] [--check] [--skip-done]
-                                    [--perceptual efficientnet-lite0]
+                                    [--perceptual efficientnet-lite0] [--jobs 2]
 
 Executed copies go to runs/<profile>/ (git-ignored); figures to figures/<model>/, numbers to
 results/<model>/<profile>/: this script passes the committed folders (``--figures``,
@@ -9,17 +9,74 @@ results/<model>/<profile>/: this script passes the committed folders (``--figure
 hand keeps its own defaults and writes under runs/<model>/, so it never overwrites a committed
 figure. A failing cell stops that notebook (papermill raises) and the run
 reports it and exits non-zero after trying the others. ``--check`` then verifies that every
-expected figure and CSV exists.
+expected figure and CSV exists. ``--jobs N`` runs N notebooks at a time, the cores shared out
+among their kernels (longest first by the last run times; 04-06 after 01, whose embeddings they reuse).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
+
+# 04, 05 and 06 embed every evaluation image with the profile's own settings, as 01 does: with
+# --jobs they start after 01, so they find its embeddings in the cache instead of repeating them.
+AFTER = {"04": "01", "05": "01", "06": "01"}
+
+
+def run_side_by_side(names: Sequence[str], jobs: int, run: Callable[[str], None],
+                     after: dict[str, str] = AFTER) -> None:
+    """``run(name)`` for every name, ``jobs`` at a time, in the given order, except that a name
+    whose prerequisite (``after``, by its first two characters) is in the list waits until that
+    one has finished. A ``run`` that raises counts as finished (its dependants still run)."""
+    pending, running, done = list(names), set(), set()
+    prefixes = {n[:2] for n in names}
+    cond = threading.Condition()
+
+    def ready(n: str) -> bool:
+        need = after.get(n[:2])
+        return need is None or need not in prefixes or need in done
+
+    def worker() -> None:
+        while True:
+            with cond:
+                while pending and not any(ready(n) for n in pending):
+                    cond.wait()
+                if not pending:
+                    return
+                n = next(n for n in pending if ready(n))
+                pending.remove(n)
+                running.add(n[:2])
+            try:
+                run(n)
+            finally:
+                with cond:
+                    running.discard(n[:2])
+                    done.add(n[:2])
+                    cond.notify_all()
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for f in [pool.submit(worker) for _ in range(max(1, jobs))]:
+            f.result()
+
+
+def longest_first(notebooks: list[Path], *times_csvs: Path) -> list[Path]:
+    """The notebooks by their last run time (the first of ``times_csvs`` that exists), longest
+    first, so that side by side the long ones do not end up last; unknown ones keep their place."""
+    from i2s.io import read_csv_rows
+
+    for csv in times_csvs:
+        if csv.is_file():
+            secs = {r["notebook"]: float(r["seconds"]) for r in read_csv_rows(csv) if r.get("seconds")}
+            return sorted(notebooks, key=lambda n: -secs.get(n.stem, 0.0))
+    return notebooks
 
 
 def kernel_threads() -> int:
@@ -74,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figures", type=Path, default=REPO / "figures")
     ap.add_argument("--results", type=Path, default=REPO / "results")
     ap.add_argument("--check", action="store_true", help="fail if an expected figure or CSV is missing")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="notebooks run side by side, each kernel with cores/JOBS torch threads (OMP_NUM_THREADS, "
+                         "unless set); on 2 cores --jobs 2 is the faster (default: 1)")
     ap.add_argument("--skip-done", action="store_true",
                     help="skip a notebook whose figures and CSVs are all there already: a long profile goes on "
                          "where an earlier run (on this machine or committed from another) stopped")
@@ -81,9 +141,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import papermill as pm
 
-    from i2s.io import write_csv
     from i2s.models import load_generator, short_name
-    from i2s.report import EXPECTED, missing_outputs, write_report
+    from i2s.report import EXPECTED
 
     G = load_generator(args.model, verbose=True)
     model = short_name(G)
@@ -105,10 +164,31 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = [n for n in notebooks if n not in done]
     out_dir = REPO / "runs" / run
     out_dir.mkdir(parents=True, exist_ok=True)
+    threads_before = os.environ.get("OMP_NUM_THREADS")
+    if args.jobs > 1:
+        # the kernels inherit this environment: cores shared out, not oversubscribed (restored below)
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.jobs)))
+        notebooks = longest_first(notebooks, results / "run_times.csv", REPO / "results" / model / run / "run_times.csv")
+    try:
+        return _run(args, pm, notebooks, model, run, results, figures, out_dir)
+    finally:
+        if threads_before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = threads_before
+
+
+def _run(args, pm, notebooks: list[Path], model: str, run: str, results: Path, figures: Path, out_dir: Path) -> int:
+    """Execute ``notebooks`` (``args.jobs`` at a time), write run_times.csv and REPORT.md; the exit code."""
+    from i2s.io import write_csv
+    from i2s.report import missing_outputs, write_report
+
     failures, t_all, times = [], time.perf_counter(), []
-    device = device_name(args.device)
-    for nb in notebooks:
-        t = time.perf_counter()
+    device = device_name(args.device) + (f", {args.jobs} notebooks side by side" if args.jobs > 1 else "")
+    by_name = {nb.name: nb for nb in notebooks}
+
+    def run_one(name: str) -> None:
+        nb, t = by_name[name], time.perf_counter()
         print(f"[run] {nb.name} ...", flush=True)
         try:
             pm.execute_notebook(str(nb), str(out_dir / nb.name), cwd=str(REPO / "notebooks"), progress_bar=False,
@@ -122,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # papermill.PapermillExecutionError: a cell failed
             failures.append(nb.name)
             print(f"[run] {nb.name} FAILED after {time.perf_counter() - t:.0f} s: {str(e)[:2000]}", file=sys.stderr, flush=True)
+
+    run_side_by_side(list(by_name), args.jobs, run_one)
     if times:  # one row per notebook: the ones run now replace their old rows, the others keep theirs
         write_csv(results / "run_times.csv", merge_times(results / "run_times.csv", times))
     report = write_report(results)

@@ -5,6 +5,7 @@ notebook run by hand writes. Tiny generators with the real architecture; nothing
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -361,6 +362,57 @@ def test_a_perceptual_network_other_than_the_default_runs_in_folders_of_its_own(
     assert calls[0][1]["parameters"]["perceptual"] == "efficientnet-lite0"
     assert calls[0][0].parent.name == "quick-efficientnet-lite0"  # the executed copy too
     assert reports == [tmp_path / "r" / i2s.models.short_name(make_generator(32)) / "quick-efficientnet-lite0"]
+
+
+def test_notebooks_side_by_side_wait_for_the_one_whose_embeddings_they_reuse(monkeypatch, tmp_path):
+    """--jobs 2: two notebooks at a time, 04-06 only after 01 has finished (they reuse its
+    embeddings), every notebook once, a failure not blocking its dependants; the kernels get
+    cores/2 threads and the caller's environment is given back afterwards."""
+    import os
+    import threading
+
+    import i2s.report
+
+    run_notebooks = _run_notebooks_stubbed(monkeypatch, lambda src, dst, kw: None)
+    events, lock, active, peak = [], threading.Lock(), [0], [0]
+
+    def run(name, fail=()):
+        with lock:
+            events.append(("start", name[:2]))
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05 if name[:2] != "01" else 0.3)
+        with lock:
+            active[0] -= 1
+            events.append(("end", name[:2]))
+        if name[:2] in fail:
+            raise RuntimeError("a cell failed")
+
+    names = ["01_a", "04_b", "07_c", "02_d", "06_e"]
+    run_notebooks.run_side_by_side(names, 2, run)
+    assert sorted(n for e, n in events if e == "start") == ["01", "02", "04", "06", "07"] and peak[0] == 2
+    end_01 = events.index(("end", "01"))
+    assert all(events.index(("start", n)) > end_01 for n in ("04", "06"))  # waited for 01
+    assert events.index(("start", "07")) < end_01  # ...while 07 and 02 used the other slot
+    events.clear()
+    try:
+        run_notebooks.run_side_by_side(["01_a", "05_b"], 2, lambda n: run(n, fail=("01",)))
+    except RuntimeError:
+        pass
+    assert ("start", "05") in events  # 01 failed: 05 still ran (and embeds for itself)
+    events.clear()
+    run_notebooks.run_side_by_side(["04_b", "07_c"], 2, run)  # 01 not in this run: nothing to wait for
+    assert peak[0] == 2 and len(events) == 4
+
+    threads = []
+    monkeypatch.setattr(i2s.report, "write_report", lambda results: results / "REPORT.md")
+    run_notebooks = _run_notebooks_stubbed(
+        monkeypatch, lambda src, dst, kw: threads.append(os.environ.get("OMP_NUM_THREADS")))
+    monkeypatch.setattr(run_notebooks, "device_name", lambda device: "cpu: test")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert run_notebooks.main(["--only", "03,06", "--model", "mini", "--jobs", "2", "--figures", str(tmp_path / "f"),
+                               "--results", str(tmp_path / "r")]) == 0
+    assert threads == [str(max(1, (os.cpu_count() or 1) // 2))] * 2 and "OMP_NUM_THREADS" not in os.environ
 
 
 def test_run_notebooks_passes_the_committed_folders(monkeypatch, tmp_path):
