@@ -44,14 +44,14 @@ DEFAULT_REAL = Path("~/.cache/i2s/train-data/faces64.npy").expanduser()
 
 def train_arm(run: Path, model: str, real: Path, precision: str, seed: int, images: int) -> None:
     """One arm in this process (threads as set by the caller), resumable; writes ``encoder.pt``."""
-    from i2s.encoder import EncoderTrainer
+    from i2s.encoder import EncoderTrainer, read_checkpoint
     from i2s.models import load_generator
 
     G = load_generator(model, verbose=False)
     t = EncoderTrainer(G, run, precision=precision, seed=seed, real=np.load(real, mmap_mode="r", allow_pickle=False))
     ck = run / "encoder-checkpoint.pt"
     if ck.is_file():
-        t.load_state(torch.load(ck, map_location="cpu", weights_only=True))
+        t.load_state(read_checkpoint(ck))  # bounded; a torn file is one line naming it
     t.train(images, ckpt_every=500, progress=False)
     atomic_write_text(run / "speed.json", json.dumps({"images": t.images_seen, "wall_time_s": t.wall_time,
                                                       "images_per_s": t.images_seen / max(t.wall_time, 1e-9),

@@ -44,7 +44,7 @@ from .features import load_feature_net, preprocess
 from .io import atomic_torch_save
 from .signals import DeferredSignals
 
-__all__ = ["Encoder", "EncoderTrainer", "load_encoder", "read_encoder_file", "default_encoder", "find_encoder", "encoder_init", "FORMAT"]
+__all__ = ["Encoder", "EncoderTrainer", "load_encoder", "read_encoder_file", "read_checkpoint", "default_encoder", "find_encoder", "encoder_init", "FORMAT"]
 
 FORMAT = "i2s-encoder"
 MAX_FILE_BYTES = 256 << 20  # an exported encoder is ~25 MB in fp16, a checkpoint ~140 MB
@@ -154,6 +154,17 @@ def encoder_init(G, images: torch.Tensor, encoder=None, space: str = "w+") -> tu
         h.update(v.detach().float().cpu().numpy().tobytes())
     w = encoder.eval()(images.to(G.device)).to(G.w_avg.dtype)
     return (w.mean(1) if space == "w" else w), h.hexdigest()
+
+
+def read_checkpoint(path: str | Path, device: str = "cpu") -> dict:
+    """A training checkpoint (``encoder-checkpoint.pt``), read bounded; a damaged or foreign file
+    is one ``ValueError`` line naming it."""
+    from .weights.limits import safe_torch_load
+
+    st = safe_torch_load(path, max_bytes=MAX_FILE_BYTES, what="i2s encoder checkpoint", map_location=device)
+    if not isinstance(st, dict) or st.get("format") != FORMAT + "-checkpoint":
+        raise ValueError(f"{path} is not an i2s encoder checkpoint (no {FORMAT}-checkpoint format field)")
+    return st
 
 
 class EncoderTrainer:
@@ -370,13 +381,8 @@ def main(argv=None) -> int:
         if not ck.is_file():
             print(f"[i2s] no checkpoint {ck} to resume", file=sys.stderr)
             return 2
-        from .weights.limits import safe_torch_load
-
         try:
-            st = safe_torch_load(ck, max_bytes=MAX_FILE_BYTES, what="i2s encoder checkpoint", map_location=a.device)
-            if not isinstance(st, dict) or st.get("format") != FORMAT + "-checkpoint":
-                raise ValueError(f"{ck} is not an i2s encoder checkpoint (no {FORMAT}-checkpoint format field)")
-            t.load_state(st)
+            t.load_state(read_checkpoint(ck, a.device))
         except (ValueError, KeyError, RuntimeError) as e:
             print(f"[i2s] {str(e).splitlines()[0]}; start a new run with another --out (or --from an exported "
                   "encoder)", file=sys.stderr)
