@@ -29,14 +29,18 @@ $(CHROMIUM):
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
 # The main job: notebooks/01-07 through papermill (executed copies in runs/$(PROFILE)/), figures in
-# figures/<model>/, numbers in results/<model>/$(PROFILE)/ and REPORT.md there.
+# figures/<model>/ (other profiles and networks: figures/<model>/<run>/), numbers in
+# results/<model>/$(PROFILE)/ and REPORT.md there.
 # `make reproduce PROFILE=paper MODEL=ffhq DEVICE=cuda` is the paper's protocol on a GPU.
 # `make reproduce PERCEPTUAL=efficientnet-lite0`: the loss on the offline ImageNet network, in
 # results/<model>/$(PROFILE)-efficientnet-lite0/ (REPORT.md's sensitivity table compares the two).
 DEVICE ?= cpu
 PERCEPTUAL ?= auto
+# On a CPU two notebooks run side by side with a thread each (measured: one thread per notebook
+# loses little against two, so the pair finishes well before the same notebooks one after the other).
+JOBS ?= $(if $(filter cpu,$(DEVICE)),2,1)
 reproduce: $(STAMP)
-	$(BIN)/python scripts/run_notebooks.py --profile $(PROFILE) --model $(MODEL) --device $(DEVICE) --perceptual $(PERCEPTUAL) --check
+	$(BIN)/python scripts/run_notebooks.py --profile $(PROFILE) --model $(MODEL) --device $(DEVICE) --perceptual $(PERCEPTUAL) --jobs $(JOBS) --check
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,5 +1,6 @@
 """The seven notebooks execute through papermill at the quick profile (any cell error fails) and
-write every expected figure and CSV, plus REPORT.md: what CI runs (about half an hour on 2 cores).
+write every expected figure and CSV, plus REPORT.md: what CI runs (about half an hour on 2 cores;
+two notebooks side by side with a thread each, as ``make reproduce`` runs them on a CPU).
 
 ``I2S_NOTEBOOK_STEPS=2 make test`` runs them with 2 optimiser steps per embedding instead: the
 same cells and checks in a few minutes, for a developer's edit-test loop."""
@@ -20,7 +21,8 @@ def test_all_notebooks_run_and_write_their_outputs(tmp_path, monkeypatch):
     finally:
         sys.path.pop(0)
     steps = os.environ.get("I2S_NOTEBOOK_STEPS")
-    rc = run_notebooks.main(["--model", "mini", "--profile", "quick", *(["--steps", steps] if steps else []),
+    jobs = ["--jobs", "2"] if (os.cpu_count() or 1) >= 2 else []
+    rc = run_notebooks.main(["--model", "mini", "--profile", "quick", *(["--steps", steps] if steps else []), *jobs,
                              "--figures", str(tmp_path / "figures"), "--results", str(tmp_path / "results"), "--check"])
     assert rc == 0
     report = (tmp_path / "results" / "mini" / "quick" / "REPORT.md").read_text()
