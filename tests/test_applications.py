@@ -418,10 +418,14 @@ def test_notebooks_side_by_side_wait_for_the_one_whose_embeddings_they_reuse(mon
 def test_run_notebooks_passes_the_committed_folders(monkeypatch, tmp_path):
     import i2s.report
 
-    calls = []
+    import i2s.io
+
+    calls, written = [], []
     monkeypatch.setattr(i2s.report, "write_report", lambda results: results / "REPORT.md")
+    monkeypatch.setattr(i2s.io, "write_csv", lambda path, rows: written.append(path))  # not into the repository
     run_notebooks = _run_notebooks_stubbed(monkeypatch, lambda src, dst, kw: calls.append((Path(src).name, kw)))
     assert run_notebooks.main(["--only", "05", "--model", "mini"]) == 0
+    assert [p.name for p in written] == ["run_times.csv"] and written[0].is_relative_to(REPO / "results")
     assert [name for name, _ in calls] == ["05_applications.ipynb"]
     params = calls[0][1]["parameters"]
     assert params["figures_dir"] == str(REPO / "figures") and params["results_dir"] == str(REPO / "results")
