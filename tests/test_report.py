@@ -213,6 +213,27 @@ def test_zoom_explanation_rows_follow_the_numbers(tmp_path):
     assert "## Explanations tested" in report and "the detail alone" in report
 
 
+def test_defects_explanation_asks_whether_defective_faces_are_easier_to_fit(tmp_path):
+    """Table 3's explanation row: a defective face's loss against its intact face's, per face."""
+    from i2s.report import explanations
+
+    def rows(sign):
+        out = []
+        for i in range(6):
+            f, base = f"faces/f{i}", 1.0 + 0.1 * i
+            out.append({"image": f, "defect": "non-defective", "loss_x1e5": base, "dist_to_w_avg": 30.0})
+            for k, defect in enumerate(("eyes", "mouth")):
+                out.append({"image": f, "defect": defect, "loss_x1e5": base + sign * (0.2 + 0.01 * (i + k)),
+                            "dist_to_w_avg": 30.0})
+        return out
+
+    for sign, verdict in ((-1, "agrees"), (+1, "disagrees")):
+        _write(tmp_path, "defects_per_image", rows(sign))
+        v = [e for e in explanations(tmp_path) if e.claim.startswith("Defective faces embed with a lower loss")]
+        assert len(v) == 1 and v[0].verdict == verdict and v[0].comparison.n_images == 6
+        assert v[0].comparison.n_pairs == 12 and np.sign(v[0].comparison.effect) == sign
+
+
 def test_sensitivity_lists_every_claim_under_every_run(tmp_path):
     """With a second results folder beside this one, REPORT.md gains one column per run."""
     from i2s.report import sensitivity
