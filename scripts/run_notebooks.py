@@ -67,16 +67,19 @@ def run_side_by_side(names: Sequence[str], jobs: int, run: Callable[[str], None]
             f.result()
 
 
-def longest_first(notebooks: list[Path], *times_csvs: Path) -> list[Path]:
+def longest_first(notebooks: list[Path], *times_csvs: Path, after: dict[str, str] = AFTER) -> list[Path]:
     """The notebooks by their last run time (the first of ``times_csvs`` that exists), longest
-    first, so that side by side the long ones do not end up last; unknown ones keep their place."""
+    first, so that side by side the long ones do not end up last; unknown ones keep their place.
+    A prerequisite (01) goes first of all: its dependants, 04 the longest among them, wait for it."""
     from i2s.io import read_csv_rows
 
     for csv in times_csvs:
         if csv.is_file():
             secs = {r["notebook"]: float(r["seconds"]) for r in read_csv_rows(csv) if r.get("seconds")}
-            return sorted(notebooks, key=lambda n: -secs.get(n.stem, 0.0))
-    return notebooks
+            notebooks = sorted(notebooks, key=lambda n: -secs.get(n.stem, 0.0))
+            break
+    first = set(after.values())
+    return [n for n in notebooks if n.name[:2] in first] + [n for n in notebooks if n.name[:2] not in first]
 
 
 def kernel_threads() -> int:

@@ -404,6 +404,14 @@ def test_notebooks_side_by_side_wait_for_the_one_whose_embeddings_they_reuse(mon
     run_notebooks.run_side_by_side(["04_b", "07_c"], 2, run)  # 01 not in this run: nothing to wait for
     assert peak[0] == 2 and len(events) == 4
 
+    times = tmp_path / "times.csv"
+    from i2s.io import write_csv
+
+    write_csv(times, [{"notebook": n, "seconds": t} for n, t in
+                      (("01_a", 100), ("04_b", 400), ("07_c", 300), ("02_d", 200))])
+    order = run_notebooks.longest_first([Path(f"{n}.ipynb") for n in ("01_a", "02_d", "04_b", "07_c")], times)
+    assert [p.stem for p in order] == ["01_a", "04_b", "07_c", "02_d"]  # 01 first: the longest (04) waits for it
+
     threads = []
     monkeypatch.setattr(i2s.report, "write_report", lambda results: results / "REPORT.md")
     run_notebooks = _run_notebooks_stubbed(
