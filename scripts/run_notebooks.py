@@ -36,7 +36,7 @@ def run_side_by_side(names: Sequence[str], jobs: int, run: Callable[[str], None]
     """``run(name)`` for every name, ``jobs`` at a time, in the given order, except that a name
     whose prerequisite (``after``, by its first two characters) is in the list waits until that
     one has finished. A ``run`` that raises counts as finished (its dependants still run)."""
-    pending, running, done = list(names), set(), set()
+    pending, done = list(names), set()
     prefixes = {n[:2] for n in names}
     cond = threading.Condition()
 
@@ -53,12 +53,10 @@ def run_side_by_side(names: Sequence[str], jobs: int, run: Callable[[str], None]
                     return
                 n = next(n for n in pending if ready(n))
                 pending.remove(n)
-                running.add(n[:2])
             try:
                 run(n)
             finally:
                 with cond:
-                    running.discard(n[:2])
                     done.add(n[:2])
                     cond.notify_all()
 
