@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import experiments as ex
@@ -121,9 +122,8 @@ def claims(results: Path) -> list[Verdict]:
 
     de = _read(results, DEFECTS_PER_IMAGE)
     if de is not None:
-        base = de[de["defect"] == "non-defective"].set_index("image")["dist_to_w_avg"]
-        d = de[(de["defect"] != "non-defective") & de["image"].isin(base.index)]
-        c = paired_comparison(d["dist_to_w_avg"].to_numpy(), base[d["image"]].to_numpy(), "greater",
+        d, base = _defect_pairs(de, "dist_to_w_avg")
+        c = paired_comparison(d["dist_to_w_avg"].to_numpy(), base, "greater",
                               groups=d["image"].to_numpy()) if len(d) else None
         add("Defective faces embed farther from w̄ than intact ones (supp., Table 3)", c,
             f"‖w* − w̄‖ of a defective face minus the intact one, {d['defect'].nunique()} defects, resampling faces",
@@ -157,6 +157,14 @@ def claims(results: Path) -> list[Verdict]:
 ZOOM = ex.ZoomExplanation.output_name("per_image")
 
 
+def _defect_pairs(de: pd.DataFrame, column: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Table 3's pairs: the rows of defective faces whose intact face was embedded too, and that
+    intact face's ``column`` beside each."""
+    base = de[de["defect"] == "non-defective"].set_index("image")[column]
+    d = de[(de["defect"] != "non-defective") & de["image"].isin(base.index)]
+    return d, base[d["image"]].to_numpy()
+
+
 def explanations(results: Path) -> list[Verdict]:
     """Explanations offered for a disagreement, tested; 'agrees' means a lower loss than the
     original face. Table 1's zoom-in (:func:`i2s.experiments.zoom_explanation`): does the closer
@@ -175,11 +183,9 @@ def explanations(results: Path) -> list[Verdict]:
                                f"L ×1e5 of {label} minus the original, per face ('agrees': lower)", c, "L ×1e5"))
     de = _read(results, DEFECTS_PER_IMAGE)
     if de is not None:
-        base = de[de["defect"] == "non-defective"].set_index("image")["loss_x1e5"]
-        d = de[(de["defect"] != "non-defective") & de["image"].isin(base.index)]
+        d, base = _defect_pairs(de, "loss_x1e5")
         if len(d):
-            c = paired_comparison(d["loss_x1e5"].to_numpy(), base[d["image"]].to_numpy(), "less",
-                                  groups=d["image"].to_numpy())
+            c = paired_comparison(d["loss_x1e5"].to_numpy(), base, "less", groups=d["image"].to_numpy())
             out.append(Verdict("Defective faces embed with a lower loss than the intact face (easier to fit: against "
                                "Table 3's higher losses, and a reason to travel less from w̄)", c.verdict,
                                f"L ×1e5 of a defective face minus the intact one, {d['defect'].nunique()} defects, "
