@@ -110,6 +110,14 @@ def device_name(device: str) -> str:
     return f"cpu: {cpu}, {threads} threads" if threads else f"cpu: {cpu}"
 
 
+def notebook_model(arg: str) -> str:
+    """What the notebooks get as ``model``: the user's ``--model`` as given (``auto``, a short
+    name), or, for a checkpoint file, its absolute path (the kernels run in notebooks/, and a
+    checkpoint's short name is not something they can load)."""
+    path = Path(arg).expanduser()
+    return str(path.resolve()) if path.is_file() else arg
+
+
 def merge_times(path: Path, times: list[dict]) -> list[dict]:
     """The rows of ``run_times.csv`` after this run: its notebooks' new rows, and the earlier rows
     of notebooks it did not run (a long profile run in parts still lists every notebook once)."""
@@ -193,7 +201,7 @@ def _run(args, pm, notebooks: list[Path], model: str, run: str, results: Path, f
         print(f"[run] {nb.name} ...", flush=True)
         try:
             pm.execute_notebook(str(nb), str(out_dir / nb.name), cwd=str(REPO / "notebooks"), progress_bar=False,
-                                parameters=dict(model=model if args.model != "auto" else "auto", profile=args.profile,
+                                parameters=dict(model=notebook_model(args.model), profile=args.profile,
                                                 steps=args.steps, device=args.device, interactive=False,
                                                 perceptual=args.perceptual,
                                                 figures_dir=str(args.figures), results_dir=str(args.results)))

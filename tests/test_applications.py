@@ -438,3 +438,24 @@ def test_run_notebooks_passes_the_committed_folders(monkeypatch, tmp_path):
     params = calls[0][1]["parameters"]
     assert params["figures_dir"] == str(REPO / "figures") and params["results_dir"] == str(REPO / "results")
     assert params["interactive"] is False
+
+
+def test_run_notebooks_passes_a_checkpoint_path_not_its_short_name(monkeypatch, tmp_path):
+    """--model path/to/checkpoint.pt: the notebooks get the checkpoint's absolute path (they run in
+    notebooks/ and cannot load a short name such as 'mini-v2-interim-58k'); a short name goes
+    through as given. Results still land in the folder named after the generator."""
+    import i2s.report
+
+    calls, reports = [], []
+    monkeypatch.setattr(i2s.report, "write_report", lambda results: reports.append(results) or results / "REPORT.md")
+    run_notebooks = _run_notebooks_stubbed(monkeypatch, lambda src, dst, kw: calls.append(kw["parameters"]["model"]))
+    ckpt = tmp_path / "ckpt" / "g.pt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"not read: load_generator is stubbed")
+    monkeypatch.chdir(tmp_path)
+    common = ["--only", "06", "--figures", str(tmp_path / "f"), "--results", str(tmp_path / "r")]
+    assert run_notebooks.main(["--model", "ckpt/g.pt", *common]) == 0
+    assert calls == [str(ckpt.resolve())]
+    assert run_notebooks.main(["--model", "mini", *common]) == 0
+    assert calls[1] == "mini"
+    assert run_notebooks.notebook_model("auto") == "auto"
