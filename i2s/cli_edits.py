@@ -150,6 +150,7 @@ def cmd_expression(args: argparse.Namespace) -> int:
 
     from .cli import _load_generator_or_report
     from .edits import expression_transfer
+    from .experiments import ExpressionRule, expression_rule
 
     paths = _check_inputs(args.inputs)
     pair = _check_inputs([args.neutral, args.expressive])
@@ -157,18 +158,22 @@ def cmd_expression(args: argparse.Namespace) -> int:
     if G is None:
         return 2
     (_, w2), (_, w3) = _latents(pair, G, args)
-    relative = args.relative if args.relative is not None else G.info.get("tier") != "paper"
+    rule = expression_rule(G, args.threshold)  # the paper tier: absolute 1.0; the others: relative 0.5
+    if args.relative is not None and args.relative != rule.relative:
+        rule = ExpressionRule(args.threshold if args.threshold is not None else (0.5 if args.relative else 1.0),
+                              relative=args.relative)
     names, ws = [], []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for name, w1 in _latents(paths, G, args):
-            ws.append(expression_transfer(w1, w2, w3, torch.tensor(args.strengths), args.threshold, relative=relative))
+            ws.append(expression_transfer(w1, w2, w3, torch.tensor(args.strengths), rule.threshold, rule.normalize,  # type: ignore[arg-type]
+                                          rule.relative))
             names += [f"{name}_expr{s:+g}" for s in args.strengths]
     for msg in dict.fromkeys(str(c.message) for c in caught):  # one warning per cause
         print(f"[i2s] warning: {msg}", file=sys.stderr)
-    print(f"[i2s] expression transfer, threshold {args.threshold:g} ({'relative' if relative else 'absolute'})")
-    _write(G, names, torch.cat(ws), Path(args.out), {"edit": "expression", "threshold": args.threshold,
-           "relative": relative}, cols=len(args.strengths))
+    print(f"[i2s] expression transfer: {rule.describe()}")
+    _write(G, names, torch.cat(ws), Path(args.out), {"edit": "expression", "threshold": rule.threshold,
+           "relative": rule.relative, "normalize": rule.normalize}, cols=len(args.strengths))
     return 0
 
 
@@ -231,8 +236,11 @@ def add_edit_parsers(sub) -> None:
     x.add_argument("inputs", nargs="+", help="target photos or .latent.pt files")
     x.add_argument("--neutral", required=True, help="the source person's neutral photo or latent (w2)")
     x.add_argument("--expressive", required=True, help="the same person's expressive photo or latent (w3)")
-    x.add_argument("--strengths", type=_strengths, default=[-2.0, 0.0, 2.0, 4.0], help="comma-separated λ values")
-    x.add_argument("--threshold", type=float, default=1.0, help="rows of w3 - w2 below it are zeroed (the paper: 1)")
+    x.add_argument("--strengths", type=_strengths, default=[-1.0, 0.0, 0.5, 1.0],
+                   help="comma-separated λ values (1: the target moves as far as the source did from neutral to expressive)")
+    x.add_argument("--threshold", type=float, default=None,
+                   help="rows of w3 - w2 below it are zeroed (default: the paper's 1 for the paper tier, "
+                        "0.5 x the mean row norm for the others)")
     x.add_argument("--relative", action=argparse.BooleanOptionalAction, default=None,
                    help="threshold relative to the mean row norm of w3 - w2 (default: on except for the paper tier)")
     _common(x)

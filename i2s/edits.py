@@ -53,16 +53,22 @@ def crossover(w_content: torch.Tensor, w_style: torch.Tensor, layer: int | None 
 
 
 def expression_direction(w2: torch.Tensor, w3: torch.Tensor, threshold: float = 1.0,
-                         normalize: Normalize = "global", relative: bool = False) -> torch.Tensor:
+                         normalize: Normalize = "none", relative: bool = False) -> torch.Tensor:
     """The expression code of §4.3 from a neutral (w2) and an expressive (w3) embedding.
 
     Our reading of the paper ("a lower bound threshold on the L2-norm of the channels of the
     difference latent code, below which the channel is replaced by a zero vector ... the threshold
     is 1. We normalize the resultant vectors"): ``d = w3 - w2``; every *layer row* of d (a 512-d
     "channel" of the W+ code) whose L2 norm is below the threshold becomes zero, which removes
-    layers that differ only by noise (e.g. background); then the result is normalised, so that λ
-    alone sets the intensity: ``"global"`` divides by the norm of the whole code (default),
-    ``"per_layer"`` makes each kept row unit length, ``"none"`` keeps the raw difference.
+    layers that differ only by noise (e.g. background).
+
+    Then the paper normalises "to control the intensity", without saying to what. ``"none"``
+    (default) keeps the thresholded difference itself, so λ is the share of the source's own
+    change: λ = 1 moves the target as far as the source moved from neutral to expressive, on
+    any model. ``"global"`` divides by the norm of the whole code (λ in W+ units: a model's
+    useful range depends on how far its embeddings lie apart; mini's neutral/smiling pairs
+    differ by ~36, so λ = 4.5 moved a target an eighth of the way and the smile measure saw
+    nothing, issue 17), ``"per_layer"`` makes each kept row unit length.
 
     ``relative=False`` is the paper's absolute threshold (1.0, in the units of the FFHQ model's
     5000-step embeddings). How far two embeddings differ depends on the model and on how long
@@ -93,9 +99,9 @@ def expression_direction(w2: torch.Tensor, w3: torch.Tensor, threshold: float = 
 
 
 def expression_transfer(w1: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor, lam: float | torch.Tensor,
-                        threshold: float = 1.0, normalize: Normalize = "global", relative: bool = False) -> torch.Tensor:
-    """§4.3: ``w = w1 + λ · d`` with d the thresholded, normalised ``w3 - w2``
-    (:func:`expression_direction`; ``relative`` scales the threshold with d's row norms).
+                        threshold: float = 1.0, normalize: Normalize = "none", relative: bool = False) -> torch.Tensor:
+    """§4.3: ``w = w1 + λ · d`` with d the thresholded ``w3 - w2`` (:func:`expression_direction`;
+    ``relative`` scales the threshold with d's row norms; by default λ = 1 is the source's own change).
 
     ``w1``: the target face; ``w2``: the source person's neutral face; ``w3``: the same
     person's expressive (e.g. smiling) face. Negative λ moves the other way (Fig. 7, left).

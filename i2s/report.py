@@ -36,6 +36,11 @@ LOSS_VS_STEPS = ex.LossVsSteps.output_name("table")
 INIT_PER_IMAGE = ex.InitPerClass.output_name("per_image")
 AFFINE_PER_IMAGE = ex.AffineRobustness.output_name("per_image")
 DEFECTS_PER_IMAGE = ex.Defects.output_name("per_image")
+SMILE = ex.ExpressionEditing.output_name("smile")
+CROSSOVER = ex.StyleTransfer.output_name("measures")
+# every table a claim is decided from (a results folder holding any of them has claims to compare)
+CLAIM_TABLES = (CLASSES, LATENT_SPACE, INIT_PER_IMAGE, AFFINE_PER_IMAGE, DEFECTS_PER_IMAGE, LOSS_ABLATION,
+                LOSS_VS_STEPS, CROSSOVER, SMILE)
 
 
 def missing_outputs(figures: Path, results: Path) -> list[str]:
@@ -100,8 +105,8 @@ def claims(results: Path) -> list[Verdict]:
         add("w̄ init is better for faces (§5.1, Table 2)", None, f"{INIT_PER_IMAGE}.csv missing")
 
     ce = _read(results, CLASSES)
-    if ce is not None:
-        f, o = ce[ce["class"] == "faces"], ce[ce["class"] != "faces"]
+    f, o = (ce[ce["class"] == "faces"], ce[ce["class"] != "faces"]) if ce is not None else (None, None)
+    if f is not None and len(f) and len(o):
         add("Faces embed close to w̄; other classes scatter further (§5.1)",
             unpaired_comparison(f["dist_to_w_avg"].to_numpy(), o["dist_to_w_avg"].to_numpy(), "less"),
             "mean ‖w* − w̄‖ of faces minus non-faces (different images)", "‖w* − w̄‖")
@@ -151,6 +156,27 @@ def claims(results: Path) -> list[Verdict]:
         add("The loss converges fastest for faces (§5.3, Fig. 10)", c,
             f"steps to 95 % of the final drop, faces minus other classes ({len(f)} face(s), {len(o)} other images)",
             "steps")
+
+    cm = _read(results, CROSSOVER)
+    if cm is not None and "default_split" in cm.columns:
+        d = cm[cm["default_split"].astype(str) == "True"]
+        c = paired_comparison(d["colour_to_style"].to_numpy(), d["colour_content_to_style"].to_numpy(), "less",
+                              groups=d["content"].to_numpy()) if len(d) else None
+        same = f"; content kept (identity < 0.6) in {int(d['same_person'].astype(str).eq('True').sum())} of {len(d)}" \
+            if "same_person" in d.columns and len(d) else ""
+        add("Crossover takes the style image's colours and textures (§4.2, Fig. 6)", c,
+            "colour-statistics distance to the style image of the crossover minus that of the content image, "
+            f"default split, resampling content faces{same}", "colour distance")
+
+    sm = _read(results, SMILE)
+    if sm is not None:
+        pair = sm[sm["source_kind"] == ex.PAIR] if "source_kind" in sm.columns else sm
+        done = ex.smile_comparison(pair)
+        rule = f", {pair['rule'].iloc[0]} threshold {pair['threshold'].iloc[0]:g}" if {"rule", "threshold"} <= set(pair) else ""
+        add("Expression transfer makes other people smile (§4.3, Fig. 7)", None if done is None else done[0],
+            "smile ratio (mouth-corner / eye distance, dlib landmarks) of a target moved along another person's "
+            f"neutral → smiling direction, mean over λ > 0, minus the target itself{rule}; resampling targets",
+            "smile ratio")
     return out
 
 
@@ -206,11 +232,20 @@ def _claims_md(verdicts: list[Verdict], side: str = "on the paper's side") -> st
     return "\n".join(rows)
 
 
+def _tag(results: Path) -> pd.Series | None:
+    """The tag (model, tier, perceptual network, profile) of a results folder: the first row of
+    the first of its claim CSVs that carries one (a run of one notebook has only its own CSVs)."""
+    for name in CLAIM_TABLES:
+        df = _read(results, name)
+        if df is not None and len(df) and {"model", "profile", "perceptual_net"} <= set(df.columns):
+            return df.iloc[0]
+    return None
+
+
 def _run_label(results: Path) -> str:
     """``mini-faces64 · quick · vgg16-random``: who produced a results folder (from its CSVs' tag)."""
-    tag = _read(results, CLASSES)
-    if tag is not None and {"model", "profile", "perceptual_net"} <= set(tag.columns):
-        r = tag.iloc[0]
+    r = _tag(results)
+    if r is not None:
         return f"{r['model']} · {r['profile']} · {r['perceptual_net']}"
     return f"{results.parent.name} · {results.name}"
 
@@ -223,7 +258,8 @@ def sensitivity(results: Path) -> pd.DataFrame | None:
     results = Path(results)
     root, model, profile = results.parent.parent, results.parent.name, results.name
     others = sorted({p for p in list(root.glob(f"{model}/*")) + list(root.glob(f"*/{profile}"))
-                     if p.is_dir() and p.resolve() != results.resolve() and (p / f"{CLASSES}.csv").is_file()})
+                     if p.is_dir() and p.resolve() != results.resolve()
+                     and any((p / f"{t}.csv").is_file() for t in CLAIM_TABLES)})
     if not others:
         return None
     table: dict[str, dict[str, str]] = {}
@@ -246,11 +282,9 @@ def _table_md(df: pd.DataFrame) -> str:
 def write_report(results: Path, figures: Path | None = None, title_note: str = "") -> Path:
     """Write results/<model>/<profile>/REPORT.md from the notebooks' CSVs."""
     results = Path(results)
-    tag = _read(results, CLASSES)
-    who = ""
-    if tag is not None and {"model", "tier", "perceptual_net", "profile"} <= set(tag.columns):
-        r = tag.iloc[0]
-        who = f"Generator `{r['model']}` ({r['tier']} tier), perceptual network `{r['perceptual_net']}`, profile `{r['profile']}`."
+    r, who = _tag(results), ""
+    if r is not None:
+        who = f"Generator `{r['model']}` ({r.get('tier', 'unknown')} tier), perceptual network `{r['perceptual_net']}`, profile `{r['profile']}`."
     parts = [f"# Image2StyleGAN reproduction report\n\n{who} {title_note}".rstrip(),
              "The paper's numbers come from the official FFHQ-1024 StyleGAN after 5000 steps. Where another "
              "generator, perceptual network or profile ran, compare trends, not absolute values.",

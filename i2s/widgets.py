@@ -10,12 +10,15 @@ the absolute rule would zero the direction and the slider would change nothing."
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from .edits import crossover, expression_transfer, morph
 from .io import tensor_to_pil
+
+if TYPE_CHECKING:
+    from .experiments import ExpressionRule
 
 
 def _png(x: torch.Tensor, scale: int = 3) -> bytes:
@@ -28,16 +31,16 @@ def _png(x: torch.Tensor, scale: int = 3) -> bytes:
 
 def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_style: torch.Tensor,
              style_names: Sequence[str], w_neutral: torch.Tensor, w_smiling: torch.Tensor, interactive: bool = True,
-             relative: bool | None = None):
+             rule: "ExpressionRule | None" = None):
     """Three panels: morph (image A, image B, λ), crossover (content, style, layer), expression
-    (target, λ, threshold; direction from the first neutral/smiling pair; ``relative``: the
-    threshold rule, default :func:`i2s.experiments.expression_rule` of the generator). Returns the
-    widget (``interactive``) or the saved static grids (:class:`i2s.experiments.ExplorerGrids`)."""
+    (target, λ, threshold; direction from the first neutral/smiling pair; ``rule``: the
+    threshold rule, default :func:`i2s.experiments.expression_rule` of the generator; λ = 1 is
+    the source's own change). Returns the widget (``interactive``) or the saved static grids
+    (:class:`i2s.experiments.ExplorerGrids`)."""
     from .experiments import expression_rule
 
     G = s.G
-    if relative is None:
-        relative = expression_rule(G).relative
+    rule = rule or expression_rule(G)
 
     def render(code: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -46,7 +49,7 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
     short = [n.split("/")[-1] for n in names]
     if not interactive:
         return _static(s, w, short, w_style, [n.split("/")[-1] for n in style_names], w_neutral, w_smiling, render,
-                       relative)
+                       rule)
 
     import ipywidgets as W
 
@@ -74,13 +77,13 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
                       lambda i, j, k: render(crossover(w[i], w_style[j], k)))
 
     target = W.Dropdown(options=opts, value=0, description="target")
-    strength = W.FloatSlider(value=0.0, min=-6.0, max=6.0, step=0.5, description="λ")
-    thresh = W.FloatSlider(value=1.0, min=0.0, max=3.0 if relative else 5.0, step=0.25,
-                           description="× mean norm" if relative else "threshold")
-    rule = "relative threshold (× mean row norm)" if relative else "the paper's absolute threshold"
-    expr_box = panel(f"Expression transfer (§4.3), {rule}", [target, strength, thresh],
-                     lambda i, l, t: render(expression_transfer(w[i], w_neutral[0], w_smiling[0], l, threshold=t,
-                                                                relative=relative)))
+    strength = W.FloatSlider(value=0.0, min=-1.5, max=1.5, step=0.25, description="λ")
+    thresh = W.FloatSlider(value=rule.threshold, min=0.0, max=3.0 if rule.relative else 5.0, step=0.25,
+                           description="× mean norm" if rule.relative else "threshold")
+    kind = "relative threshold (× mean row norm)" if rule.relative else "the paper's absolute threshold"
+    expr_box = panel(f"Expression transfer (§4.3), {kind}; λ = 1: the source's own change", [target, strength, thresh],
+                     lambda i, l, t: render(expression_transfer(w[i], w_neutral[0], w_smiling[0], l, t,
+                                                                rule.normalize, rule.relative)))  # type: ignore[arg-type]
     from .directions import apply, directions_for
 
     dirs = directions_for(G, "sefa")
@@ -92,7 +95,7 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
     return W.HBox([morph_box, cross_box, expr_box, dir_box])  # shown as the cell's value
 
 
-def _static(s, w, short, w_style, style_short, w_neutral, w_smiling, render, relative: bool):
+def _static(s, w, short, w_style, style_short, w_neutral, w_smiling, render, rule: "ExpressionRule"):
     """The slider values as grids (for papermill and static HTML), saved under the names of
     :class:`i2s.experiments.ExplorerGrids`."""
     from .experiments import ExplorerGrids
@@ -102,13 +105,13 @@ def _static(s, w, short, w_style, style_short, w_neutral, w_smiling, render, rel
     morph_row = torch.stack([render(morph(w[0], w[1], l)) for l in lams])
     layers = list(range(0, s.G.num_layers + 1, max(1, s.G.num_layers // 5)))
     cross_row = torch.stack([render(crossover(w[0], w_style[0], k)) for k in layers])
-    # relative: a row at 2 x the mean norm is rare, so the grid stays at 0.5-1.5 (all rows, the above-average ones, fewer)
-    strengths, thresholds = [-4.0, -2.0, 0.0, 2.0, 4.0], ([0.5, 1.0, 1.5] if relative else [0.5, 1.0, 2.0])
-    expr_rows = [torch.stack([render(expression_transfer(w[0], w_neutral[0], w_smiling[0], l, threshold=t,
-                                                         relative=relative))
+    # relative: a row at 2 x the mean norm is rare, so the grid stays at 0-1.5 (all rows, about half, the largest)
+    strengths, thresholds = [-1.0, -0.5, 0.0, 0.5, 1.0], ([0.0, 0.5, 1.0, 1.5] if rule.relative else [0.5, 1.0, 2.0])
+    expr_rows = [torch.stack([render(expression_transfer(w[0], w_neutral[0], w_smiling[0], l, t, rule.normalize,
+                                                         rule.relative))  # type: ignore[arg-type]
                               for l in strengths]) for t in thresholds]
-    unit = " × mean row norm" if relative else ""
-    rule = "relative threshold" if relative else "the paper's absolute threshold"
+    unit = " × mean row norm" if rule.relative else ""
+    kind = "relative threshold" if rule.relative else "the paper's absolute threshold"
     grids = ExplorerGrids(
         morph=image_rows([morph_row], [f"{short[0]} → {short[1]}"], [f"λ={l}" for l in lams],
                          f"Fig. 4 (§4.1) explorer: morph λ·A + (1 − λ)·B, A = {short[0]}, B = {short[1]}"),
@@ -117,7 +120,7 @@ def _static(s, w, short, w_style, style_short, w_neutral, w_smiling, render, rel
                              f"Fig. 6 (§4.2) explorer: crossover split layer, content {short[0]}, "
                              f"style {style_short[0]}"),
         expression=image_rows(expr_rows, [f"threshold {t}{unit}" for t in thresholds], [f"λ={l}" for l in strengths],
-                              f"Fig. 7 (§4.3) explorer: expression strength λ and threshold ({rule}), "
+                              f"Fig. 7 (§4.3) explorer: expression strength λ (1: the source's own change) and threshold ({kind}), "
                               f"target {short[0]}"),
     )
     grids.save(s)

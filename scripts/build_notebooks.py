@@ -106,10 +106,12 @@ display(morphs.smoothness)  # frame-to-frame pixel RMS change: max / mean near 1
         ("code", '''styles = ex.style_transfer(s, codes)
 styles.save(s)
 display(styles.by_split)  # identity distance to the content (< 0.6: same person), colour distance to the style'''),
-        ("md", "## Expression transfer (§4.3, Fig. 7): w = w1 + λ·d, d = normalised (w3 − w2) with rows below the threshold zeroed\n\n"
-               "The paper tier keeps the paper's absolute threshold (1.0); other tiers keep the rows whose norm is at "
-               "least the mean row norm (`ex.expression_rule`). Measured: each neutral/smiling pair applied to the other "
-               "people's neutral faces, the smile ratio (mouth width / eye distance, dlib landmarks) against λ = 0."),
+        ("md", "## Expression transfer (§4.3, Fig. 7): w = w1 + λ·d, d = w3 − w2 with rows below the threshold zeroed\n\n"
+               "λ = 1 moves the target as far as the source moved from neutral to smiling. The paper tier keeps the "
+               "paper's absolute threshold (1.0); other tiers keep the rows whose norm is at least half the mean row "
+               "norm (`ex.expression_rule`). Measured: each neutral/smiling pair applied to the other people's neutral "
+               "faces (the paper's protocol), and the mean of the other pairs (ours), the smile ratio (mouth width / "
+               "eye distance, dlib landmarks) against λ = 0."),
         ("code", '''expressions = ex.expression_editing(s, codes)
 expressions.save(s)
 display(expressions.smile_summary)  # Δ smile ratio per λ: mean, spread, 95 % interval, verdict'''),

@@ -51,11 +51,12 @@ def codes_near_mean(G, n: int, scale: float, seed: int = 0) -> torch.Tensor:
 
 def test_tier_chooses_the_threshold_rule():
     G = make_generator(32)
-    assert ex.expression_rule(G) == ex.ExpressionRule(1.0, relative=True)  # tier "random"
+    assert ex.expression_rule(G) == ex.ExpressionRule(0.5, relative=True)  # tier "random"
     G.info = {**G.info, "tier": "embedded"}
-    assert ex.expression_rule(G).relative
+    assert ex.expression_rule(G).relative and ex.expression_rule(G, 1.5).threshold == 1.5
     G.info = {**G.info, "tier": "paper"}
     assert ex.expression_rule(G) == ex.ExpressionRule(1.0, relative=False)
+    assert ex.expression_rule(G).normalize == "none" and "own change" in ex.expression_rule(G).describe()
     assert "absolute" in ex.expression_rule(G).describe() and "relative" in ex.ExpressionRule(1.0, True).describe()
 
 
@@ -103,7 +104,23 @@ def test_smile_table_has_one_row_per_source_target_and_lambda(session):
     for (src, tgt, lam), v in table.set_index(["source", "target", "lam"])["delta_smile_ratio"].items():
         assert v == pytest.approx(recomputed[(src, tgt, lam)] - recomputed[(src, tgt, 0.0)])
 
-    summary = ex.smile_summary(table)
+    assert (table["source_kind"] == ex.PAIR).all() and (table["normalize"] == "none").all()
+
+    # average=True: one source per target, the mean of the *other* people's pairs
+    avg = ex.expression_smile(session, people, w_neutral, w_smiling, lams, average=True)
+    assert len(avg) == 3 * 4 and (avg["source_kind"] == ex.AVERAGE).all()
+    assert set(avg["source"]) == {"mean of 2 others"} and sorted(avg["target"]) == sorted(people * 4)
+    by_hand = ex.expression_smile(session, ["p0", "mean"], torch.stack([w_neutral[0], w_neutral[1:].mean(0)]),
+                                  torch.stack([w_smiling[0], w_smiling[1:].mean(0)]), lams)
+    ours = avg[avg["target"] == "p0"].set_index("lam")["smile_ratio"]
+    expected = by_hand[by_hand["target"] == "p0"].set_index("lam")["smile_ratio"]
+    assert np.allclose(ours.sort_index(), expected.sort_index(), atol=1e-6)  # the mean pair's direction, applied to p0
+
+    both = pd.concat([table, avg], ignore_index=True)
+    summary = ex.smile_summary(both)
+    assert list(summary["source_kind"]) == [ex.PAIR] * 4 + [ex.AVERAGE] * 4
+    assert (summary[summary["source_kind"] == ex.AVERAGE]["n_pairs"] == 3).all()
+    summary = summary[summary["source_kind"] == ex.PAIR]
     assert list(summary["scope"]) == ["λ=-1.5", "λ=1.5", "λ=3", "mean over λ>0"]
     assert list(summary["direction"]) == ["less", "greater", "greater", "greater"]
     assert (summary["n_pairs"] == 6).all() and (summary["n_targets"] == 3).all()
@@ -136,6 +153,19 @@ def test_smile_summary_verdicts_on_known_data():
     assert (backwards["verdict"] == "disagrees").all()
     nothing = ex.smile_summary(_synthetic_smile_table(slope=0.0, noise=0.05)).set_index("scope")
     assert nothing.loc["λ=3", "verdict"] == "inconclusive"
+
+
+def test_smile_comparison_pairs_each_lambda_with_the_same_pairs_lambda_zero():
+    table = _synthetic_smile_table(slope=0.03, noise=0.0)
+    c, per_pair = ex.smile_comparison(table)  # pooled over λ > 0: mean of 1.5 and 3
+    assert c.verdict == "agrees" and (c.n_pairs, c.n_images) == (20, 5) and len(per_pair) == 20
+    assert np.allclose(per_pair["delta"], 0.03 * 2.25) and c.effect == pytest.approx(0.0675)
+    c, _ = ex.smile_comparison(table, -1.5)
+    assert c.direction == "less" and c.verdict == "agrees" and c.effect == pytest.approx(-0.045)
+    assert ex.smile_comparison(table, 7.0) is None  # no such λ
+    gap = table.copy()
+    gap.loc[gap["lam"] == 3.0, "smile_ratio"] = np.nan  # a face whose landmarks were not found
+    assert ex.smile_comparison(gap, 3.0) is None
 
 
 # ----------------------------------------------------------------------------- §4.2 crossover

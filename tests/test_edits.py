@@ -33,13 +33,15 @@ def test_expression_threshold_and_normalisation():
     w3 = torch.tensor([[3.0, 4, 0], [0.5, 0, 0], [0, 0, 0], [0, 0, 2]])  # row norms 5, 0.5, 0, 2
     d = expression_direction(w2, w3, threshold=1.0, normalize="none")
     assert torch.equal(d[1], torch.zeros(3)) and torch.equal(d[0], w3[0]) and torch.equal(d[3], w3[3])
-    g = expression_direction(w2, w3, threshold=1.0)
+    assert torch.equal(expression_direction(w2, w3, threshold=1.0), d)  # default: λ = 1 is the source's own change
+    g = expression_direction(w2, w3, threshold=1.0, normalize="global")
     assert g.norm().item() == pytest.approx(1.0) and torch.allclose(g[0], w3[0] / (29 ** 0.5))
     p = expression_direction(w2, w3, threshold=1.0, normalize="per_layer")
     assert p[0].norm().item() == pytest.approx(1.0) and p[3].norm().item() == pytest.approx(1.0) and p[1].norm() == 0
     w1 = torch.randn(4, 3)
-    assert torch.allclose(expression_transfer(w1, w2, w3, 2.0), w1 + 2 * g)
-    assert torch.allclose(expression_transfer(w1, w2, w3, -1.0), w1 - g)
+    assert torch.allclose(expression_transfer(w1, w2, w3, 2.0, normalize="global"), w1 + 2 * g)
+    assert torch.allclose(expression_transfer(w1, w2, w3, -1.0), w1 - d)
+    assert torch.allclose(expression_transfer(w2, w2, w3, 1.0), w2 + d)  # λ = 1: as far as the source moved
     assert expression_transfer(w1, w2, w3, torch.tensor([-1.0, 0.0, 1.0])).shape == (3, 4, 3)
     # a threshold above every row norm leaves no direction at all (no division by zero)
     assert torch.equal(expression_direction(w2, w3, threshold=10.0), torch.zeros(4, 3))
@@ -61,6 +63,6 @@ def test_relative_threshold_where_the_absolute_one_zeroed_everything():
     assert torch.equal(zero, torch.zeros_like(zero))
     rel = expression_direction(w2, w3, relative=True)
     kept = (rel.norm(dim=-1) > 0).nonzero().flatten().tolist()
-    assert kept == [3, 4] and rel.norm().item() == pytest.approx(1.0, abs=1e-5)
+    assert kept == [3, 4] and torch.allclose(rel[3:5], d[3:5], atol=1e-6)  # kept rows: the source's own change
     moved = expression_transfer(w2, w2, w3, 2.0, relative=True)
     assert not torch.equal(moved, w2) and torch.equal(moved[0], w2[0])  # background rows untouched

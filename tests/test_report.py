@@ -256,3 +256,58 @@ def test_sensitivity_lists_every_claim_under_every_run(tmp_path):
     assert near.iloc[0].startswith("inconclusive") and near.iloc[1].startswith("agrees (-20")
     assert t.loc["Embedding into W+ beats W (§3.3, Fig. 5)"].tolist() == ["not run", "not run"]
     assert "## Sensitivity" in write_report(quick).read_text()
+
+
+def test_a_folder_with_one_notebooks_tables_joins_the_sensitivity_table(tmp_path):
+    """A run of one notebook (the paper profile's 03 on the disputed claims) has no
+    class_embedding.csv: it still gets a column, labelled from the tag of the CSVs it has."""
+    from i2s.report import sensitivity
+
+    quick, paper = tmp_path / "mini" / "quick", tmp_path / "mini" / "paper"
+    quick.mkdir(parents=True)
+    paper.mkdir(parents=True)
+    tag = {"model": "mini", "tier": "embedded", "perceptual_net": "vgg16-random"}
+    _write(quick, "class_embedding", [{"image": f"faces/f{i}", "class": "faces", "dist_to_w_avg": 1.0, "loss_x1e5": 0.3,
+                                       **tag, "profile": "quick"} for i in range(3)])
+    rows = []
+    for i in range(5):
+        rows.append({"image": f"faces/f{i}", "defect": "non-defective", "dist_to_w_avg": 10.0, "loss_x1e5": 0.3, **tag, "profile": "paper"})
+        rows.append({"image": f"faces/f{i}", "defect": "no eyes", "dist_to_w_avg": 12.0 + 0.1 * i, "loss_x1e5": 0.2, **tag,
+                     "profile": "paper"})
+    _write(paper, "defects_per_image", rows)
+    t = sensitivity(quick).set_index("claim")
+    assert list(t.columns) == ["mini · quick · vgg16-random", "mini · paper · vgg16-random"]
+    assert t.loc["Defective faces embed farther from w̄ than intact ones (supp., Table 3)"].tolist()[1].startswith("agrees")
+    assert "Generator `mini` (embedded tier)" in write_report(paper).read_text()
+
+
+def test_expression_and_crossover_claims_follow_the_numbers(tmp_path):
+    """Fig. 7's claim from expression_smile.csv (one-pair sources, λ > 0 against λ = 0, the
+    mean-of-others rows not mixed in) and Fig. 6's from crossover_measures.csv (default split)."""
+    rows = []
+    for s in range(4):
+        for t in range(4):
+            if s != t:
+                for lam in (0.0, 0.5, 1.0):
+                    rows.append({"source": f"p{s}", "target": f"p{t}", "lam": lam, "identity_distance": 0.1,
+                                 "smile_ratio": 0.8 + 0.01 * t + 0.05 * lam + 0.001 * s, "source_kind": "one pair (§4.3)",
+                                 "rule": "relative", "threshold": 0.5})
+        for lam in (0.0, 1.0):  # the average source narrows smiles: must not change the one-pair verdict
+            rows.append({"source": "mean", "target": f"p{s}", "lam": lam, "identity_distance": 0.1,
+                         "smile_ratio": 0.8 - 0.5 * lam, "source_kind": "mean of the other pairs",
+                         "rule": "relative", "threshold": 0.5})
+    _write(tmp_path, "expression_smile", rows)
+    cross = [{"content": f"faces/f{i}", "style": f"style/s{j}", "split_layer": k, "default_split": k == 5,
+              "same_person": False, "colour_to_style": 10.0 + i + j, "colour_content_to_style": 50.0 + j}
+             for i in range(4) for j in range(3) for k in (3, 5)]
+    _write(tmp_path, "crossover_measures", cross)
+    v = {c.claim.split(" (")[0]: c for c in claims(tmp_path)}
+    smile = v["Expression transfer makes other people smile"]
+    assert smile.verdict == "agrees" and smile.comparison.n_pairs == 12 and smile.comparison.n_images == 4
+    assert abs(smile.comparison.effect - 0.0375) < 1e-9 and "relative threshold 0.5" in smile.evidence
+    colour = v["Crossover takes the style image's colours and textures"]
+    assert colour.verdict == "agrees" and colour.comparison.n_pairs == 12 and "0 of 12" in colour.evidence
+    rows = [{**r, "smile_ratio": 0.8 + 0.01 * int(r["target"][1])} for r in rows]  # no change at all
+    _write(tmp_path, "expression_smile", rows)
+    smile = next(c for c in claims(tmp_path) if c.claim.startswith("Expression"))
+    assert smile.verdict == "inconclusive"
