@@ -38,9 +38,10 @@ AFFINE_PER_IMAGE = ex.AffineRobustness.output_name("per_image")
 DEFECTS_PER_IMAGE = ex.Defects.output_name("per_image")
 SMILE = ex.ExpressionEditing.output_name("smile")
 CROSSOVER = ex.StyleTransfer.output_name("measures")
+MORPH = ex.Morphing.output_name("smoothness")
 # every table a claim is decided from (a results folder holding any of them has claims to compare)
 CLAIM_TABLES = (CLASSES, LATENT_SPACE, INIT_PER_IMAGE, AFFINE_PER_IMAGE, DEFECTS_PER_IMAGE, LOSS_ABLATION,
-                LOSS_VS_STEPS, CROSSOVER, SMILE)
+                LOSS_VS_STEPS, CROSSOVER, SMILE, MORPH)
 
 
 def missing_outputs(figures: Path, results: Path) -> list[str]:
@@ -167,6 +168,18 @@ def claims(results: Path) -> list[Verdict]:
         add("Crossover takes the style image's colours and textures (§4.2, Fig. 6)", c,
             "colour-statistics distance to the style image of the crossover minus that of the content image, "
             f"default split, resampling content faces{same}", "colour distance")
+
+    mo = _read(results, MORPH)
+    if mo is not None and len(mo):
+        ends = mo["morph"].astype(str).str.split(" → ")
+        faces = ends.map(lambda e: all(x.startswith("faces/") for x in e))
+        f, o = mo[faces], mo[~faces]
+        c = unpaired_comparison(f["max_over_mean"].to_numpy(), o["max_over_mean"].to_numpy(), "less") \
+            if len(f) and len(o) else None
+        add("Morphs between faces are smooth; morphs with non-faces are not (§4.1, Fig. 4)", c,
+            "largest frame-to-frame pixel change over the mean one (1: an even morph), face ↔ face morphs minus "
+            f"morphs with a non-face end ({len(f)} and {len(o)} morphs; smoothness only, not image quality)",
+            "max / mean change")
 
     sm = _read(results, SMILE)
     if sm is not None:

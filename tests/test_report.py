@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from i2s.report import EXPECTED, claims, missing_outputs, write_report
+from i2s.report import EXPECTED, Verdict, claims, missing_outputs, write_report
 
 
 def _write(results, name, rows):
@@ -311,3 +311,24 @@ def test_expression_and_crossover_claims_follow_the_numbers(tmp_path):
     _write(tmp_path, "expression_smile", rows)
     smile = next(c for c in claims(tmp_path) if c.claim.startswith("Expression"))
     assert smile.verdict == "inconclusive"
+
+
+def test_morph_claim_compares_face_morphs_with_morphs_that_have_a_non_face_end(tmp_path):
+    """§4.1's claim from morph_smoothness.csv: face ↔ face morphs against morphs with a non-face
+    end, by max / mean frame change; fewer than three morphs a side is inconclusive by the rule."""
+    def rows(face_ratio: float, other_ratio: float, n_other: int) -> list[dict]:
+        out = [{"morph": f"faces/a{i} → faces/b{i}", "max_over_mean": face_ratio + 0.01 * i} for i in range(4)]
+        out += [{"morph": f"faces/a{i} → cats/c{i}" if i % 2 else f"cats/c{i} → dogs/d{i}",
+                 "max_over_mean": other_ratio + 0.01 * i} for i in range(n_other)]
+        return out
+
+    def verdict() -> Verdict:
+        return next(c for c in claims(tmp_path) if c.claim.startswith("Morphs between faces"))
+
+    _write(tmp_path, "morph_smoothness", rows(1.1, 1.8, 4))
+    v = verdict()
+    assert v.verdict == "agrees" and abs(v.comparison.effect - (-0.7)) < 1e-9 and "4 and 4 morphs" in v.evidence
+    _write(tmp_path, "morph_smoothness", rows(1.8, 1.1, 4))
+    assert verdict().verdict == "disagrees"
+    _write(tmp_path, "morph_smoothness", rows(1.1, 1.8, 2))
+    assert verdict().verdict == "inconclusive"
