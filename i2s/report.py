@@ -172,7 +172,7 @@ def claims(results: Path) -> list[Verdict]:
     mo = _read(results, MORPH)
     if mo is not None and len(mo):
         ends = mo["morph"].astype(str).str.split(" → ")
-        faces = ends.map(lambda e: all(x.startswith("faces/") for x in e))
+        faces = ends.map(lambda e: all(x.split("/")[0] in ex.FACE_PREFIXES for x in e))  # both ends aligned faces
         f, o = mo[faces], mo[~faces]
         c = unpaired_comparison(f["max_over_mean"].to_numpy(), o["max_over_mean"].to_numpy(), "less") \
             if len(f) and len(o) else None
