@@ -76,6 +76,14 @@ def first_reach(curve: torch.Tensor, target: torch.Tensor) -> list[int | None]:
     return out
 
 
+def tail_band(curve: torch.Tensor, share: float = 0.1) -> torch.Tensor:
+    """Per image, the lowest and highest loss over the last ``share`` of the curve, over its final
+    value ([2, N]): how much the target L_paper itself moves as the paper's constant-lr run
+    oscillates (a run that lands inside the band is as good as the paper's within its own noise)."""
+    tail = curve[-max(1, int(round(share * (curve.shape[0] - 1)))) - 1:]
+    return torch.stack([tail.min(0).values, tail.max(0).values]) / curve[-1]
+
+
 def run(G, x, loss_fn, batch: int, label: str, **settings):
     """One schedule on all images through the cache: (curve [steps + 1, N], result)."""
     res = cached_embed(G, x, loss_fn=loss_fn, batch_size=batch, precision="float32", desc=label, **settings)
@@ -130,6 +138,7 @@ def main(argv=None) -> None:
     curve, paper = run(G, x, loss_fn, args.batch, f"paper {args.paper_steps}", steps=args.paper_steps)
     rows.append(("paper", "paper", args.paper_steps, PAPER_LR, None, "mean", curve, paper))
     target = curve[-1]
+    band = tail_band(curve)
     for steps, lr, down in fast_runs(args.fast, args.fast_lr, EMBED.FAST_RAMPDOWN):
         c, r = run(G, x, loss_fn, args.batch, f"fast {steps}@{lr:g}", schedule="fast", steps=steps, lr=lr, rampdown=down)
         rows.append(("fast", "fast", steps, lr, down, "mean", c, r))
@@ -165,8 +174,11 @@ def main(argv=None) -> None:
           + ", ".join(f"{n}={v:.4g}" for n, v in zip(names, target.tolist())))
     summary = {"model": G.name, "images": names, "perceptual_net": loss_fn.perceptual_net, "torch": torch.__version__,
                "device": device, "threads": args.threads, "seconds_per_image_step": sec,
-               "encoder_seconds_per_image": enc_seconds, "paper_final_loss": target.tolist(), "runs": []}
+               "encoder_seconds_per_image": enc_seconds, "paper_final_loss": target.tolist(),
+               "paper_last_10pct_over_final": band.tolist(), "runs": []}
     is_face = np.array([n.startswith(("holdout/", "faces/")) for n in names])
+    print(f"the paper's own loss over its last 10 % of steps, over L_paper: faces {band[0, is_face].min():.3f}-"
+          f"{band[1, is_face].max():.3f} (per image: min " + " ".join(f"{v:.3f}" for v in band[0].tolist()) + ")")
     print(f"{'run':<14} {'steps':>5} {'lr':>5} {'faces reach L_paper (steps)':>30} {'max':>5} {'max s':>6} "
           f"{'final/L_paper faces':>19} {'others':>7} {'‖w*−w̄‖ faces':>13} {'others':>7}")
     for label, schedule, steps, lr, down, init, c, r in rows:

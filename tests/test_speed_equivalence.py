@@ -276,3 +276,5 @@ def test_time_to_quality_counts_the_first_step_at_the_target():
         (1000, 0.1, 0.25), (1000, 0.2, 0.25), (1250, 0.8, 0.25), (1250, 0.4, 0.5)]
     curve = torch.tensor([[9.0, 9.0], [5.0, 8.0], [3.0, 7.5], [2.0, 7.0]])  # [steps + 1, images]
     assert ttq.first_reach(curve, torch.tensor([3.0, 6.0])) == [2, None]
+    # the band of the last half of the 3 updates (rounded: 2) and the final value, over the final loss
+    assert torch.allclose(ttq.tail_band(curve, 0.5), torch.tensor([[1.0, 1.0], [2.5, 8.0 / 7.0]]))
