@@ -69,3 +69,30 @@ def test_run_pool_logs_each_run_and_stops_on_a_failure_with_one_line(tmp_path):
     bad = [(tmp_path / "bad", [sys.executable, "-c", "raise SystemExit(3)"])]
     with pytest.raises(SystemExit, match=r"exit 3\); see .*bad/train.out"):
         tp.run_pool(bad, parallel=1, threads=1, what="test")
+
+
+def test_encoder_schedules_variants_and_target_rule():
+    es = _load("encoder_schedules")
+    v = es.parse_variants("lr=0.3,eps=0.3; lr=0.1,beta2=0.99 ;schedule=paper,lr=0.01,steps=1000", 500)
+    assert v == [{"schedule": "fast", "steps": 500, "lr": 0.3, "eps": 0.3},
+                 {"schedule": "fast", "steps": 500, "lr": 0.1, "betas": (0.9, 0.99)},
+                 {"schedule": "paper", "steps": 1000, "lr": 0.01}]
+    for bad, word in (("lr=0.1,momentum=0.9", "momentum"), ("lr=fast", "not a number"), ("lr", "not one of")):
+        try:
+            es.parse_variants(bad, 500)
+        except ValueError as e:
+            assert word in str(e) and "\n" not in str(e)
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
+    assert es.start_steps("paper:1000") == 1000
+    for bad in ("paper", "paper:0", "paper:x", "encoder:5"):
+        try:
+            es.start_steps(bad)
+        except ValueError as e:
+            assert "paper:K" in str(e)
+        else:
+            raise AssertionError(f"--start {bad!r} was accepted")
+    assert es.verdict([400, 499], 52.0, 47.4, 500)["meets_target"]
+    assert es.verdict([400, None], 47.0, 47.4, 500) == {"every_face_reaches": False, "dist_within_tolerance": True,
+                                                        "meets_target": False}
+    assert es.verdict([400, 300], 52.2, 47.4, 500)["dist_within_tolerance"] is False  # 52.2 > 1.1 x 47.4
