@@ -32,6 +32,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from i2s.cache import cached_embed  # noqa: E402
 from i2s.data import benchmark_set  # noqa: E402
@@ -40,17 +41,23 @@ from i2s.experiments import FACE_PREFIXES  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
 from i2s.loss import EmbeddingLoss  # noqa: E402
 from i2s.models import load_generator  # noqa: E402
+from time_to_quality import first_reach  # noqa: E402
 
 DIST_TOLERANCE = 0.10  # issue 19: mean ‖w* − w̄‖ within 10 % of the paper protocol's
 DEFAULT_VARIANTS = ("lr=0.05,rampdown=0.1;lr=0.1;lr=0.1,beta1=0.5;lr=0.1,beta2=0.99;lr=0.2,rampdown=0.5;lr=0.3;"
                     "lr=0.3,eps=0.3;lr=0.8;lr=0.8,eps=1e-2;lr=0.8,eps=1")
 
 
+def variant_items(text: str) -> list[str]:
+    """The variants of ``--variants``, as written (``;``-separated, blanks dropped)."""
+    return [v for v in (v.strip() for v in text.split(";")) if v]
+
+
 def parse_variants(text: str, steps: int) -> list[dict]:
     """``"lr=0.3,eps=0.3;lr=0.1"`` -> embed() overrides, each with the fast schedule and
     ``steps`` unless it says otherwise. A malformed item is one ValueError line naming it."""
     out = []
-    for item in filter(None, (v.strip() for v in text.split(";"))):
+    for item in variant_items(text):
         v: dict = {"schedule": "fast", "steps": steps}
         betas = [0.9, 0.999]
         for pair in filter(None, item.split(",")):
@@ -107,6 +114,8 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     try:
         variants = parse_variants(args.variants, args.steps)
+        if not variants:
+            raise ValueError("--variants: none given")
         if args.start != "encoder":
             start_steps(args.start)
         ref = json.loads(args.targets.read_text())
@@ -134,21 +143,18 @@ def main(argv=None) -> None:
         k = start_steps(args.start)
         w0 = cached_embed(G, xf, loss_fn=loss_fn, batch_size=16, precision="float32", steps=k, desc=f"paper {k}").w_plus
         start = f"the paper protocol's latent after {k} steps"
-    with torch.no_grad():
-        start_loss = (loss_fn(G.synthesis(w0), loss_fn.target(xf)) / target).tolist()
-    print(f"{G.name}, {len(face)} faces, start: {start} ({np.mean(start_loss):.2f} x L_paper on average), "
-          f"perceptual net {loss_fn.perceptual_net}, float32, "
+    print(f"{G.name}, {len(face)} faces, start: {start}, perceptual net {loss_fn.perceptual_net}, float32, "
           f"{platform.processor() or platform.machine()}, {args.threads} threads; paper protocol's mean ‖w*−w̄‖ "
           f"{paper_dist:.1f} (target ≤ {(1 + DIST_TOLERANCE) * paper_dist:.1f})", flush=True)
     print(f"{'variant':<34} {'faces reaching (steps)':>40} {'final/L_paper mean':>18} {'max':>6} "
           f"{'‖w*−w̄‖':>7} {'/paper':>6}  target")
     rows = []
-    for item, v in zip(filter(None, (s.strip() for s in args.variants.split(";"))), variants):
+    for item, v in zip(variant_items(args.variants), variants):
         t = time.perf_counter()
         r = embed(G, xf, w_init=w0, loss_fn=loss_fn, precision="float32", progress=False, **v)
         c = torch.cat([r.loss_curve, r.loss[None]])
-        reach = [(c[:, i] <= target[i]).nonzero() for i in range(len(face))]
-        reach = [int(h[0]) if len(h) else None for h in reach]
+        reach = first_reach(c, target)
+        start_loss = (c[0] / target).tolist()  # every variant starts from w0: the first point of its curve
         ratio = (r.loss / target).numpy()
         dist = float(r.dist_to_w_avg.mean())
         row = {"variant": item, "settings": {k: (list(val) if isinstance(val, tuple) else val) for k, val in v.items()},
@@ -159,9 +165,10 @@ def main(argv=None) -> None:
         print(f"{item:<34} {' '.join('-' if k is None else str(k) for k in reach):>40} {ratio.mean():>18.3f} "
               f"{ratio.max():>6.3f} {dist:>7.1f} {dist / paper_dist:>6.2f}  {'met' if row['meets_target'] else 'not met'}",
               flush=True)
+    print(f"the start: {np.mean(start_loss):.2f} x L_paper on average (per face: "
+          + " ".join(f"{v:.2f}" for v in start_loss) + ")")
     out = {"model": G.name, "images": [names[i] for i in face], "start": start, "start_over_paper": start_loss,
-           "perceptual_net":
-           loss_fn.perceptual_net, "torch": torch.__version__, "threads": args.threads, "targets": str(args.targets),
+           "perceptual_net": loss_fn.perceptual_net, "torch": torch.__version__, "threads": args.threads, "targets": str(args.targets),
            "paper_dist_to_w_avg": paper_dist, "dist_tolerance": DIST_TOLERANCE, "runs": rows}
     atomic_write_text(args.json, json.dumps(out, indent=1) + "\n")
     print(f"\nwritten {args.json}")
