@@ -10,6 +10,12 @@ with the cubic polynomial kernel ``(x·y / d + 1)³`` (Bińkowski et al. 2018), 
 ``--kid-subsets`` subsets of ``--kid-size``; FD is the Fréchet distance of Gaussians fitted to
 the descriptors (as FID, in another feature space).
 
+Beside FD and KID, every generator gets the layer-structure measures of :mod:`i2s.layer_structure`
+(issue 31, on ``--structure-n`` sample pairs): coarse-swap / fine-swap pixel change, the truncation
+share, dlib landmark displacement under coarse and fine swaps, and the bottom-right corner block
+against the other border blocks (real photos get the corner measure too), each with the issue's
+target and whether it is met.
+
 Real descriptors are cached in ``$I2S_HOME/eval/`` (keyed by the data file's size, mtime and
 the sample indices). Writes a JSON with every number and prints a table::
 
@@ -34,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from i2s import identity  # noqa: E402
+from i2s.layer_structure import corner_patch, structure  # noqa: E402
 from i2s.weights.fetch import i2s_home  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
 
@@ -115,6 +122,42 @@ def real_descriptors(data: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndar
     return both[perm[:n]], both[perm[n:]]
 
 
+# Issue 31's targets for the layer structure (mini v3)
+TARGETS = {"coarse_over_fine": 0.6, "truncation_share": 0.3, "landmark_shift_fine_over_coarse": 0.5}
+
+
+def structure_row(G, n: int) -> dict:
+    """The layer-structure measures of ``G`` and whether each meets its target (corner: no patch)."""
+    st = structure(G, n=n).to_dict()
+    st["meets"] = {"coarse_over_fine": st["coarse_over_fine"] >= TARGETS["coarse_over_fine"],
+                   "truncation_share": st["truncation_share"] >= TARGETS["truncation_share"],
+                   "landmarks": bool(st["coarse_landmark_shift"] > 0 and st["landmark_shift_fine_over_coarse"]
+                                     < TARGETS["landmark_shift_fine_over_coarse"]),
+                   "no_corner_patch": not st["corner"]["patch"]}
+    return st
+
+
+def print_structure(rows: list[dict], real_corner: dict) -> None:
+    print(f"\nlayer structure (i2s.layer_structure; targets: coarse/fine >= {TARGETS['coarse_over_fine']}, "
+          f"truncation share >= {TARGETS['truncation_share']}, landmarks fine/coarse < "
+          f"{TARGETS['landmark_shift_fine_over_coarse']}, no corner patch)")
+    print(f"{'':28s} {'coarse':>7s} {'fine':>6s} {'c/f':>6s} {'trunc':>6s} {'lm coarse':>9s} {'lm fine':>8s} "
+          f"{'f/c':>6s} {'corner':>7s} {'others (max)':>14s}")
+    c = real_corner
+    print(f"{'real photos':28s} {'':>7s} {'':>6s} {'':>6s} {'':>6s} {'':>9s} {'':>8s} {'':>6s} "
+          f"{c['bottom_right']:7.1f} {c['others_mean']:6.1f} ({c['others_max']:5.1f})")
+    for r in rows:
+        st = r["structure"]
+        c, ok = st["corner"], st["meets"]
+        mark = lambda good: " " if good else "!"  # noqa: E731
+        print(f"{r['label']:28s} {st['coarse_swap']:7.3f} {st['fine_swap']:6.3f} {st['coarse_over_fine']:5.2f}"
+              f"{mark(ok['coarse_over_fine'])} {st['truncation_share']:5.2f}{mark(ok['truncation_share'])} "
+              f"{st['coarse_landmark_shift']:9.4f} {st['fine_landmark_shift']:8.4f} "
+              f"{st['landmark_shift_fine_over_coarse']:5.2f}{mark(ok['landmarks'])} "
+              f"{c['bottom_right']:6.1f}{mark(ok['no_corner_patch'])} {c['others_mean']:6.1f} ({c['others_max']:5.1f})")
+    print("(! = target not met; swaps: mean |pixel change| in [-1, 1]; landmark shifts: fraction of the width)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", action="append", required=True, metavar="LABEL=SPEC",
@@ -126,6 +169,7 @@ def main(argv=None) -> int:
     p.add_argument("--kid-size", type=int, default=1000)
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generator_eval.json"))
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--structure-n", type=int, default=256, help="sample pairs for the layer-structure measures")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -138,21 +182,26 @@ def main(argv=None) -> int:
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"eval_generators: --model {spec}: {e}") from None
     real_a, real_b = real_descriptors(Path(a.data).expanduser(), a.n, a.seed)
+    photos = np.load(Path(a.data).expanduser(), mmap_mode="r")
+    real_corner = corner_patch(np.asarray(photos[np.sort(np.random.default_rng(a.seed).permutation(len(photos))[:2 * a.structure_n])]))
     rows = [{"label": "real vs real (floor)", "fd": frechet_distance(real_b, real_a),
              "kid": kid(real_b, real_a, a.kid_subsets, a.kid_size)}]
     for label, what, G in generators:
         fake = describe(sample(G, a.n), label)
         rows.append({"label": label, "model": what or label, "info": {k: G.info.get(k) for k in
                      ("name", "images_seen", "wall_clock_hours", "trained_with") if k in G.info},
-                     "fd": frechet_distance(fake, real_a), "kid": kid(fake, real_a, a.kid_subsets, a.kid_size)})
+                     "fd": frechet_distance(fake, real_a), "kid": kid(fake, real_a, a.kid_subsets, a.kid_size),
+                     "structure": structure_row(G, a.structure_n)})
     floor = rows[0]["fd"]
     print(f"\nface-descriptor space ({identity.NAME}), n = {a.n} per set, reals from {a.data}")
     print(f"{'':28s} {'FD':>8s} {'FD - floor':>10s} {'KID x1e3':>14s}")
     for r in rows:
         k, ks = r["kid"]
         print(f"{r['label']:28s} {r['fd']:8.4f} {r['fd'] - floor:10.4f} {k * 1e3:8.3f} ± {ks * 1e3:.3f}")
+    print_structure(rows[1:], real_corner)
     result = {"feature_space": identity.NAME, "n": a.n, "seed": a.seed, "data": str(a.data),
               "kid": {"subsets": a.kid_subsets, "size": a.kid_size, "kernel": "(x.y/128 + 1)^3"},
+              "structure_n": a.structure_n, "structure_targets": TARGETS, "real_corner": real_corner,
               "seconds": round(time.time() - t0, 1), "rows": rows}
     atomic_write_text(Path(a.out), json.dumps(result, indent=2) + "\n")
     print(f"written {a.out}")

@@ -120,6 +120,14 @@ def _resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def layout(x: torch.Tensor, res: int) -> torch.Tensor:
+    """An image's layout at ``res`` px, free of its colours: the grey image, average-pooled to
+    ``res`` x ``res`` and standardised per image (zero mean, unit spread; +0.1 keeps flat images finite)."""
+    g = F.adaptive_avg_pool2d(x.float().mean(dim=1, keepdim=True), res)
+    g = g - g.mean(dim=(2, 3), keepdim=True)
+    return g / (g.std(dim=(2, 3), keepdim=True) + 0.1)
+
+
 def random_flips(x: torch.Tensor) -> torch.Tensor:
     """Flip each image left-right and/or upside down with probability 1/2 each (differentiable).
 
@@ -170,10 +178,14 @@ class Trainer:
         if self.projected:
             from ..projected import ProjectedDiscriminator
 
-            self.D = ProjectedDiscriminator(args.proj_res, csm=args.csm, proj_seed=args.seed).to(self.device)
+            self.D = ProjectedDiscriminator(args.proj_res, csm=args.csm, proj_seed=args.seed,
+                                            width=getattr(args, "d_width", 1.0)).to(self.device)
         else:
             self.D = Discriminator(self.cfg, args.mbstd_group, args.d_down).to(self.device)
         self.precision = _precision.resolve(getattr(args, "precision", "float32"), self.device)
+        self.d_precision = self.precision if getattr(args, "d_precision", "same") == "same" else "float32"
+        if self.d_precision != self.precision:  # D's own arithmetic: float32 in channels-last order
+            self.D = self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         betas = (args.beta1, args.beta2)
         # One plain lr for all of G: mapping lrmul 0.01 is in its runtime weight scale.
@@ -185,6 +197,8 @@ class Trainer:
         self.sample_z = torch.randn(SAMPLE_GRID**2, self.cfg.z_dim, generator=g)
         self.out = Path(args.out) if args.out else None
         self._stop_signal: int | None = None
+        # what the step calls: the networks, or their torch.compile'd forms (same parameters)
+        self._synthesis = torch.compile(self.G.synthesis) if getattr(args, "compile", False) else self.G.synthesis
         self._meter = {"t": time.perf_counter(), "images": 0, "sums": {}, "n": 0}
 
     # ---------------------------------------------------------------- pieces of a step
@@ -210,13 +224,17 @@ class Trainer:
         return x
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x) if self.args.augment == "diffaug" else x
+        if self.args.augment != "diffaug":
+            return x
+        return diff_augment(x, getattr(self.args, "diffaug_policy", "color,translation,cutout"))
 
     def discriminate(self, x: torch.Tensor, block: int, alpha: float) -> Any:
         """D's logits under the run's precision (float32 out): one tensor for the StyleGAN D, a
         list of logit maps (one per feature scale) for the projected D, which always sees the
         model resolution (lower-resolution phases are nearest-up-sampled)."""
-        with _precision.autocast(self.precision, self.device):
+        with _precision.autocast(self.d_precision, self.device):
+            if self.d_precision != self.precision:
+                x = x.contiguous(memory_format=torch.channels_last)
             if not self.projected:
                 return self.D(self.augment(x), block, alpha).float()
             if x.shape[-1] != self.cfg.resolution:
@@ -238,10 +256,31 @@ class Trainer:
             w = torch.cat([w[:, :cut], w2[:, cut:]], dim=1)
         return w
 
+    def locality_loss(self, n: int) -> torch.Tensor:
+        """Layer locality (mini v3, issue 31), for the fully grown generator: ``n`` pairs of
+        samples (a, b) are rendered with the stored noise as a, as a with b's two finest rows
+        (64 px), and as a with b's middle rows (16-32 px). The penalty is the mean squared change of
+        the colour-free :func:`layout` at 16 px under the fine swap plus that at 8 px under the
+        middle swap. Fine styles may then change colours and detail but not where things are, and
+        the middle ones not the coarse layout: the 8-px layout that D asks to vary must come from
+        the coarse rows 0-3, as in StyleGAN's FFHQ models (Karras et al. 2019, Fig. 3)."""
+        L = self.cfg.num_layers
+        w = self.G.mapping(torch.randn(2 * n, self.cfg.z_dim, device=self.device))
+        w_a, w_b = w[:n], w[n:]
+        w_f, w_m = w_a.clone(), w_a.clone()
+        w_f[:, L - 2:] = w_b[:, L - 2:]
+        w_m[:, 4:L - 2] = w_b[:, 4:L - 2]
+        with _precision.autocast(self.precision, self.device):
+            x = self._synthesis(torch.cat([w_a, w_f, w_m]), noise_mode="const").float()
+        x_a, x_f, x_m = x.split(n)
+        return ((layout(x_f, 16) - layout(x_a, 16)).square().mean()
+                + (layout(x_m, 8) - layout(x_a, 8)).square().mean())
+
     def generate(self, G: StyleGAN, n: int, block: int, alpha: float) -> torch.Tensor:
         w = self.sample_w(G, n, block)  # the mapping (and w̄ tracking) stays in float32
+        synthesis = self._synthesis if G is self.G else G.synthesis
         with _precision.autocast(self.precision, self.device):
-            return G.synthesis(w, noise_mode="random", block=block, alpha=alpha).float()
+            return synthesis(w, noise_mode="random", block=block, alpha=alpha).float()
 
     def ema_beta(self, batch: int) -> float:
         """``0.5 ** (batch / ema_nimg)``; half-life ``--ema-kimg`` (v1's ``G_smoothing_kimg``),
@@ -273,10 +312,15 @@ class Trainer:
         reals = self.prepare_reals(self.data[np.sort(self.stream.next(batch))], block, alpha)
 
         D.requires_grad_(True)
-        with torch.no_grad():
-            fakes = self.generate(G, batch, block, alpha)
+        if getattr(args, "one_g_pass", False):  # the G step below reuses these fakes (and their graph)
+            fakes_g = self.generate(G, batch, block, alpha)
+            fakes = fakes_g.detach()
+        else:
+            fakes_g = None
+            with torch.no_grad():
+                fakes = self.generate(G, batch, block, alpha)
         if self.projected:
-            return self._projected_step(reals, fakes, batch, block, alpha)
+            return self._projected_step(reals, fakes, fakes_g, batch, block, alpha)
         # D: softplus(D(fake)) + softplus(-D(real))  [+ lazy R1: gamma/2 |grad D(real)|^2]
         do_r1 = args.r1_gamma > 0 and st.d_steps % args.r1_interval == 0
         reals_in = reals.detach().requires_grad_(do_r1)
@@ -295,14 +339,22 @@ class Trainer:
 
         # G: non-saturating logistic, softplus(-D(G(z)))
         D.requires_grad_(False)
-        fakes = self.generate(G, batch, block, alpha)
+        fakes = fakes_g if fakes_g is not None else self.generate(G, batch, block, alpha)
         loss_G = F.softplus(-self.discriminate(fakes, block, alpha)).mean()
         self._g_update(loss_G, batch)
         return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()),
-                "r1": float(r1.detach()) if do_r1 else float("nan"),
+                "r1": float(r1.detach()) if do_r1 else float("nan"), **self._locality_log(),
                 "real_logit": float(real_logits.detach().mean()), "fake_logit": float(fake_logits.detach().mean())}
 
     def _g_update(self, loss_G: torch.Tensor, batch: int) -> None:
+        """Backward and Adam for G (with the lazy locality penalty when due), then G_ema."""
+        args, st = self.args, self.state
+        block = self.schedule.at(st.images_seen)[0]
+        self._locality = None
+        if (getattr(args, "locality", 0.0) > 0 and block == len(self.G.synthesis.torgb) - 1
+                and st.iterations % args.locality_interval == 0):
+            self._locality = self.locality_loss(max(batch // 4, 2))
+            loss_G = loss_G + self._locality * (args.locality * args.locality_interval)
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         self.opt_G.step()
@@ -311,8 +363,8 @@ class Trainer:
         self.state.images_seen += batch
         self.state.iterations += 1
 
-    def _projected_step(self, reals: torch.Tensor, fakes: torch.Tensor, batch: int, block: int,
-                        alpha: float) -> dict[str, float]:
+    def _projected_step(self, reals: torch.Tensor, fakes: torch.Tensor, fakes_g: torch.Tensor | None, batch: int,
+                        block: int, alpha: float) -> dict[str, float]:
         """Projected GAN (Sauer et al. 2021): hinge loss on the multi-scale logits of the
         projected D, no R1 (the frozen features and spectral-norm heads keep D smooth)."""
         from ..projected import hinge_d_loss, hinge_g_loss
@@ -326,11 +378,17 @@ class Trainer:
         self.state.d_steps += 1
 
         self.D.requires_grad_(False)
-        loss_G = hinge_g_loss(self.discriminate(self.generate(self.G, batch, block, alpha), block, alpha))
+        if fakes_g is None:
+            fakes_g = self.generate(self.G, batch, block, alpha)
+        loss_G = hinge_g_loss(self.discriminate(fakes_g, block, alpha))
         self._g_update(loss_G, batch)
         mean = lambda ls: float(sum(x.detach().mean() for x in ls) / len(ls))  # noqa: E731
         return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()), "r1": float("nan"),
-                "real_logit": mean(real_logits), "fake_logit": mean(fake_logits)}
+                "real_logit": mean(real_logits), "fake_logit": mean(fake_logits), **self._locality_log()}
+
+    def _locality_log(self) -> dict[str, float]:
+        loc = getattr(self, "_locality", None)
+        return {"locality": float(loc.detach())} if loc is not None else {}
 
     # ---------------------------------------------------------------- outputs
 

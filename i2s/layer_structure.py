@@ -1,0 +1,162 @@
+"""How a generator's style layers divide the work: the measures of mini v3's layer structure.
+
+The applications of Image2StyleGAN §4 lean on StyleGAN's layer structure (Karras et al. 2019 §3,
+Fig. 3): the coarse layers (4-8 px) carry pose and face shape, the fine ones colour and
+micro-structure. Crossover (§4.2) and expression transfer (§4.3) only stay on the face manifold
+when a generator has that structure. These measures say whether it does:
+
+* :func:`swap_change`: mean |pixel change| of a sample when some of its W+ rows are taken from
+  another sample (images in [-1, 1]); :func:`structure` compares the coarse rows 0-3 with the last
+  two rows (``coarse_over_fine``);
+* the **truncation share**: how far ψ = 0.5 moves a sample (on the model's truncation layers), as a
+  share of the mean difference between two samples;
+* **landmark displacement**: how far dlib's 68 landmarks move under each swap (coarse swaps move
+  the face, fine swaps should not);
+* :func:`corner_patch`: the colour of each 4x4 border block against the blocks around it, so a
+  patch painted into one corner (mini v2's bottom-right) stands out against the other border blocks.
+
+Every function takes a generator with the kit's interface (``mapping(z)`` -> W+,
+``synthesis(w_plus, noise_mode)``, ``num_layers``, ``w_avg``, ``z_dim``); samples come from
+seeds, so two generators are compared on the same z's. Per-sample values are returned, so a
+caller can give n and the spread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["COARSE", "swap_change", "truncation_share", "landmark_shift", "corner_patch", "Structure", "structure"]
+
+COARSE = (0, 1, 2, 3)  # the 4- and 8-px rows of W+: pose and face shape in StyleGAN (Fig. 3)
+BLOCK = 4  # px of the border blocks :func:`corner_patch` compares
+
+
+def _z(G, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, G.z_dim, generator=g).to(G.w_avg.device)
+
+
+@torch.no_grad()
+def _render(G, w_plus: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    return torch.cat([G.synthesis(w, noise_mode="const").float().cpu() for w in w_plus.split(batch)])
+
+
+@torch.no_grad()
+def _pairs(G, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """W+ codes of ``n`` samples and of ``n`` other samples (ψ = 1)."""
+    return G.mapping(_z(G, n, seed)), G.mapping(_z(G, n, seed + 1))
+
+
+def _swapped(w_a: torch.Tensor, w_b: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
+    out = w_a.clone()
+    out[:, list(rows)] = w_b[:, list(rows)]
+    return out
+
+
+def _fine(G) -> tuple[int, int]:
+    return (G.num_layers - 2, G.num_layers - 1)
+
+
+@torch.no_grad()
+def swap_change(G, rows: Sequence[int], n: int = 64, seed: int = 0) -> np.ndarray:
+    """Per sample: mean |x(w_a with ``rows`` of w_b) - x(w_a)| over pixels and channels."""
+    w_a, w_b = _pairs(G, n, seed)
+    x_a = _render(G, w_a)
+    return (_render(G, _swapped(w_a, w_b, rows)) - x_a).abs().mean(dim=(1, 2, 3)).numpy()
+
+
+@torch.no_grad()
+def truncation_share(G, psi: float = 0.5, n: int = 64, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Per sample: mean |x(ψ) - x(1)| on the model's truncation layers (``cfg.truncation_cutoff``
+    of them, all rows if it has none), and the mean |x(w_a) - x(w_b)| it is a share of."""
+    w_a, w_b = _pairs(G, n, seed)
+    cutoff = getattr(getattr(G, "cfg", None), "truncation_cutoff", None) or G.num_layers
+    w_t = w_a.clone()
+    w_t[:, :cutoff] = torch.lerp(G.w_avg.to(w_a), w_a[:, :cutoff], psi)
+    x_a = _render(G, w_a)
+    moved = (_render(G, w_t) - x_a).abs().mean(dim=(1, 2, 3)).numpy()
+    between = float((_render(G, w_b) - x_a).abs().mean())
+    return moved, between
+
+
+def landmark_shift(before: torch.Tensor, after: torch.Tensor, zoom: float = 0.7) -> np.ndarray:
+    """Per pair: mean distance of dlib's 68 landmarks between two aligned face images, as a
+    fraction of the image width (:func:`i2s.identity.landmarks68`, fixed face box)."""
+    from .identity import WORK_SIZE, landmarks68
+
+    return np.linalg.norm(landmarks68(before, zoom) - landmarks68(after, zoom), axis=2).mean(1) / WORK_SIZE
+
+
+def corner_patch(images: torch.Tensor | np.ndarray) -> dict:
+    """Colour of each ``BLOCK``-px border block against its neighbouring blocks, mean over images.
+
+    For every block on the image border: the RGB distance (0-255 levels) between its mean colour
+    and the mean colour of the up to eight blocks around it, averaged over the images. A patch
+    painted into the same corner of every image stands out there. Returns the bottom-right
+    block's value, the other border blocks' mean, std and max, and ``patch``: the bottom-right
+    value lies above all the others."""
+    from .identity import to_uint8
+
+    x = to_uint8(images).astype(np.float64)  # [N, H, W, 3]
+    n, h, w, _ = x.shape
+    gh, gw = h // BLOCK, w // BLOCK
+    blocks = x[:, : gh * BLOCK, : gw * BLOCK].reshape(n, gh, BLOCK, gw, BLOCK, 3).mean(axis=(2, 4))  # [N, gh, gw, 3]
+    values = {}
+    for i in range(gh):
+        for j in range(gw):
+            if 0 < i < gh - 1 and 0 < j < gw - 1:
+                continue
+            ring = [blocks[:, a, b] for a in range(max(i - 1, 0), min(i + 2, gh)) for b in range(max(j - 1, 0), min(j + 2, gw))
+                    if (a, b) != (i, j)]
+            values[(i, j)] = float(np.linalg.norm(blocks[:, i, j] - np.mean(ring, axis=0), axis=1).mean())
+    corner = values.pop((gh - 1, gw - 1))
+    others = np.array(list(values.values()))
+    return {"bottom_right": corner, "others_mean": float(others.mean()), "others_std": float(others.std()),
+            "others_max": float(others.max()), "patch": bool(corner > others.max())}
+
+
+@dataclass
+class Structure:
+    """The layer-structure measures of one generator (means over ``n`` samples, with their std)."""
+
+    n: int
+    coarse_swap: float
+    coarse_swap_std: float
+    fine_swap: float
+    fine_swap_std: float
+    coarse_over_fine: float
+    truncation_share: float
+    coarse_landmark_shift: float
+    fine_landmark_shift: float
+    landmark_shift_fine_over_coarse: float
+    corner: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def structure(G, n: int = 64, seed: int = 0, landmarks: bool = True) -> Structure:
+    """All measures of the module on the same ``n`` sample pairs (``landmarks=False`` skips dlib)."""
+    w_a, w_b = _pairs(G, n, seed)
+    x_a = _render(G, w_a)
+    x_c = _render(G, _swapped(w_a, w_b, COARSE))
+    x_f = _render(G, _swapped(w_a, w_b, _fine(G)))
+    coarse = (x_c - x_a).abs().mean(dim=(1, 2, 3)).numpy()
+    fine = (x_f - x_a).abs().mean(dim=(1, 2, 3)).numpy()
+    moved, between = truncation_share(G, 0.5, n, seed)
+    if landmarks:
+        lm_c, lm_f = float(landmark_shift(x_a, x_c).mean()), float(landmark_shift(x_a, x_f).mean())
+    else:
+        lm_c = lm_f = float("nan")
+    return Structure(n=n, coarse_swap=float(coarse.mean()), coarse_swap_std=float(coarse.std()),
+                     fine_swap=float(fine.mean()), fine_swap_std=float(fine.std()),
+                     coarse_over_fine=float(coarse.mean() / max(fine.mean(), 1e-12)),
+                     truncation_share=float(moved.mean() / max(between, 1e-12)),
+                     coarse_landmark_shift=lm_c, fine_landmark_shift=lm_f,
+                     landmark_shift_fine_over_coarse=lm_f / lm_c if lm_c > 0 else float("nan"),
+                     corner=corner_patch(torch.cat([x_a, _render(G, w_b)])))
