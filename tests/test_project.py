@@ -62,3 +62,36 @@ def test_torch_pins():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO / ".ci" / "run").read_text()
     assert "make test" in (REPO / "README.md").read_text() and "make reproduce" in (REPO / "README.md").read_text()
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
+
+
+def test_readme_and_docs_links_exist():
+    """Every relative link and image in README.md and docs/*.md points at a file (and heading) that exists."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    bad = []
+    for page in pages:
+        text = page.read_text()
+        targets = re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(r'src="([^"]+)"', text)
+        for target in targets:
+            if re.match(r"[a-z]+:", target):  # http(s), mailto: not checked offline
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.exists():
+                bad.append(f"{page.name}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md":
+                headings = re.findall(r"^#+\s+(.+)$", dest.read_text(), flags=re.M)
+                if anchor not in {_slug(h) for h in headings}:
+                    bad.append(f"{page.name}: {target} (no such heading)")
+    assert not bad, bad
+
+
+def test_readme_is_short_and_names_both_tiers():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    assert "**paper**" in readme and "**embedded**" in readme
