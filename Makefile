@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make reproduce   set up .venv if needed, then run the main job
 #   make test        set up .venv if needed, then run the whole test suite
+# and, for the edit-test loop: make test-fast (the suite without the tests marked slow)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ MODEL   ?= auto
 PROFILE ?= quick
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: test reproduce venv clean-venv
+.PHONY: test test-fast reproduce venv clean-venv
 
 venv: $(STAMP)
 
@@ -21,6 +22,10 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
+
+# Everything but the tests marked @pytest.mark.slow (the notebooks, the browser, ...): docs/setup.md.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The browser test (tests/test_browser.py) drives Debian's Chromium with Playwright.
 $(CHROMIUM):
