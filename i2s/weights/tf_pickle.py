@@ -846,12 +846,12 @@ def convert_pickle(path: str | os.PathLike[str], out_path: str | os.PathLike[str
 
     When ``path`` is the cache copy of a registry checkpoint (``i2s_home()/weights/...``), its
     sha256 must agree with the registry's confirmed hash/prefix or the value recorded when it was
-    fetched or imported, else :class:`i2s.weights.fetch.HashMismatch` is raised before unpickling.
+    fetched or imported, else :class:`i2s.weights.records.HashMismatch` is raised before unpickling.
     """
     path = Path(path)
     _check_file(path)
     sha256 = _sha256(path)
-    from .fetch import check_cached_hash  # noqa: PLC0415 - fetch is stdlib-only, but keep imports lazy
+    from .records import check_cached_hash  # noqa: PLC0415 - stdlib only, but keep imports lazy
 
     check_cached_hash(path, sha256)  # a cached registry file must match its confirmed/recorded sha256
     _, _, Gs = load_tf_pickle(path)
