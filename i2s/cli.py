@@ -19,12 +19,11 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_NO_INPUT, EXIT_USAGE, EXIT_PARTIAL, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+from . import cli_common as common
+from .cli_common import (EXIT_INTERRUPTED, EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED,  # noqa: F401
+                         EXIT_USAGE, UsageError, check_writable, plain_torch_text, resolve_device)
+
 MAX_STEM = 120  # output names: long stems are cut (plus a hash) so NAME-target.png fits any file system
-
-
-class UsageError(Exception):
-    """A bad option value or input, reported as one line with exit code 2."""
 
 
 def _seeds(text: str) -> list[int]:
@@ -64,38 +63,6 @@ def _at_least(lowest: int):
 _positive, _non_negative = _at_least(1), _at_least(0)
 
 
-def resolve_device(name: str) -> str:
-    """``auto`` -> cuda when a GPU is there, else cpu; ``cuda`` without one is a usage error."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: no CUDA GPU is visible to torch {torch.__version__} here; "
-                         "use --device cpu (or auto)")
-    try:
-        torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"--device {name!r}: not a device torch knows (cpu, cuda, cuda:1, mps, ...)") from None
-    return name
-
-
-def check_writable(out: Path) -> None:
-    """Create ``out`` and write a probe file in it, before any work: a read-only or full folder
-    is found now, not after the last step."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".i2s-write-test-{os.getpid()}"
-        with open(probe, "wb") as f:
-            f.write(b"\0" * 65536)
-            f.flush()
-            os.fsync(f.fileno())
-        probe.unlink()
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e}); choose another folder "
-                         "or free some space") from None
-
-
 def safe_stem(stem: str) -> str:
     """A file stem short enough for every output name made from it (a hash keeps long ones unique)."""
     if len(stem.encode()) <= MAX_STEM:
@@ -126,7 +93,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if args.vgg not in ("auto", "random", "efficientnet-lite0") and not Path(args.vgg).is_file():
         raise UsageError(f"--vgg {args.vgg}: no such file; give auto, random, efficientnet-lite0 or the path of "
                          "vgg16-397923af.pth (i2s weights fetch vgg16-imagenet)")
-    G = _load_generator_or_report(args.model, resolve_device(args.device))
+    G = common.load_generator_or_report(args.model, resolve_device(args.device))
     if G is None:
         return EXIT_REFUSED
     try:
@@ -135,7 +102,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     except Exception as e:  # noqa: BLE001 - a bad or hostile VGG file: one line, nothing run
         from .weights.limits import first_line
 
-        print(f"[i2s] cannot load the perceptual network --vgg {args.vgg}: {_plain_torch_text(first_line(e))}",
+        print(f"[i2s] cannot load the perceptual network --vgg {args.vgg}: {plain_torch_text(first_line(e))}",
               file=sys.stderr)
         return EXIT_REFUSED
     print(f"[i2s] perceptual network: {loss_fn.perceptual_net}")
@@ -208,28 +175,6 @@ def _unique_name(stem: str, taken: list[str]) -> str:
     return name
 
 
-def _load_generator_or_report(model: str, device: str):
-    """load_generator, with a one-line message instead of a traceback for a bad or missing file."""
-    from .models import load_generator
-    from .weights.converted import WeightsFormatError
-    from .weights.fetch import WeightsError
-    from .weights.tf_pickle import UnsafePickleError
-
-    try:
-        return load_generator(model, device=resolve_device(device))
-    except (FileNotFoundError, WeightsFormatError, UnsafePickleError, WeightsError) as e:
-        print(f"[i2s] cannot load the generator {model}: {_plain_torch_text(str(e))}", file=sys.stderr)
-        return None
-
-
-def _plain_torch_text(text: str) -> str:
-    """torch's own advice to re-run ``torch.load`` with ``weights_only=False`` (which would run the
-    file's code) is never relayed."""
-    import re
-
-    return re.sub(r"[^.;]*weights_only\s*=\s*False[^.;]*[.;]?", "", text).strip() or "refused by torch.load"
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
@@ -237,7 +182,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_writable(out)
-    G = _load_generator_or_report(args.model, args.device)
+    G = common.load_generator_or_report(args.model, args.device)
     if G is None:
         return EXIT_REFUSED
     seeds = args.seeds
@@ -281,7 +226,7 @@ def cmd_morph(args: argparse.Namespace) -> int:
             return 2
     elif model not in _KNOWN_MODELS:
         print(f"[i2s] morph: loading the generator from the file {model} (given with --model)")
-    G = _load_generator_or_report(model, args.device)
+    G = common.load_generator_or_report(model, args.device)
     if G is None:
         return 2
     lams = torch.linspace(1.0, 0.0, args.frames)  # from A (λ=1) to B (λ=0)
@@ -468,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from .weights.limits import first_line
 
-        print(f"[i2s] error: {_plain_torch_text(first_line(e, 400))} ({type(e).__name__}; set I2S_DEBUG=1 for "
+        print(f"[i2s] error: {plain_torch_text(first_line(e, 400))} ({type(e).__name__}; set I2S_DEBUG=1 for "
               "the traceback)", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, (ValueError, OSError)) else 1
 

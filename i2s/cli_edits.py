@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import cli_common as common
+
 if TYPE_CHECKING:
     import torch
 
@@ -100,11 +102,10 @@ def _write(G, names: list[str], w: torch.Tensor, out: Path, meta: dict, cols: in
 def cmd_edit(args: argparse.Namespace) -> int:
     import torch
 
-    from .cli import _load_generator_or_report
     from .directions import apply, directions_for
 
     paths = _check_inputs(args.inputs)
-    G = _load_generator_or_report(args.model, args.device)
+    G = common.load_generator_or_report(args.model, args.device)
     if G is None:
         return 2
     d = directions_for(G, args.method, k=max(16, args.direction + 1), layers=args.layers)
@@ -121,11 +122,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
 def cmd_crossover(args: argparse.Namespace) -> int:
     import torch
 
-    from .cli import _load_generator_or_report
     from .edits import crossover, default_crossover_layer
 
     paths, styles = _check_inputs(args.inputs), _check_inputs(args.style)
-    G = _load_generator_or_report(args.model, args.device)
+    G = common.load_generator_or_report(args.model, args.device)
     if G is None:
         return 2
     layer = default_crossover_layer(G.num_layers) if args.layer is None else args.layer
@@ -148,13 +148,12 @@ def cmd_expression(args: argparse.Namespace) -> int:
 
     import warnings
 
-    from .cli import _load_generator_or_report
     from .edits import expression_transfer
     from .experiments import ExpressionRule, expression_rule
 
     paths = _check_inputs(args.inputs)
     pair = _check_inputs([args.neutral, args.expressive])
-    G = _load_generator_or_report(args.model, args.device)
+    G = common.load_generator_or_report(args.model, args.device)
     if G is None:
         return 2
     (_, w2), (_, w3) = _latents(pair, G, args)
@@ -180,10 +179,9 @@ def cmd_expression(args: argparse.Namespace) -> int:
 def cmd_directions(args: argparse.Namespace) -> int:
     import torch
 
-    from .cli import _load_generator_or_report
     from .directions import apply, directions_for
 
-    G = _load_generator_or_report(args.model, args.device)
+    G = common.load_generator_or_report(args.model, args.device)
     if G is None:
         return 2
     d = directions_for(G, args.method, k=max(16, args.top), layers=args.layers)

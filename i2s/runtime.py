@@ -1,6 +1,7 @@
-"""Run-time tuning of the embedding loop: where memory comes from, cuDNN's algorithm search,
-``torch.compile``. None of it changes a number (tests/test_speed_equivalence.py), only speed;
-:func:`tuned` is what :func:`i2s.embed.embed` wraps its loop in.
+"""Where and how fast a run computes: the device (:func:`resolve_device`, the one choice for the
+CLI and the trainer), where memory comes from, cuDNN's algorithm search, ``torch.compile``. None
+of the tuning changes a number (tests/test_speed_equivalence.py), only speed; :func:`tuned` is
+what :func:`i2s.embed.embed` wraps its loop in.
 """
 
 from __future__ import annotations
@@ -13,7 +14,26 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["tuned", "large_cpu_blocks_kept", "cudnn_autotuned", "compiled"]
+__all__ = ["resolve_device", "tuned", "large_cpu_blocks_kept", "cudnn_autotuned", "compiled"]
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """The device a run uses: ``auto`` is the GPU when torch sees one, else the CPU; any other name
+    as torch knows it (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+
+    Raises:
+        ValueError: one line, for a CUDA device without a visible GPU or a name torch does not know.
+    """
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"{name}: no CUDA GPU is visible to torch {torch.__version__} here; use cpu (or auto)")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"{name!r}: not a device torch knows (cpu, cuda, cuda:1, mps, ...)") from None
 
 
 @contextlib.contextmanager

@@ -51,9 +51,9 @@ def test_crossover_and_expression(gen, tmp_path):
 
 
 def test_inputs_are_checked_before_any_network_loads(gen, tmp_path, monkeypatch, capsys):
-    import i2s.cli as C
+    import i2s.cli_common as C
 
-    monkeypatch.setattr(C, "_load_generator_or_report", lambda *a: pytest.fail("loaded the generator first"))
+    monkeypatch.setattr(C, "load_generator_or_report", lambda *a: pytest.fail("loaded the generator first"))
     assert _run("edit", gen, tmp_path, "nope.jpg") == 2
     assert "no such file: nope.jpg" in capsys.readouterr().err
 

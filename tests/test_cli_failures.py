@@ -58,7 +58,7 @@ def test_device_without_a_gpu_and_a_bad_vgg(gen, tmp_path, capsys):
 
 
 def test_read_only_out_is_found_before_any_work(gen, tmp_path, capsys, monkeypatch):
-    import i2s.cli as C
+    import i2s.cli_common as C
 
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -72,7 +72,7 @@ def test_read_only_out_is_found_before_any_work(gen, tmp_path, capsys, monkeypat
             return real_open(path, *a, **k)
 
         monkeypatch.setattr("builtins.open", fail)
-    monkeypatch.setattr(C, "_load_generator_or_report", lambda *a: pytest.fail("loaded the generator first"))
+    monkeypatch.setattr(C, "load_generator_or_report", lambda *a: pytest.fail("loaded the generator first"))
     assert _embed(gen, ro, FACE) == EXIT_USAGE
     assert "cannot write there" in capsys.readouterr().err
 
