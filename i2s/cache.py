@@ -23,6 +23,7 @@ from .batching import embed_in_batches
 from .embed import EmbedResult, EmbedSettings
 from .io import atomic_torch_save
 from .loss import EmbeddingLoss
+from .models import weights_hash
 from .stylegan import StyleGAN
 
 # Bump when embed() changes its results for the same settings. 3: keys derive from
@@ -38,17 +39,6 @@ def default_cache_dir() -> Path:
     from .weights.fetch import i2s_home
 
     return i2s_home() / "embeddings"
-
-
-def weights_hash(G: StyleGAN) -> str:
-    """SHA-256 of the generator's parameters and buffers (cached in ``G.info``)."""
-    if "weights_sha256" not in G.info:
-        h = hashlib.sha256()
-        for name, t in sorted(G.state_dict().items()):
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().float().numpy().tobytes())
-        G.info["weights_sha256"] = h.hexdigest()
-    return G.info["weights_sha256"]
 
 
 def entry_key(G: StyleGAN, image: torch.Tensor, identity: dict, w_init: torch.Tensor | None = None) -> str:
@@ -177,4 +167,4 @@ def clear(cache_dir: str | Path | None = None) -> int:
     return len(files)
 
 
-__all__: Sequence[str] = ("cached_embed", "clear", "default_cache_dir", "entry_key", "weights_hash", "EMBED_ALGORITHM_VERSION")
+__all__: Sequence[str] = ("cached_embed", "clear", "default_cache_dir", "entry_key", "EMBED_ALGORITHM_VERSION")

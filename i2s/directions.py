@@ -17,6 +17,7 @@ along each direction, so that strengths are in standard deviations (:func:`apply
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from typing import Literal
 import torch
 
 from .io import atomic_torch_save
+from .models import weights_hash
+from .weights.limits import load_kit_file
 
 __all__ = ["Directions", "sefa", "ganspace", "apply", "directions_for", "FORMAT"]
 
@@ -52,15 +55,13 @@ class Directions:
     @classmethod
     def load(cls, path: str | Path, G=None) -> "Directions":
         """Load a direction file; with ``G``, refuse it unless it was computed for G's weights."""
-        obj = _load_small(path, MAX_FILE_BYTES, "direction file")
+        obj = load_kit_file(path, MAX_FILE_BYTES, "direction file")
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise ValueError(f"{path}: not an i2s direction file")
         d = cls(method=str(obj["method"]), vectors=obj["vectors"].float(), sigma=obj["sigma"].float(),
                 score=obj["score"].float(), layers=tuple(int(v) for v in obj["layers"]),
                 model=str(obj["model"]), model_sha256=str(obj["model_sha256"]))
         if G is not None:
-            from .cache import weights_hash
-
             if d.model_sha256 != weights_hash(G):
                 raise ValueError(f"{path}: directions of the generator {d.model!r} (weights sha256 "
                                  f"{d.model_sha256[:12]}…), not of {G.name!r} ({weights_hash(G)[:12]}…); "
@@ -76,19 +77,6 @@ class Directions:
 
 #: A direction file holds K x w_dim floats and a few fields: 64 MiB is far above any real one.
 MAX_FILE_BYTES = 64 << 20
-
-
-def _load_small(path: str | Path, max_bytes: int, what: str) -> object:
-    """``torch.load(weights_only=True)`` of a kit-written file, size-checked before it starts
-    (:func:`i2s.weights.limits.safe_torch_load`); any failure is one ``ValueError`` line."""
-    from .weights.limits import safe_torch_load
-
-    try:
-        return safe_torch_load(path, max_bytes=max_bytes, what=what, error=ValueError)
-    except FileNotFoundError:
-        raise
-    except ValueError as e:
-        raise ValueError(f"{path}: not a readable {what} ({e})") from None
 
 
 def _layer_range(G, layers: tuple[int, int] | None) -> tuple[int, int]:
@@ -109,12 +97,6 @@ def _sigma(w: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
     return (w @ vectors.T).std(0)
 
 
-def _hash(G) -> str:
-    from .cache import weights_hash
-
-    return weights_hash(G)
-
-
 @torch.no_grad()
 def sefa(G, k: int = 16, layers: tuple[int, int] | None = None, n_sigma: int = 10_000, seed: int = 0) -> Directions:
     """SeFa: top-``k`` eigenvectors of ``sum_l A_l^T A_l`` over the style layers ``layers``."""
@@ -125,7 +107,7 @@ def sefa(G, k: int = 16, layers: tuple[int, int] | None = None, n_sigma: int = 1
     order = evals.argsort(descending=True)[:k]
     vectors = evecs[:, order].T.contiguous()
     return Directions("sefa", vectors, _sigma(_w_samples(G, n_sigma, seed), vectors), evals[order], (a, b),
-                      G.name, _hash(G))
+                      G.name, weights_hash(G))
 
 
 @torch.no_grad()
@@ -137,7 +119,7 @@ def ganspace(G, k: int = 16, layers: tuple[int, int] | None = None, n: int = 20_
     _, s, vh = torch.linalg.svd(wc, full_matrices=False)
     vectors = vh[:k].contiguous()
     var = s[:k] ** 2 / (len(w) - 1)
-    return Directions("ganspace", vectors, var.sqrt(), var, (a, b), G.name, _hash(G))
+    return Directions("ganspace", vectors, var.sqrt(), var, (a, b), G.name, weights_hash(G))
 
 
 def apply(w_plus: torch.Tensor, d: Directions, index: int, strength: float | torch.Tensor,
@@ -165,9 +147,7 @@ def directions_for(G, method: Method = "sefa", k: int = 16, layers: tuple[int, i
     a, b = _layer_range(G, layers)
     folder = Path(cache_dir) if cache_dir is not None else i2s_home() / "directions"
     key = json.dumps([method, k, a, b]).encode()
-    import hashlib
-
-    path = folder / f"{_hash(G)[:16]}-{hashlib.sha256(key).hexdigest()[:12]}.pt"
+    path = folder / f"{weights_hash(G)[:16]}-{hashlib.sha256(key).hexdigest()[:12]}.pt"
     if path.is_file():
         try:
             return Directions.load(path, G)

@@ -97,11 +97,10 @@ def _random_feature_net():
 def read_encoder_file(path: str | Path, G) -> dict:
     """The contents of an exported encoder file for ``G`` (size-checked; refused in one line when
     it is not an encoder file or was trained for other weights)."""
-    from .cache import weights_hash
+    from .models import weights_hash
+    from .weights.limits import load_kit_file
 
-    from .directions import _load_small
-
-    obj = _load_small(path, MAX_FILE_BYTES, "encoder file")
+    obj = load_kit_file(path, MAX_FILE_BYTES, "encoder file")
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ValueError(f"{path}: not an i2s encoder file")
     if obj["model_sha256"] != weights_hash(G):
@@ -123,8 +122,7 @@ def load_encoder(path: str | Path, G) -> Encoder:
 def default_encoder(G) -> Path:
     """Where G's encoder lives: ``data/models/<name>-encoder.pt`` (shipped) or
     ``$I2S_HOME/encoders/<weights sha256[:16]>.pt`` (trained by a user)."""
-    from .cache import weights_hash
-    from .models import REPO_ROOT
+    from .models import REPO_ROOT, weights_hash
     from .weights.fetch import i2s_home
 
     shipped = REPO_ROOT / "data" / "models" / f"{G.name}-encoder.pt"
@@ -273,7 +271,7 @@ class EncoderTrainer:
 
     def export(self, path: str | Path) -> Path:
         """The encoder alone (fp16), with the generator it belongs to."""
-        from .cache import weights_hash
+        from .models import weights_hash
 
         sd = {k: (v.half() if v.is_floating_point() else v) for k, v in self.enc.state_dict().items()}
         return atomic_torch_save({"format": FORMAT, "config": self.enc.config(), "state_dict": sd,

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -158,6 +159,18 @@ def short_name(G_or_name: "StyleGAN | str") -> str:
     if name in FFHQ_NAMES:
         return "ffhq"
     return {"mini-faces64": "mini"}.get(name, name)
+
+
+def weights_hash(G: StyleGAN) -> str:
+    """SHA-256 of the generator's parameters and buffers (cached in ``G.info``): which weights ran, in
+    cache keys, direction and encoder files."""
+    if "weights_sha256" not in G.info:
+        h = hashlib.sha256()
+        for name, t in sorted(G.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().float().numpy().tobytes())
+        G.info["weights_sha256"] = h.hexdigest()
+    return G.info["weights_sha256"]
 
 
 def describe_tier(G: StyleGAN) -> str:

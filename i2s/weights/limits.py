@@ -340,3 +340,15 @@ def safe_torch_load(path: str | os.PathLike[str], *, max_bytes: int, what: str,
                     f"values, so it is not a {what} written by i2s; nothing was executed") from None
     except Exception as e:  # noqa: BLE001 - torch raises many types for damaged files
         raise error(f"{path} is not a readable {what} ({type(e).__name__}: {first_line(e)})") from None
+
+
+def load_kit_file(path: str | os.PathLike[str], max_bytes: int, what: str) -> Any:
+    """``torch.load(weights_only=True)`` of a kit-written file, size-checked before it starts
+    (:func:`safe_torch_load`); any failure is one ``ValueError`` line, a missing file a
+    ``FileNotFoundError``."""
+    try:
+        return safe_torch_load(path, max_bytes=max_bytes, what=what, error=ValueError)
+    except FileNotFoundError:
+        raise
+    except ValueError as e:
+        raise ValueError(f"{path}: not a readable {what} ({e})") from None
