@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from i2s.cache import cached_embed  # noqa: E402
 from i2s.data import benchmark_set  # noqa: E402
 from i2s.embed import embed  # noqa: E402
-from i2s.experiments import FACE_PREFIXES  # noqa: E402
+from i2s.data import is_face  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
 from i2s.loss import EmbeddingLoss  # noqa: E402
 from i2s.models import load_generator  # noqa: E402
@@ -129,7 +129,7 @@ def main(argv=None) -> None:
     if names != ref["images"] or G.name != ref["model"]:
         raise SystemExit(f"encoder_schedules: {args.targets} was made for other images ({ref['images'][:2]}...); "
                          "re-run benchmarks/time_to_quality.py first")
-    face = [i for i, n in enumerate(names) if n.split("/")[0] in FACE_PREFIXES]
+    face = [i for i, n in enumerate(names) if is_face(n)]
     xf, target = x[face], torch.tensor(ref["paper_final_loss"])[face]
     paper = next(r for r in ref["runs"] if r["run"] == "paper")
     paper_dist = float(np.mean(np.array(paper["dist_to_w_avg"])[face]))

@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE.parent))
 from i2s import precision as P  # noqa: E402
 from i2s.cache import cached_embed  # noqa: E402
 from i2s.data import benchmark_set  # noqa: E402
-from i2s.experiments import FACE_PREFIXES  # noqa: E402
+from i2s.data import is_face  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
 from i2s.loss import EFFICIENTNET, EmbeddingLoss, LossSettings  # noqa: E402
 from i2s.metrics import ImageMetrics, psnr  # noqa: E402
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     G = load_generator(a.model)
     names, x = benchmark_set(G, a.holdout, a.per_class)
-    faces = np.array([n.split("/")[0] in FACE_PREFIXES for n in names])
+    faces = np.array([is_face(n) for n in names])
     print(f"{G.name}: {len(names)} images ({faces.sum()} faces), {a.steps} steps; {P.describe('float32', G.device)}")
     per: dict[str, dict[str, list]] = {}
     for label, weights in CANDIDATES.items():

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from i2s import precision as P  # noqa: E402
 from i2s.cache import cached_embed  # noqa: E402
 from i2s.data import benchmark_set  # noqa: E402
-from i2s.experiments import FACE_PREFIXES  # noqa: E402
+from i2s.data import is_face  # noqa: E402
 from i2s.embed import FAST_LR, FAST_STEPS, PAPER_LR, PAPER_STEPS, embed  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
 from i2s.loss import EmbeddingLoss  # noqa: E402
@@ -180,7 +180,7 @@ def main(argv=None) -> None:
                "device": device, "threads": args.threads, "seconds_per_image_step": sec,
                "encoder_seconds_per_image": enc_seconds, "paper_final_loss": target.tolist(),
                "paper_tail_share": TAIL_SHARE, "paper_tail_over_final": band.tolist(), "runs": []}
-    is_face = np.array([n.split("/")[0] in FACE_PREFIXES for n in names])
+    is_face = np.array([is_face(n) for n in names])
     print(f"the paper's own loss over its last {TAIL_SHARE:.0%} of steps, over L_paper: faces {band[0, is_face].min():.3f}-"
           f"{band[1, is_face].max():.3f} (per image: min " + " ".join(f"{v:.3f}" for v in band[0].tolist()) + ")")
     print(f"{'run':<14} {'steps':>5} {'lr':>5} {'faces reach L_paper (steps)':>30} {'max':>5} {'max s':>6} "

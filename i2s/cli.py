@@ -221,10 +221,10 @@ def cmd_morph(args: argparse.Namespace) -> int:
         model = _model_name_for(m1)
         if model is None:  # a latent file never makes i2s load a file it names
             print(f"[i2s] {args.a} records the model {quote(m1.get('model'))}, which is not one of the kit's "
-                  f"names ({', '.join(_KNOWN_MODELS)}); choose the generator with --model NAME or --model PATH",
+                  f"names ({', '.join(_known_models())}); choose the generator with --model NAME or --model PATH",
                   file=sys.stderr)
             return 2
-    elif model not in _KNOWN_MODELS:
+    elif model not in _known_models():
         print(f"[i2s] morph: loading the generator from the file {model} (given with --model)")
     G = common.load_generator_or_report(model, args.device)
     if G is None:
@@ -241,13 +241,17 @@ def cmd_morph(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Generator names a latent file's metadata may select (anything else needs --model).
-_KNOWN_MODELS = ("auto", "ffhq", "mini", "random-ffhq", "random-mini")
+def _known_models() -> tuple[str, ...]:
+    """Generator names a latent file's metadata may select (:data:`i2s.models.MODEL_NAMES` and
+    ``auto``; anything else needs --model)."""
+    from .models import MODEL_NAMES
+
+    return ("auto", *MODEL_NAMES)
 
 
 def _model_name_for(meta: dict) -> str | None:
     """The load_generator name of the model recorded in a latent file, if it is one of the kit's
-    names (:data:`_KNOWN_MODELS`, ``stylegan1-ffhq-1024``, ``mini-faces64``); ``None`` for anything
+    names (:func:`_known_models`, ``stylegan1-ffhq-1024``, ``mini-faces64``); ``None`` for anything
     else, such as a path: the file must not choose which file is loaded."""
     from .models import short_name
 
@@ -255,7 +259,7 @@ def _model_name_for(meta: dict) -> str | None:
     if not isinstance(name, str):
         return None
     name = short_name(name)
-    return name if name in _KNOWN_MODELS else None
+    return name if name in _known_models() else None
 
 
 def cmd_align(args: argparse.Namespace) -> int:

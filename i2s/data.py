@@ -42,7 +42,9 @@ __all__ = [
     "EVAL_DIR",
     "EVAL_DIR_ENV",
     "CLASSES",
-    "ALIGNED_CLASSES",
+    "FACE_CLASSES",
+    "is_face",
+    "image_stem",
     "IMAGE_EXTENSIONS",
     "EvalImage",
     "eval_dir",
@@ -66,13 +68,26 @@ EVAL_DIR = Path(os.environ.get(EVAL_DIR_ENV) or _REPO_EVAL_DIR)
 
 #: The five classes of §3.1, in the paper's order.
 CLASSES: tuple[str, ...] = ("faces", "cats", "dogs", "cars", "paintings")
-#: Folders whose images are human face photos and get FFHQ alignment by default.
-ALIGNED_CLASSES: tuple[str, ...] = ("faces", "expressions")
+#: The classes whose images are human face photos: FFHQ-aligned before embedding (§3.1) and measured
+#: with the face metrics (identity distance). ``holdout`` names mini's held-out training photos.
+FACE_CLASSES: tuple[str, ...] = ("faces", "expressions", "holdout")
 STYLE_CLASS = "style"
 EXPRESSION_CLASS = "expressions"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 PathLike = Union[str, os.PathLike]
+
+
+def is_face(name: str | None) -> bool:
+    """True when ``name`` (an image name ``"<class>/<stem>"``, or a class) is of a face class
+    (:data:`FACE_CLASSES`); the kit's one test of "is this image a face"."""
+    return bool(name) and str(name).split("/", 1)[0] in FACE_CLASSES
+
+
+def image_stem(name: str) -> str:
+    """An image's name without its class folder (``faces/astronaut_eileen_collins`` ->
+    ``astronaut_eileen_collins``), for figure labels."""
+    return name.split("/")[-1]
 
 
 @dataclass(frozen=True)
@@ -194,7 +209,7 @@ def load_target(
       the first (left-most) face is used; ``NoFaceError`` if dlib finds none.
     * ``align=False``: centre crop to a square and a Lanczos resize (the other classes: the paper
       aligns faces only).
-    * ``align=None`` (default): align when the image's class is ``faces`` or ``expressions`` (an
+    * ``align=None`` (default): align when the image's class is a face class (:func:`is_face`: an
       :class:`EvalImage`'s ``cls``, or the name of the file's folder for a plain path).
 
     ``item_or_path`` is an :class:`EvalImage`, a file path, or a set name like
@@ -213,7 +228,7 @@ def load_target(
         raise ValueError(f"size must be >= 1, got {size}")
     path, cls = _resolve(item_or_path)
     if align is None:
-        align = cls in ALIGNED_CLASSES
+        align = is_face(cls)
     if align:
         faces = align_faces(path, size=size, zoom=float(zoom))
         return pil_to_tensor(faces[0])

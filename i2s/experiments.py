@@ -29,10 +29,11 @@ import pandas as pd
 import torch
 
 from .cache import cached_embed
+from .data import image_stem, is_face
 from .embed import EmbedResult
 from .io import atomic_write_text, write_csv
 from .loss import EmbeddingLoss, LossSettings
-from .models import describe_tier, load_generator
+from .models import describe_tier, load_generator, short_name
 from .stylegan import StyleGAN
 
 if TYPE_CHECKING:
@@ -100,8 +101,6 @@ class Session:
             raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
         G = load_generator(model, device=device)
         loss_fn = EmbeddingLoss(loss or LossSettings(), vgg_weights=perceptual).to(device)
-        from .models import short_name
-
         name = short_name(G)
         run = run_folder(profile, perceptual)
         params = {**PROFILES[profile]}
@@ -214,9 +213,6 @@ def first_of_each_class(labels: Sequence[str]) -> list[int]:
     return [list(labels).index(c) for c in dict.fromkeys(labels)]
 
 
-FACE_PREFIXES = ("faces", "expressions", "holdout")  # names whose images are aligned faces
-
-
 def result_table(names: Sequence[str], res: EmbedResult, targets: torch.Tensor | None = None,
                  measure: "ImageMetrics | None" = None, **columns) -> pd.DataFrame:
     """Per-image numbers of an embedding run: L (paper units and ×1e5), ‖w* − w̄‖, PSNR, and with
@@ -225,7 +221,7 @@ def result_table(names: Sequence[str], res: EmbedResult, targets: torch.Tensor |
     df = pd.DataFrame({"image": list(names), "loss": res.loss.numpy(), "loss_x1e5": res.loss.numpy() / 1e5,
                        "dist_to_w_avg": res.dist_to_w_avg.numpy(), "psnr_db": res.psnr.numpy()})
     if targets is not None and measure is not None:
-        faces = [str(n).split("/")[0] in FACE_PREFIXES for n in names]
+        faces = [is_face(n) for n in names]
         for k, v in measure(res.images, targets, faces).items():
             df[k] = v
     for k, v in columns.items():
@@ -547,12 +543,6 @@ def render(s: Session, w: torch.Tensor, batch: int = 16) -> torch.Tensor:
     with torch.no_grad():
         out = torch.cat([s.G.synthesis(flat[k:k + batch].to(s.device)).cpu() for k in range(0, len(flat), batch)])
     return out.reshape(*w.shape[:-2], *out.shape[1:])
-
-
-def short_name(name: str) -> str:
-    """An image's name without its class folder (``faces/astronaut_eileen_collins`` ->
-    ``astronaut_eileen_collins``), in full."""
-    return name.split("/")[-1]
 
 
 def _descriptors(images: torch.Tensor, zoom: float) -> np.ndarray:
@@ -877,12 +867,12 @@ class EmbeddedClasses:
     @property
     def faces(self) -> list[int]:
         """Indices of the faces."""
-        return [i for i, c in enumerate(self.labels) if c == "faces"]
+        return [i for i, c in enumerate(self.labels) if is_face(c)]
 
     @property
     def others(self) -> list[int]:
         """Index of the first image of each class that is not faces."""
-        return [i for i in first_of_each_class(self.labels) if self.labels[i] != "faces"]
+        return [i for i in first_of_each_class(self.labels) if not is_face(self.labels[i])]
 
 
 def embed_classes(s: Session) -> EmbeddedClasses:
@@ -952,15 +942,15 @@ def style_transfer(s: Session, codes: EmbeddedClasses) -> StyleTransfer:
     style_names, style_imgs = load_styles(s)
     w_style = s.embed(style_imgs).w_plus
     content = render(s, w[faces])
-    face_names = [short_name(codes.names[i]) for i in faces]
+    face_names = [image_stem(codes.names[i]) for i in faces]
     grid = crossover_grid(s, w_style, w[faces])
     fig6 = image_rows([[None, *content]] + [torch.cat([style_imgs[j:j + 1], grid[j]]) for j in range(len(style_names))],
-                      ["content: embedding"] + [f"style: {short_name(n)}" for n in style_names],
+                      ["content: embedding"] + [f"style: {image_stem(n)}" for n in style_names],
                       ["style photo"] + face_names, title=f"Fig. 6 (§4.2): style transfer by crossover — {split}")
     grid8 = crossover_grid(s, w[others], w[faces[:3]])
     other_emb = render(s, w[others])
     fig8 = image_rows([[None, *content[:3]]] + [torch.cat([other_emb[j:j + 1], grid8[j]]) for j in range(len(others))],
-                      ["content: embedding"] + [f"{codes.labels[i]}: {short_name(codes.names[i])}" for i in others],
+                      ["content: embedding"] + [f"{codes.labels[i]}: {image_stem(codes.names[i])}" for i in others],
                       ["other class: embedding"] + face_names[:3],
                       title=f"Fig. 8 (§4.2): crossover between classes — {split}")
     measures = crossover_measures(s, [codes.names[i] for i in faces], w[faces], style_names, w_style, style_imgs)
@@ -1001,7 +991,7 @@ def expression_editing(s: Session, codes: EmbeddedClasses,
     mean = expression_rows(s, codes.w_plus[faces], wn.mean(0), wm.mean(0), lams, rule)
     grid = [torch.cat([codes.images[i][None], rows[k]]) for rows in (one, mean) for k, i in enumerate(faces)]
     grid.append(torch.stack([neutral[0], smiling[0]]))
-    names = [short_name(codes.names[i]) for i in faces]
+    names = [image_stem(codes.names[i]) for i in faces]
     fig = image_rows(grid, [f"{n}, d: {people[0]}" for n in names] + [f"{n}, d: mean of {len(people)}" for n in names]
                      + [f"source: {people[0]}"],
                      ["target photo"] + [f"λ={l:g}" for l in lams],
@@ -1055,7 +1045,7 @@ def latent_directions(s: Session, codes: EmbeddedClasses, method: str = "sefa", 
     from .plots import image_rows
 
     d = directions_for(s.G, method, k=max(16, top))
-    face = next(i for i, lab in enumerate(codes.labels) if lab == "faces")
+    face = next(i for i, lab in enumerate(codes.labels) if is_face(lab))
     w = codes.w_plus[face]
     rows, table = [], []
     with torch.no_grad():
@@ -1103,7 +1093,7 @@ def pairwise_distances(names: Sequence[str], labels: Sequence[str], w_plus: torc
             block = dist[np.ix_(ia, ib)]
             vals = block[~np.eye(len(ia), dtype=bool)] if a == b else block.ravel()
             rows.append({"class_a": a, "class_b": b, "kind": "intra" if a == b else "inter", "mean_dist": float(vals.mean())})
-    fig = distance_heatmap(dist, [short_name(n) for n in names])
+    fig = distance_heatmap(dist, [image_stem(n) for n in names])
     return PairwiseDistances(dist, pd.DataFrame(rows), fig)
 
 
@@ -1146,7 +1136,7 @@ def loss_ablation(s: Session, names: Sequence[str], labels: Sequence[str], imgs:
         with torch.no_grad():
             full_l = s.loss_fn(res.images.to(s.device), x.to(s.device)).cpu()
         q = ssim(res.images, x)
-        more = s.measure(res.images, x, [labels[i] in FACE_PREFIXES for i in first])
+        more = s.measure(res.images, x, [is_face(labels[i]) for i in first])
         more.pop("ssim")
         for k, i in enumerate(first):
             rows.append({"image": names[i], "class": labels[i], "variant": variant, "full_loss_x1e5": full_l[k].item() / 1e5,

@@ -24,7 +24,11 @@ from .stylegan import StyleGAN, StyleGANConfig, random_weights
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MINI_PATH = REPO_ROOT / "data" / "models" / "mini-faces64.pt"
 MINI_CONFIG = StyleGANConfig(resolution=64, fmap_base=1024, fmap_max=128)
-FFHQ_NAMES = ("ffhq", "stylegan1-ffhq-1024")
+#: The generators known by name: the kit's short name (``--model``, folders) -> the full name the
+#: generator carries (``G.name``, latent files). ``auto`` picks one of the first two; anything
+#: else is a file.
+MODEL_NAMES = {"ffhq": "stylegan1-ffhq-1024", "mini": "mini-faces64", "random-ffhq": "random-ffhq",
+               "random-mini": "random-mini"}
 FFHQ_PICKLE = "karras2019stylegan-ffhq-1024x1024.pkl"
 
 
@@ -118,7 +122,8 @@ def load_generator(name_or_path: str | Path = "auto", device: str | torch.device
             why = "official FFHQ weights found in the cache" if name == "ffhq" else \
                 "official FFHQ weights not in the cache (i2s weights fetch stylegan1-ffhq-1024)"
             print(f"[i2s] model=auto -> {name}: {why}")
-    if name in FFHQ_NAMES:
+    name = short_name(name)
+    if name == "ffhq":
         G = _load_ffhq()
     elif name == "mini":
         if not MINI_PATH.is_file():
@@ -134,8 +139,8 @@ def load_generator(name_or_path: str | Path = "auto", device: str | torch.device
     else:
         path = Path(name).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"no generator named {name!r} and no such file; known names: auto, ffhq, mini, "
-                                    "random-ffhq, random-mini")
+            raise FileNotFoundError(f"no generator named {name!r} and no such file; known names: "
+                                    f"{', '.join(['auto', *MODEL_NAMES])}")
         if path.suffix == ".pkl":
             from .weights.tf_pickle import _check_file, _sha256
 
@@ -153,12 +158,11 @@ def load_generator(name_or_path: str | Path = "auto", device: str | torch.device
 
 
 def short_name(G_or_name: "StyleGAN | str") -> str:
-    """The kit's short name of a generator (``mini``, ``ffhq``), used for folders and CLI choices;
-    other names are returned as they are."""
+    """The kit's short name of a generator or a generator name (``stylegan1-ffhq-1024`` ->
+    ``ffhq``, :data:`MODEL_NAMES`), used for folders and CLI choices; other names (a path, a
+    custom pickle's) are returned as they are."""
     name = G_or_name if isinstance(G_or_name, str) else G_or_name.name
-    if name in FFHQ_NAMES:
-        return "ffhq"
-    return {"mini-faces64": "mini"}.get(name, name)
+    return next((short for short, full in MODEL_NAMES.items() if name in (short, full)), name)
 
 
 def weights_hash(G: StyleGAN) -> str:

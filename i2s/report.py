@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import experiments as ex
+from .data import is_face
 from .io import atomic_write_text
 from .stats import RULE, Comparison, paired_comparison, unpaired_comparison
 
@@ -92,12 +93,12 @@ def claims(results: Path) -> list[Verdict]:
 
     ip = _read(results, INIT_PER_IMAGE)
     if ip is not None:
-        faces = ip[ip["class"] == "faces"]
+        faces = ip[ip["class"].map(is_face)]
         n_seeds = ip[ip["init"] == "uniform"].groupby("image").size().max() if "uniform" in set(ip["init"]) else 0
         seeds = f" (random init: mean of {n_seeds} seeds per image)" if n_seeds > 1 else ""
         add("w̄ init is better for faces (§5.1, Table 2)", _paired(faces, "init", "mean", "uniform", "loss_x1e5", "less"),
             f"L ×1e5 of w̄ init minus random init, per face{seeds}", "L ×1e5")
-        others = ip[ip["class"] != "faces"]
+        others = ip[~ip["class"].map(is_face)]
         add("Random init is better for non-faces (§5.1, Table 2)",
             _paired(others, "init", "uniform", "mean", "loss_x1e5", "less"),
             f"L ×1e5 of random minus w̄ init, per non-face image ({', '.join(sorted(others['class'].unique()))}){seeds}",
@@ -106,7 +107,7 @@ def claims(results: Path) -> list[Verdict]:
         add("w̄ init is better for faces (§5.1, Table 2)", None, f"{INIT_PER_IMAGE}.csv missing")
 
     ce = _read(results, CLASSES)
-    f, o = (ce[ce["class"] == "faces"], ce[ce["class"] != "faces"]) if ce is not None else (None, None)
+    f, o = (ce[ce["class"].map(is_face)], ce[~ce["class"].map(is_face)]) if ce is not None else (None, None)
     if f is not None and len(f) and len(o):
         add("Faces embed close to w̄; other classes scatter further (§5.1)",
             unpaired_comparison(f["dist_to_w_avg"].to_numpy(), o["dist_to_w_avg"].to_numpy(), "less"),
@@ -151,7 +152,7 @@ def claims(results: Path) -> list[Verdict]:
 
     lv = _read(results, LOSS_VS_STEPS)
     if lv is not None:
-        f, o = lv[lv["class"] == "faces"], lv[lv["class"] != "faces"]
+        f, o = lv[lv["class"].map(is_face)], lv[~lv["class"].map(is_face)]
         c = unpaired_comparison(f["steps_to_95pct"].to_numpy(), o["steps_to_95pct"].to_numpy(), "less") \
             if len(f) and len(o) else None
         add("The loss converges fastest for faces (§5.3, Fig. 10)", c,
@@ -172,7 +173,7 @@ def claims(results: Path) -> list[Verdict]:
     mo = _read(results, MORPH)
     if mo is not None and len(mo):
         ends = mo["morph"].astype(str).str.split(" → ")
-        faces = ends.map(lambda e: all(x.split("/")[0] in ex.FACE_PREFIXES for x in e))  # both ends aligned faces
+        faces = ends.map(lambda e: all(is_face(x) for x in e))  # both ends aligned faces
         f, o = mo[faces], mo[~faces]
         c = unpaired_comparison(f["max_over_mean"].to_numpy(), o["max_over_mean"].to_numpy(), "less") \
             if len(f) and len(o) else None
