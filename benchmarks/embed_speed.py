@@ -192,7 +192,7 @@ def main() -> None:
     steps_for = dict(zip(models, [int(s) for s in (args.steps or ("50,50" if cuda else "20,3")).split(",")] * len(models)))
 
     vgg, label = load_vgg16_features("auto")
-    loss_fn = EmbeddingLoss(vgg=vgg, vgg_label=label)
+    loss_fn = EmbeddingLoss(perceptual=(vgg, label))
     print(f"device: {machine(dev)}")
     if peaks:
         print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}, bf16 native: {P.bf16_supported('cpu')} "

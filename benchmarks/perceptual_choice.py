@@ -78,8 +78,8 @@ def main(argv=None) -> int:
     faces = np.array([is_face(n) for n in names])
     print(f"{G.name}: {len(names)} images ({faces.sum()} faces), {a.steps} steps; {P.describe('float32', G.device)}")
     per: dict[str, dict[str, list]] = {}
-    for label, weights in CANDIDATES.items():
-        loss_fn = EmbeddingLoss(LossSettings(), vgg_weights=weights)
+    for label, perceptual in CANDIDATES.items():
+        loss_fn = EmbeddingLoss(LossSettings(), perceptual)
         assert loss_fn.perceptual_net == label, loss_fn.perceptual_net
         res = cached_embed(G, x, loss_fn=loss_fn, steps=a.steps, batch_size=a.batch, precision="float32", desc=label)
         per[label] = measure(G, label, res.images, x, faces)

@@ -80,7 +80,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from .data import load_target
     from .embed import EmbedSettings
     from .io import read_csv_rows, save_latent, save_png, versions, write_csv
-    from .loss import EmbeddingLoss, LossSettings
+    from .loss import PERCEPTUAL_NETS, EmbeddingLoss, LossSettings
     from .models import describe_tier
 
     missing = [p for p in args.images if not Path(p).exists()]
@@ -90,19 +90,21 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"[i2s] skipped {p}: no such file; check the path", file=sys.stderr)
     out = Path(args.out)
     check_writable(out)
-    if args.vgg not in ("auto", "random", "efficientnet-lite0") and not Path(args.vgg).is_file():
-        raise UsageError(f"--vgg {args.vgg}: no such file; give auto, random, efficientnet-lite0 or the path of "
-                         "vgg16-397923af.pth (i2s weights fetch vgg16-imagenet)")
+    named = ("auto", *PERCEPTUAL_NETS, *PERCEPTUAL_NETS.values())
+    if args.perceptual not in named and not Path(args.perceptual).is_file():
+        raise UsageError(f"--perceptual {args.perceptual}: no such file; give auto, random, efficientnet-lite0 or the "
+                         "path of vgg16-397923af.pth (i2s weights fetch vgg16-imagenet)")
     G = common.load_generator_or_report(args.model, resolve_device(args.device))
     if G is None:
         return EXIT_REFUSED
     try:
         loss_fn = EmbeddingLoss(LossSettings(variant=args.loss, resize=None if args.no_resize else 256),
-                                vgg_weights=args.vgg)
+                                args.perceptual)
     except Exception as e:  # noqa: BLE001 - a bad or hostile VGG file: one line, nothing run
         from .weights.limits import first_line
 
-        print(f"[i2s] cannot load the perceptual network --vgg {args.vgg}: {plain_torch_text(first_line(e))}",
+        print(f"[i2s] cannot load the perceptual network --perceptual {args.perceptual}: "
+              f"{plain_torch_text(first_line(e))}",
               file=sys.stderr)
         return EXIT_REFUSED
     print(f"[i2s] perceptual network: {loss_fn.perceptual_net}")
@@ -336,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--loss", default="full", choices=["full", "mse", "conv3_2", "mse+conv3_2", "perceptual"],
                    help="the loss of Eq. 1 or an ablation of Fig. 9")
     e.add_argument("--no-resize", action="store_true", help="perceptual loss at full resolution (Fig. 12)")
-    e.add_argument("--vgg", default="auto", help="perceptual network: auto | random | efficientnet-lite0 | PATH to vgg16-397923af.pth")
+    e.add_argument("--perceptual", "--vgg", dest="perceptual", default="auto",
+                   help="perceptual network: auto | random | efficientnet-lite0 | PATH to vgg16-397923af.pth "
+                        "(--vgg: the older spelling)")
     e.add_argument("--align", action="store_true",
                    help="FFHQ-align faces first (dlib), framed for the model (zoom 0.7 for mini); otherwise centre-crop")
     e.add_argument("--batch", type=_positive, default=8, help="images optimised together")

@@ -79,7 +79,7 @@ def _latents(paths: list[Path], G, args) -> list[tuple[str, torch.Tensor]]:
     if photos:
         x = torch.cat([load_target(p, G, align=args.align) for p in photos])
         print(f"[i2s] embedding {len(photos)} photo(s): {args.steps} steps (through the cache: a rerun is instant)")
-        res = cached_embed(G, x, loss_fn=EmbeddingLoss(vgg_weights=args.vgg), steps=args.steps, batch_size=8)
+        res = cached_embed(G, x, loss_fn=EmbeddingLoss(perceptual=args.perceptual), steps=args.steps, batch_size=8)
         it = iter(res.w_plus)
         out = [(n, w if w is not None else next(it)) for n, w in out]
     return out
@@ -206,7 +206,8 @@ def _common(p: argparse.ArgumentParser, photos: bool = True) -> None:
         p.add_argument("--align", action="store_true", help="FFHQ-align photos of faces first (framed for the model)")
         p.add_argument("--steps", type=int, default=1000,
                        help="Algorithm 1 steps for photos (the paper: 5000; under a minute per photo on mini with a 2-core CPU at 1000)")
-        p.add_argument("--vgg", default="auto", help="perceptual network: auto | random | efficientnet-lite0 | PATH")
+        p.add_argument("--perceptual", "--vgg", dest="perceptual", default="auto",
+                       help="perceptual network: auto | random | efficientnet-lite0 | PATH (--vgg: the older spelling)")
 
 
 def add_edit_parsers(sub) -> None:

@@ -61,10 +61,19 @@ PROFILES: dict[str, dict] = {
 }
 
 
-def run_folder(profile: str, perceptual: str = "auto") -> str:
-    """The results folder name of a run: the profile, with the perceptual network when it is not
-    the default (``quick``, ``quick-efficientnet-lite0``)."""
-    return profile if perceptual == "auto" else f"{profile}-{perceptual}"
+#: The perceptual network of the plain ``<profile>`` folders: what ``auto`` resolves to without
+#: the ImageNet VGG-16 file, the network of every committed run.
+PLAIN_FOLDER_NET = "vgg16-random"
+
+
+def run_folder(profile: str, perceptual_net: str = PLAIN_FOLDER_NET) -> str:
+    """The results folder name of a run, named by the network that ran (the resolved
+    ``perceptual_net``, never ``auto``, so no folder holds two networks' results): the profile for
+    :data:`PLAIN_FOLDER_NET`, else ``<profile>-<short name>`` (``quick-efficientnet-lite0``,
+    ``quick-vgg16-imagenet``)."""
+    from .loss import PERCEPTUAL_NETS
+
+    return profile if perceptual_net == PLAIN_FOLDER_NET else f"{profile}-{PERCEPTUAL_NETS.get(perceptual_net, perceptual_net)}"
 
 
 def figures_folder(figures_dir: str | Path, model: str, run: str) -> Path:
@@ -94,15 +103,16 @@ class Session:
               seed: int = 0, figures_dir: str | Path = REPO / "figures", results_dir: str | Path = REPO / "results",
               loss: LossSettings | None = None, perceptual: str = "auto") -> "Session":
         """``perceptual``: the network of Eq. 1's perceptual part, ``auto`` (ImageNet VGG-16 when
-        its weights are cached, else ``vgg16-random``) or ``efficientnet-lite0``. Any other than
-        ``auto`` runs in folders of its own (``<profile>-<perceptual>``), so the committed results
-        and figures stay the default network's and REPORT.md's sensitivity table compares them."""
+        its weights are cached, else ``vgg16-random``) or ``efficientnet-lite0`` (:mod:`i2s.loss`).
+        The folders are named by the network that ran (:func:`run_folder`): ``vgg16-random`` in the
+        committed ``<profile>`` folders, any other in ``<profile>-<network>`` folders of its own,
+        which REPORT.md's sensitivity table compares."""
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
         G = load_generator(model, device=device)
-        loss_fn = EmbeddingLoss(loss or LossSettings(), vgg_weights=perceptual).to(device)
+        loss_fn = EmbeddingLoss(loss or LossSettings(), perceptual).to(device)
         name = short_name(G)
-        run = run_folder(profile, perceptual)
+        run = run_folder(profile, loss_fn.perceptual_net)
         params = {**PROFILES[profile]}
         if steps is not None:  # one knob for every step count of the profile
             params.update(steps=steps, ablation_steps=steps, iterative_steps=steps, curve_steps=2 * steps)
@@ -1130,7 +1140,7 @@ def loss_ablation(s: Session, names: Sequence[str], labels: Sequence[str], imgs:
     full_vgg = torch.nn.Sequential(*[m for sl in vgg for m in sl])
     outs, rows = {}, []
     for variant in order:
-        lf = EmbeddingLoss(LossSettings(variant=variant), vgg=full_vgg, vgg_label=s.loss_fn.perceptual_net).to(s.device)
+        lf = EmbeddingLoss(LossSettings(variant=variant), (full_vgg, s.loss_fn.perceptual_net)).to(s.device)
         res = s.embed(x, steps=s.params["ablation_steps"], loss_fn=lf)
         outs[variant] = res.images
         with torch.no_grad():
@@ -1228,7 +1238,7 @@ def resize_trick(s: Session, x: torch.Tensor, labels: Sequence[str]) -> ResizeTr
               "loss already sees the full image. Run this notebook with model='ffhq'.")
         return ResizeTrick(None, None)
     full_vgg = torch.nn.Sequential(*[m for sl in s.loss_fn.slices for m in sl])
-    native = EmbeddingLoss(LossSettings(resize=None), vgg=full_vgg, vgg_label=s.loss_fn.perceptual_net).to(s.device)
+    native = EmbeddingLoss(LossSettings(resize=None), (full_vgg, s.loss_fn.perceptual_net)).to(s.device)
     a, b = s.embed(x), s.embed(x, loss_fn=native)
     df = pd.concat([result_table(list(labels), a, x, s.measure, perceptual="resized to 256"),
                     result_table(list(labels), b, x, s.measure, perceptual=f"full {s.G.resolution}")], ignore_index=True)

