@@ -105,21 +105,27 @@ class FeatureNet(nn.Module):
         return self.model(x)
 
 
-@lru_cache(maxsize=1)
-def _state_dict() -> dict[str, torch.Tensor]:
+def _architecture() -> nn.Module:
+    """timm's ``tf_efficientnet_lite0``, its random initialisation drawn from a forked RNG: building
+    the network never moves torch's global random stream (a training run seeded before building
+    its discriminator draws the same numbers in a fresh process and in one that built it before)."""
     import timm
 
+    with torch.random.fork_rng(devices=[]):
+        return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+
+
+@lru_cache(maxsize=1)
+def _state_dict() -> dict[str, torch.Tensor]:
     weights = find_weights()
     sd = torch.load(weights, map_location="cpu", weights_only=True)
     if not isinstance(sd, dict):
         raise ValueError(f"{weights}: not a state dict")
-    return _timm_state_dict(sd, timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict())
+    return _timm_state_dict(sd, _architecture().state_dict())
 
 
 def load_feature_net(device: str | torch.device = "cpu") -> FeatureNet:
     """A new frozen ImageNet EfficientNet-Lite0 on ``device`` (the weights are read once per process)."""
-    import timm
-
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    model = _architecture()
     model.load_state_dict(_state_dict(), strict=True)
     return FeatureNet(model).to(device)

@@ -3,12 +3,14 @@ export and the EMA generator. Tiny random data, CPU, one thread; well under a mi
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from i2s.stylegan import StyleGAN, StyleGANConfig
 from i2s.train import (CARRY_FORMAT, EXPORT_FORMAT, Discriminator, Schedule, Trainer, diff_augment, ema_update,
@@ -426,3 +428,75 @@ def test_packed_archive_round_trip(tmp_path):
         zf.writestr("a.png", b"not an image")
     with pytest.raises(Exception):
         open_dataset(tmp_path / "bad.zip")
+
+
+# --------------------------------------------------------------------------- mini v3's recipe (issue 31)
+
+V3_FLAGS = ("--one-g-pass", "--d-width", "0.5", "--d-precision", "float32", "--locality", "1",
+            "--locality-interval", "2")
+
+
+def test_v3_recipe_resumes_exactly(data_path, tmp_path):
+    """The v3 flags (one G pass, narrow heads, float32 D, the lazy locality penalty) keep the exact resume."""
+    extra = ("--total-kimg", "0.016", "--ckpt-every", "1", "--sample-every", "1", "--precision", "bf16", *V3_FLAGS)
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(_projected_argv(data_path, straight, *extra)) == 0
+    assert main(_projected_argv(data_path, split, *extra[:1], "0.008", *extra[2:])) == 0
+    assert main(["--out", str(split), "--resume", "--total-kimg", "0.016", "--threads", "1", "--no-progress"]) == 0
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(split / "checkpoint.pt", weights_only=True)
+    assert a["args"]["locality"] == b["args"]["locality"] == 1.0 and a["args"]["one_g_pass"]
+    for net in ("G", "D", "G_ema"):
+        for k, v in a[net].items():
+            assert torch.equal(v, b[net][k]), (net, k)
+    logged = [json.loads(line) for line in (straight / "log.jsonl").read_text().splitlines()]
+    assert any("locality" in r and math.isfinite(r["locality"]) for r in logged)
+
+
+def test_one_g_pass_renders_once_per_iteration(data_path, tmp_path):
+    calls = []
+    for flags, want in (((), 2), (("--one-g-pass",), 1)):
+        trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / f"r{want}", *flags)))
+        hook = trainer.G.synthesis.register_forward_hook(lambda *a: calls.append(1))
+        calls.clear()
+        trainer.training_step()
+        hook.remove()
+        assert len(calls) == want
+
+
+def test_float32_discriminator_beside_a_bf16_generator(data_path, tmp_path):
+    trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "r", "--precision", "bf16",
+                                                 "--d-precision", "float32", "--d-width", "0.5")))
+    assert (trainer.precision, trainer.d_precision) == ("bf16", "float32")
+    w = trainer.D.heads[0].net[0].parametrizations.weight.original
+    assert w.dtype == torch.float32 and w.is_contiguous(memory_format=torch.channels_last)
+    assert trainer.D.heads[0].net[0].out_channels == 64  # half of width 1's 128
+    m = trainer.training_step()
+    assert all(math.isfinite(m[k]) for k in ("loss_G", "loss_D"))
+
+
+def test_layout_ignores_colour_and_sees_where_things_are():
+    from i2s.train.trainer import layout
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(4, 1, 8, 8, generator=g) * 2 - 1).repeat_interleave(8, 2).repeat_interleave(8, 3)
+    x = x.expand(-1, 3, -1, -1)  # grey blocks: a layout at 8 px
+    tinted = x + torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)  # a colour cast moves every channel
+    assert torch.allclose(layout(tinted, 8), layout(x, 8), atol=1e-5)
+    moved = torch.roll(x, 16, dims=3)
+    assert (layout(moved, 8) - layout(x, 8)).square().mean() > 0.5
+
+
+def test_locality_penalty_is_lowered_by_its_own_gradient(data_path, tmp_path):
+    """A few Adam steps on the penalty alone lower it: it is a differentiable function of G that G can meet."""
+    trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "r", "--locality", "1")))
+    opt = torch.optim.Adam(trainer.G.synthesis.parameters(), lr=0.01)
+    torch.manual_seed(0)
+    before = [float(trainer.locality_loss(8)) for _ in range(3)]
+    for _ in range(30):
+        opt.zero_grad()
+        trainer.locality_loss(8).backward()
+        opt.step()
+    torch.manual_seed(0)
+    after = [float(trainer.locality_loss(8)) for _ in range(3)]
+    assert np.mean(after) < 0.5 * np.mean(before)
