@@ -53,7 +53,7 @@ sys.path.insert(0, str(HERE))
 
 import naive_reference as ref  # noqa: E402
 
-from i2s.embed import embed  # noqa: E402
+from i2s.runner import embed  # noqa: E402
 from i2s.loss import EmbeddingLoss, load_vgg16_features  # noqa: E402
 from i2s.models import load_generator  # noqa: E402
 

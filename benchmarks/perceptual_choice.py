@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from i2s import precision as P  # noqa: E402
-from i2s.cache import cached_embed  # noqa: E402
+from i2s.runner import cached_embed  # noqa: E402
 from i2s.data import benchmark_set  # noqa: E402
 from i2s.data import is_face  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402

@@ -41,10 +41,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from i2s import precision as P  # noqa: E402
-from i2s.cache import cached_embed  # noqa: E402
+from i2s.runner import cached_embed  # noqa: E402
 from i2s.data import benchmark_set  # noqa: E402
 from i2s.data import is_face  # noqa: E402
-from i2s.embed import FAST_LR, FAST_STEPS, PAPER_LR, PAPER_STEPS, embed  # noqa: E402
+from i2s.embed import FAST_LR, FAST_STEPS, PAPER_LR, PAPER_STEPS  # noqa: E402
+from i2s.runner import embed  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
 from i2s.loss import EmbeddingLoss  # noqa: E402
 from i2s.metrics import psnr, ssim  # noqa: E402

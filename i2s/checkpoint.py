@@ -3,6 +3,7 @@
 A checkpoint holds the latent, Adam's state, the loss curve so far and the last good latents,
 under the run's key (:func:`run_key`: the run identity of :class:`i2s.embed.EmbedSettings`,
 the images and any starting latent). A checkpoint of another run is refused, never mixed in.
+:class:`EmbedCheckpoint` attaches to the loop as an ``on_step`` hook (:mod:`i2s.runner`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from .io import atomic_torch_save
+from .signals import DeferredSignals
 
 __all__ = ["run_key", "EmbedCheckpoint", "check_checkpoint_file", "checkpoint_bytes"]
 
@@ -61,17 +64,31 @@ def check_checkpoint_file(path: Path, n: int, G, steps: int | None) -> None:
 
 @dataclass
 class EmbedCheckpoint:
-    """The checkpoint file of one run (``path`` None: no checkpointing)."""
+    """The checkpoint file of one run, attached to Algorithm 1 as an ``on_step`` hook
+    (:func:`i2s.embed.embed`): before the first step it puts a saved state of this run (if any)
+    into the run; after a step it saves every ``every`` steps, at the last, and when a signal is
+    waiting in ``signals``; :meth:`interrupted` keeps the steps done when the run stops early."""
 
-    path: Path | None
+    path: Path
     key: str
     identity: dict
     desc: str = "embed"
     bounds: tuple = ()  # (n images, G, steps): the size check of check_checkpoint_file
+    every: int = 250
+    signals: DeferredSignals | None = None
+    state: Any = None  # the run's i2s.embed.EmbedState, from the first call on
+    saved_at: int = -1
+
+    def __call__(self, st: Any) -> None:
+        if self.state is None:
+            self.restore(st)
+            self.state = st
+        elif st.step % self.every == 0 or st.step == st.steps or (self.signals is not None and self.signals.pending):
+            self.save()
 
     def load(self, device: torch.device) -> dict | None:
         """The saved state of this run, or None when there is none (size-checked before loading)."""
-        if self.path is None or not self.path.exists():
+        if not self.path.exists():
             return None
         if self.bounds:
             check_checkpoint_file(self.path, *self.bounds)
@@ -85,36 +102,41 @@ class EmbedCheckpoint:
                              "delete it or choose another checkpoint path")
         return state
 
-    def restore(self, device: torch.device, latent: torch.Tensor, optimizer: torch.optim.Optimizer,
-                curve: torch.Tensor, last_good: torch.Tensor, stopped_at: torch.Tensor
-                ) -> tuple[int, torch.Tensor, torch.Tensor]:
-        """Put a saved state (if any) into ``latent``, ``optimizer`` and ``curve``; returns
-        (the step to go on from, last good latents, stopped_at)."""
-        state = self.load(device)
-        if state is None:
-            return 0, last_good, stopped_at
+    def restore(self, st: Any) -> None:
+        """Put the saved state of this run (if any) into ``st``: latent, Adam, loss curve, step."""
+        saved = self.load(st.latent.device)
+        if saved is None:
+            return
         with torch.no_grad():
-            latent.copy_(state["latent"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["step"])
-        curve[:start] = state["curve"][:start]
-        self.resumed(start, curve.shape[0])
-        return start, state["last_good"], state["stopped_at"]
+            st.latent.copy_(saved["latent"])
+        st.optimizer.load_state_dict(saved["optimizer"])
+        st.step = int(saved["step"])
+        st.loss_curve[:st.step] = saved["curve"][:st.step]
+        st.last_good, st.stopped_at = saved["last_good"], saved["stopped_at"]
+        if st.step > 0:
+            print(f"[i2s] {self.desc}: resuming from checkpoint {self.path} at step {st.step}/{st.steps}",
+                  file=sys.stderr)
 
-    def save(self, step: int, latent: torch.Tensor, optimizer: torch.optim.Optimizer, curve: torch.Tensor,
-             last_good: torch.Tensor, stopped_at: torch.Tensor) -> None:
-        if self.path is not None:
-            atomic_torch_save({"key": self.key, "step": step, "latent": latent.detach(),
-                               "optimizer": optimizer.state_dict(), "curve": curve[:step].clone(),
-                               "last_good": last_good, "stopped_at": stopped_at,
-                               "settings": json.dumps(self.identity)}, self.path)
+    def save(self) -> None:
+        st = self.state
+        atomic_torch_save({"key": self.key, "step": st.step, "latent": st.latent.detach(),
+                           "optimizer": st.optimizer.state_dict(), "curve": st.loss_curve[:st.step].clone(),
+                           "last_good": st.last_good, "stopped_at": st.stopped_at,
+                           "settings": json.dumps(self.identity)}, self.path)
+        self.saved_at = st.step
 
-    def resumed(self, start: int, steps: int) -> None:
-        if start > 0:
-            print(f"[i2s] {self.desc}: resuming from checkpoint {self.path} at step {start}/{steps}", file=sys.stderr)
+    def finish(self) -> None:
+        """The run ended: its last state is on disk (also when it had nothing left to do)."""
+        if self.state is not None and self.saved_at != self.state.steps:
+            self.save()
 
-    def interrupted(self, saved_at: int, steps: int) -> None:
-        where = (f"state after step {saved_at}/{steps} saved in {self.path}" if saved_at >= 0
-                 else f"the last periodic checkpoint in {self.path} is kept")
-        print(f"[i2s] {self.desc}: interrupted; {where}. Run the same command (same images and settings) "
-              "again to resume", file=sys.stderr)
+    def interrupted(self, error: BaseException) -> None:
+        """The run stopped early (Ctrl-C, SIGTERM, an error): keep the whole steps done so far."""
+        st = self.state
+        if st is not None and not st.updating and self.saved_at != st.step:
+            self.save()
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            where = (f"state after step {self.saved_at}/{st.steps if st is not None else '?'} saved in {self.path}"
+                     if self.saved_at >= 0 else f"the last periodic checkpoint in {self.path} is kept")
+            print(f"[i2s] {self.desc}: interrupted; {where}. Run the same command (same images and settings) "
+                  "again to resume", file=sys.stderr)

@@ -76,12 +76,12 @@ def safe_stem(stem: str) -> str:
 def cmd_embed(args: argparse.Namespace) -> int:
     import torch
 
-    from .cache import cached_embed
     from .data import load_target
     from .embed import EmbedSettings
     from .io import read_csv_rows, save_latent, save_png, versions, write_csv
     from .loss import PERCEPTUAL_NETS, EmbeddingLoss, LossSettings
     from .models import describe_tier
+    from .runner import RunOptions, cached_embed
 
     missing = [p for p in args.images if not Path(p).exists()]
     if missing and len(missing) == len(args.images):  # before any network loads
@@ -154,7 +154,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         ckpt = Path(args.checkpoint) if args.checkpoint else out / f".checkpoint-{'-'.join(names)[:80]}.pt"
     try:
         cached_embed(G, images, settings, loss_fn=loss_fn, batch_size=args.batch, on_done=write,
-                     checkpoint=ckpt, keep_checkpoints=False, checkpoint_every=args.checkpoint_every or 250)
+                     options=RunOptions(checkpoint=ckpt, checkpoint_every=args.checkpoint_every or 250))
     except ValueError as e:
         if "checkpoint" in str(e):  # another run's, or a damaged one: say where, and how to choose another
             raise UsageError(f"{e} (or give --checkpoint PATH)") from None

@@ -59,7 +59,7 @@ def _latents(paths: list[Path], G, args) -> list[tuple[str, torch.Tensor]]:
     """(name, W+ [L, w_dim]) per input: latent files as they are, photos embedded via the cache."""
     import torch
 
-    from .cache import cached_embed
+    from .runner import cached_embed
     from .data import load_target
     from .io import load_latent
     from .loss import EmbeddingLoss

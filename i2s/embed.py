@@ -7,38 +7,37 @@ the generator's noise kept constant (§5, §5.3). :class:`EmbedSettings` holds t
 hyper-parameters, defaults equal to the paper's; ``space`` picks the latent space of §3.3
 (``"w+"``: one w per style layer, the paper's choice; ``"w"``: one w broadcast to every layer;
 ``"z"``: one z through the mapping network), ``init`` the initialisation of §5.1.
+:func:`embed` is the algorithm itself, on one screen.
 
 A batch of N images is N independent problems: the per-image losses are summed, so each
 latent only receives the gradient of its own loss, and Adam's update is element-wise. With
 ``init="uniform"`` the seeded U[-1, 1] draw is the same for every image of the batch, so a
 batch gives the same latents as N single runs with the same seed.
 
-Infrastructure lives elsewhere: checkpoints in :mod:`i2s.checkpoint`, deferred Ctrl-C in
-:mod:`i2s.signals`, memory/cuDNN/compile tuning in :mod:`i2s.runtime`, bf16 autocast in
-:mod:`i2s.precision`, the disk cache in :mod:`i2s.cache`, chunking in :mod:`i2s.batching`.
-Speed: the target's features are computed once, the batch is optimised together, and neither
-generator nor loss weights get gradients (``docs/performance.md``).
+What surrounds a run attaches through the ``on_step`` hook (as diffusers pipelines' step
+callbacks): :mod:`i2s.runner` puts checkpoints (:mod:`i2s.checkpoint`), deferred Ctrl-C
+(:mod:`i2s.signals`) and progress there, and adds the encoder's start, batching with the
+out-of-memory fallback and the disk cache. Speed: the target's features are computed once, the
+batch is optimised together, and neither generator nor loss weights get gradients
+(``docs/performance.md``); memory and cuDNN tuning in :mod:`i2s.runtime`, bf16 autocast in
+:mod:`i2s.precision`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass, field, fields, replace
+from typing import Callable, Literal
 
 import torch
-from tqdm.auto import tqdm
 
 from . import precision as _precision
 from . import runtime
-from .checkpoint import EmbedCheckpoint, run_key
 from .loss import EmbeddingLoss, LossSettings, psnr
-from .signals import DeferredSignals
 from .stylegan import NoiseMode, StyleGAN
 
-__all__ = ["EmbedSettings", "EmbedResult", "embed", "initial_latent", "to_w_plus", "learning_rate",
-           "PAPER_STEPS", "PAPER_LR", "FAST_STEPS", "FAST_LR"]
+__all__ = ["EmbedSettings", "EmbedResult", "EmbedState", "embed", "initial_latent", "to_w_plus", "learning_rate",
+           "check_images", "PAPER_STEPS", "PAPER_LR", "FAST_STEPS", "FAST_LR"]
 
 Space = Literal["w+", "w", "z"]
 Init = Literal["mean", "uniform", "normal", "encoder"]
@@ -121,6 +120,11 @@ class EmbedSettings:
         overrides = {k: v for k, v in overrides.items() if not (k in ("steps", "lr") and v is None)}
         if "steps" in overrides:
             overrides["steps"] = int(overrides["steps"])
+        unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"not settings of Algorithm 1: {', '.join(unknown)} (EmbedSettings has "
+                            f"{', '.join(f.name for f in fields(cls))}; how a run is carried out, such as progress "
+                            "and checkpoint, is i2s.runner.RunOptions)")
         if base is None:
             return cls.fast(**overrides) if overrides.get("schedule") == "fast" else cls(**overrides)
         return replace(base, **overrides)
@@ -192,6 +196,32 @@ class EmbedResult:
                 for i, s in enumerate(self.stopped_at) if s >= 0]
 
 
+@dataclass
+class EmbedState:
+    """Algorithm 1 between two steps: what an ``on_step`` hook sees, once before the first step
+    (``step`` 0: a checkpoint hook may put a saved run's state in here) and after every step."""
+
+    step: int  # whole steps done
+    steps: int  # of this many
+    latent: torch.Tensor  # the variable being optimised (w+, w or z), [N, ...]
+    optimizer: torch.optim.Optimizer
+    loss_curve: torch.Tensor  # [steps, N]: the loss at each step before its update
+    last_good: torch.Tensor  # each image's latent before its loss first became NaN/inf
+    stopped_at: torch.Tensor  # [N]: that step, -1 while the loss is finite
+    losses: torch.Tensor | None = None  # the last step's loss per image
+    updating: bool = False  # the state is being changed: not a whole step, nothing to save
+
+
+OnStep = Callable[[EmbedState], None]
+
+
+def check_images(G: StyleGAN, images: torch.Tensor) -> None:
+    """ValueError unless ``images`` is a batch [N, 3, R, R] at the generator's resolution R."""
+    r = G.resolution
+    if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != r or images.shape[-2] != r:
+        raise ValueError(f"images must be [N, 3, {r}, {r}] for this generator, got {tuple(images.shape)}")
+
+
 def initial_latent(G: StyleGAN, n: int, space: Space, init: Init, seed: int) -> torch.Tensor:
     """The starting point of §5.1: ``mean`` = w̄, ``uniform`` = U[-1, 1] per element.
 
@@ -207,6 +237,9 @@ def initial_latent(G: StyleGAN, n: int, space: Space, init: Init, seed: int) -> 
         x = torch.rand(shape, generator=gen) * 2 - 1
     elif init == "normal":
         x = torch.randn(shape, generator=gen)
+    elif init == "encoder":
+        raise ValueError("init='encoder' starts from the encoder's prediction: give it as w_init, or embed through "
+                         "i2s.runner.embed, which predicts it")
     else:
         raise ValueError(f"init must be 'mean', 'uniform' or 'normal', got {init!r}")
     return x.expand(n, *shape[1:]).clone().to(G.device, G.w_avg.dtype)
@@ -223,138 +256,77 @@ def to_w_plus(G: StyleGAN, latent: torch.Tensor, space: Space) -> torch.Tensor:
     raise ValueError(f"space must be 'w+', 'w' or 'z', got {space!r}")
 
 
-def _given_start(G: StyleGAN, images: torch.Tensor, s: EmbedSettings, loss_fn: EmbeddingLoss,
-                 w_init: torch.Tensor | None, encoder) -> tuple[torch.Tensor | None, dict]:
-    """The starting latent given by the caller or predicted by the encoder (``init="encoder"``:
-    §5.1's initialisation replaced by a learned prediction), and the run identity."""
-    if w_init is None and s.init == "encoder":
-        from .encoder import encoder_init
+def embed(G: StyleGAN, images: torch.Tensor, settings: EmbedSettings | None = None, *,
+          loss_fn: EmbeddingLoss | None = None, w_init: torch.Tensor | None = None, identity: dict | None = None,
+          on_step: OnStep | None = None, compile: bool = False, channels_last: bool = False,
+          **overrides) -> EmbedResult:
+    """Algorithm 1: find w* with G(w*) ≈ I for each image of ``images`` ([N, 3, R, R] in [-1, 1]).
 
-        w_init, encoder_id = encoder_init(G, images, encoder, s.space)
-        return w_init, s.identity(G, loss_fn, encoder=encoder_id)
-    return w_init, s.identity(G, loss_fn, given_init=w_init is not None)
-
-
-def embed(
-    G: StyleGAN,
-    images: torch.Tensor,
-    settings: EmbedSettings | None = None,
-    *,
-    loss_fn: EmbeddingLoss | None = None,
-    w_init: torch.Tensor | None = None,
-    checkpoint: str | Path | None = None,
-    checkpoint_every: int = 250,
-    progress: bool = True,
-    desc: str = "embed",
-    compile: bool = False,
-    channels_last: bool = False,
-    encoder: "str | Path | torch.nn.Module | None" = None,
-    **overrides,
-) -> EmbedResult:
-    """Algorithm 1: find w* with G(w*) ≈ I for each image of ``images`` ([N, 3, H, W] in [-1, 1]).
-
-    ``settings`` (default: the paper's, :class:`EmbedSettings`) can be amended by keyword
-    (``embed(G, x, steps=1000, init="uniform")``). ``loss_fn`` (default
-    ``EmbeddingLoss(settings.loss)``) brings the perceptual network; its settings are the ones
-    recorded. ``w_init`` starts from a given latent instead of ``init``; ``init="encoder"`` starts
-    from the prediction of ``encoder`` (an :class:`i2s.encoder.Encoder` or its file; default: the
-    one shipped for G, :func:`i2s.encoder.default_encoder`).
-
-    Speed only, same numbers up to float rounding: ``compile`` (torch.compile of generator +
-    loss; eager with a warning when it fails), ``channels_last``. ``precision="bf16"`` (the
-    default on CUDA) runs generator and loss under bf16 autocast with the loss accumulated in
-    float32; it changes the numbers by more than rounding and is recorded.
-
-    With ``checkpoint`` the state is saved atomically every ``checkpoint_every`` steps, at the
-    end and when the run is interrupted; the same call again resumes from it and gives the same
-    latents as an uninterrupted run. SIGINT/SIGTERM are deferred to the end of the current step
-    (a second Ctrl-C interrupts at once), then raised as ``KeyboardInterrupt`` / ``SystemExit(143)``.
-    An image whose loss becomes NaN or infinite keeps its last good latent (``stopped_at``).
+    ``settings`` (default: the paper's) can be amended by keyword (``steps=1000``); ``loss_fn``
+    (default ``EmbeddingLoss(settings.loss)``) brings the perceptual network; ``w_init`` starts
+    from a given latent. ``on_step(state)`` runs before the first step and after every step.
+    An image whose loss becomes NaN/inf keeps its last good latent (``stopped_at``). Speed only:
+    ``compile`` (torch.compile), ``channels_last``; ``identity``: the run's record, if known.
     """
     s = EmbedSettings.make(settings, **overrides)
-    if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != G.resolution or images.shape[-2] != G.resolution:
-        raise ValueError(f"images must be [N, 3, {G.resolution}, {G.resolution}] for this generator, got {tuple(images.shape)}")
-    device, dtype = G.device, G.w_avg.dtype
+    check_images(G, images)
+    device, dtype, n = G.device, G.w_avg.dtype, images.shape[0]
     G.eval().requires_grad_(False)
     loss_fn = (loss_fn or EmbeddingLoss(s.loss)).to(device, dtype).requires_grad_(False)
-    images, n = images.to(device, dtype), images.shape[0]
-    precision = s.resolved_precision(device)
-    autocast = lambda: _precision.autocast(precision, device)  # noqa: E731
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    w_init, identity = _given_start(G, images, s, loss_fn, w_init, encoder)
+    images = images.to(device, dtype)
+    identity = identity or s.identity(G, loss_fn, given_init=w_init is not None)
+    precision, fmt = s.resolved_precision(device), torch.channels_last if channels_last else torch.contiguous_format
 
-    # 1: initialise the latent code; the target's features are computed once
+    # 1: initialise w* (w̄ in the paper); the target's features are computed once
     latent = (w_init.detach().clone().to(device, dtype) if w_init is not None
               else initial_latent(G, n, s.space, s.init, s.seed)).requires_grad_(True)
-    optimizer = torch.optim.Adam([latent], lr=s.lr, betas=s.betas, eps=s.eps, **({"fused": True} if device.type == "cuda" else {}))
-    with autocast():
+    with _precision.autocast(precision, device):
         target = loss_fn.target(images.contiguous(memory_format=fmt))
 
-    def forward(z: torch.Tensor, target: dict) -> torch.Tensor:
-        """The per-image loss L(G(w), I) (float32 under autocast)."""
-        with autocast():
-            return loss_fn(G.synthesis(to_w_plus(G, z, s.space), noise_mode=s.noise_mode).contiguous(memory_format=fmt), target)
+    def loss_of(w: torch.Tensor) -> torch.Tensor:  # L(G(w), I) per image (Eq. 1), float32 under autocast
+        with _precision.autocast(precision, device):
+            return loss_fn(G.synthesis(to_w_plus(G, w, s.space), noise_mode=s.noise_mode)
+                           .contiguous(memory_format=fmt), target)
 
-    step_loss = runtime.compiled(forward) if compile else forward
-    curve = torch.zeros(s.steps, n, device=device, dtype=dtype)
-    last_good, stopped_at = latent.detach().clone(), torch.full((n,), -1, dtype=torch.long, device=device)
-    ckpt = EmbedCheckpoint(Path(checkpoint) if checkpoint is not None else None, run_key(identity, images, w_init),
-                           identity, desc, bounds=(n, G, s.steps))
-    start, last_good, stopped_at = ckpt.restore(device, latent, optimizer, curve, last_good, stopped_at)
-    save = lambda step: ckpt.save(step, latent, optimizer, curve, last_good, stopped_at)  # noqa: E731
+    adam = torch.optim.Adam([latent], lr=s.lr, betas=s.betas, eps=s.eps, **({"fused": True} if device.type == "cuda" else {}))
+    st = EmbedState(0, s.steps, latent, adam, torch.zeros(s.steps, n, device=device, dtype=dtype),
+                    latent.detach().clone(), torch.full((n,), -1, dtype=torch.long, device=device))
+    step_loss, on_step = runtime.compiled(loss_of) if compile else loss_of, on_step or (lambda state: None)
+    on_step(st)
+    start = st.step
+    with runtime.tuned(device):
+        for step in range(start, s.steps):
+            # 2: L = L_percept(G(w*), I) + lambda_mse / N ||G(w*) - I||^2, one loss per image
+            adam.zero_grad(set_to_none=True)
+            for group in adam.param_groups:
+                group["lr"] = learning_rate(s.schedule, step, s.steps, s.lr, s.rampdown)
+            losses = step_loss(latent)
+            finite = torch.isfinite(losses)
+            torch.where(finite, losses, torch.zeros_like(losses)).sum().backward()
+            # 3: w* <- w* - Adam(dL/dw*); an image whose loss is NaN/inf keeps its last good latent
+            st.updating = True
+            with torch.no_grad():
+                st.loss_curve[step] = losses.detach()
+                st.stopped_at = torch.where((st.stopped_at < 0) & ~finite, step, st.stopped_at)
+                running = (st.stopped_at < 0).view(-1, *[1] * (latent.ndim - 1))
+                st.last_good = torch.where(running, latent, st.last_good)
+                adam.step()
+                latent.copy_(torch.where(running, latent, st.last_good))
+            st.step, st.losses, st.updating = step + 1, losses.detach(), False
+            on_step(st)
+    return _result(G, s, loss_fn, st, images, target, identity, start, precision, fmt)
 
-    # 2-5: while not converged: L <- L_percept + MSE;  w* <- w* - eta F'(grad L)
-    # ``done`` steps are complete; what is saved on an interruption is always a whole number of steps.
-    bar = tqdm(range(start, s.steps), desc=desc, disable=not progress, initial=start, total=s.steps)
-    show_every = 1 if device.type == "cpu" else 50  # reading the loss back waits for a GPU
-    done, saved_at, consistent = start, -1, True
-    try:
-        with DeferredSignals() as signals, runtime.tuned(device):
-            for step in bar:
-                optimizer.zero_grad(set_to_none=True)
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(s.schedule, step, s.steps, s.lr, s.rampdown)
-                losses = step_loss(latent, target)
-                finite = torch.isfinite(losses)
-                torch.where(finite, losses, torch.zeros_like(losses)).sum().backward()
-                consistent = False  # the state is being updated: not saveable until the step is done
-                with torch.no_grad():
-                    curve[step] = losses.detach()
-                    stopped_at = torch.where((stopped_at < 0) & ~finite, step, stopped_at)
-                    running = (stopped_at < 0).view(-1, *[1] * (latent.ndim - 1))
-                    last_good = torch.where(running, latent, last_good)
-                    optimizer.step()
-                    latent.copy_(torch.where(running, latent, last_good))  # a blown-up image keeps its last good latent
-                done, consistent = step + 1, True
-                if ckpt.path is not None and (done % checkpoint_every == 0 or signals.pending or done == s.steps):
-                    save(done)
-                    saved_at = done
-                if progress and (step % show_every == 0 or done == s.steps):
-                    bar.set_postfix(loss=f"{losses.detach().mean().item():.4g}", refresh=False)
-                signals.raise_pending()
-            if ckpt.path is not None and saved_at != s.steps:
-                save(s.steps)
-    except BaseException as e:
-        if ckpt.path is not None:
-            if consistent and saved_at != done:
-                save(done)  # keep the work done so far (Ctrl-C, SIGTERM, errors)
-                saved_at = done
-            if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                ckpt.interrupted(saved_at, s.steps)
-        raise
-    finally:
-        bar.close()
 
+def _result(G: StyleGAN, s: EmbedSettings, loss_fn: EmbeddingLoss, st: EmbedState, images: torch.Tensor,
+            target: dict, identity: dict, start: int, precision: str, fmt: torch.memory_format) -> EmbedResult:
+    """w* in W+, G(w*), the final loss, ‖w* − w̄‖ and PSNR, on the CPU."""
     with torch.no_grad():
-        w_plus = to_w_plus(G, latent, s.space)
-        with autocast():
+        w_plus = to_w_plus(G, st.latent, s.space)
+        with _precision.autocast(precision, G.device):
             recon = G.synthesis(w_plus, noise_mode=s.noise_mode)
             final = loss_fn(recon.contiguous(memory_format=fmt), target)
-        recon = recon.to(dtype).contiguous()
+        recon = recon.to(G.w_avg.dtype).contiguous()
         dist, quality = (w_plus - G.w_avg).flatten(1).norm(dim=1), psnr(recon, images)
-    return EmbedResult(
-        w_plus=w_plus.detach().cpu(), latent=latent.detach().cpu(), images=recon.cpu(), loss=final.cpu(),
-        dist_to_w_avg=dist.cpu(), psnr=quality.cpu(),
-        loss_curve=curve.cpu(), stopped_at=stopped_at.cpu(), settings=identity, resumed_from=start,
-    )
-
+    return EmbedResult(w_plus=w_plus.detach().cpu(), latent=st.latent.detach().cpu(), images=recon.cpu(),
+                       loss=final.cpu(), dist_to_w_avg=dist.cpu(), psnr=quality.cpu(), loss_curve=st.loss_curve.cpu(),
+                       stopped_at=st.stopped_at.cpu(), settings=identity, resumed_from=start)

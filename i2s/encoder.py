@@ -21,7 +21,7 @@ paper's own init).
 
 ``python -m i2s.encoder --model mini --out RUN`` trains (progress, checkpoints, ``--resume``,
 ``--minutes``; ``--from ENCODER`` begins from an exported encoder, e.g. the shipped one on a
-machine without its checkpoint); :func:`load_encoder` and ``embed(..., init="encoder")`` use the result.
+machine without its checkpoint); :func:`load_encoder` and ``i2s.runner.embed(..., init="encoder")`` use the result.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ from .features import load_feature_net, preprocess
 from .io import atomic_torch_save
 from .signals import DeferredSignals
 
-__all__ = ["Encoder", "EncoderTrainer", "load_encoder", "read_encoder_file", "read_checkpoint", "default_encoder", "find_encoder", "encoder_init", "FORMAT"]
+__all__ = ["Encoder", "EncoderTrainer", "load_encoder", "read_encoder_file", "read_checkpoint", "default_encoder", "find_encoder", "encoder_init", "encoder_id",
+           "FORMAT"]
 
 FORMAT = "i2s-encoder"
 MAX_FILE_BYTES = 256 << 20  # an exported encoder is ~25 MB in fp16, a checkpoint ~140 MB
@@ -138,20 +139,26 @@ def find_encoder(G, encoder: str | Path | None = None) -> Path:
     return path
 
 
-@torch.no_grad()
-def encoder_init(G, images: torch.Tensor, encoder=None, space: str = "w+") -> tuple[torch.Tensor, str]:
-    """The encoder's W+ prediction for ``images`` (the mean row for ``space="w"``), and an id of
-    the encoder (sha256 of its weights) for the run identity."""
+def encoder_id(encoder: nn.Module) -> str:
+    """sha256 of an encoder's weights: which encoder started a run (its run identity, cache keys)."""
     import hashlib
 
-    if encoder is None or isinstance(encoder, (str, Path)):
-        encoder = load_encoder(find_encoder(G, encoder), G)
     h = hashlib.sha256()
     for k, v in sorted(encoder.state_dict().items()):
         h.update(k.encode())
         h.update(v.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def encoder_init(G, images: torch.Tensor, encoder=None, space: str = "w+") -> torch.Tensor:
+    """The encoder's W+ prediction for ``images`` (the mean row for ``space="w"``): the start of
+    Algorithm 1 with ``init="encoder"``. ``encoder``: an :class:`Encoder`, its file, or None for
+    G's own (:func:`default_encoder`)."""
+    if encoder is None or isinstance(encoder, (str, Path)):
+        encoder = load_encoder(find_encoder(G, encoder), G)
     w = encoder.eval()(images.to(G.device)).to(G.w_avg.dtype)
-    return (w.mean(1) if space == "w" else w), h.hexdigest()
+    return w.mean(1) if space == "w" else w
 
 
 def read_checkpoint(path: str | Path, device: str = "cpu") -> dict:

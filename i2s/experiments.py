@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .cache import cached_embed
 from .data import image_stem, is_face
 from .embed import EmbedResult
 from .io import atomic_write_text, write_csv
 from .loss import EmbeddingLoss, LossSettings
 from .models import describe_tier, load_generator, short_name
+from .runner import cached_embed
 from .stylegan import StyleGAN
 
 if TYPE_CHECKING:

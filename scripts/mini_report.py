@@ -29,7 +29,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from i2s import embed, load_generator
-from i2s.cache import cached_embed
+from i2s.runner import cached_embed
 from i2s.data import CLASSES, holdout_faces, load_class_batch
 from i2s.io import atomic_write_text, image_grid, save_png, tensor_to_pil, write_csv
 from i2s.loss import EmbeddingLoss

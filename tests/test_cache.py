@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 import i2s.cache as C
+import i2s.runner as R
 from i2s.loss import EmbeddingLoss
 from conftest import make_generator
 
@@ -18,47 +19,47 @@ def _setup(random_vgg):
 
 def test_reuse_and_invalidation(tmp_path, random_vgg, monkeypatch, capsys):
     G, imgs, loss = _setup(random_vgg)
-    import i2s.batching as B
+    import i2s.runner as B
 
     calls = []  # the cache computes its misses through embed_in_batches -> embed
     real = B.embed
     monkeypatch.setattr(B, "embed", lambda G, x, **kw: calls.append(len(x)) or real(G, x, **kw))
     kw = dict(loss_fn=loss, cache_dir=tmp_path, steps=4, progress=False)
-    a = C.cached_embed(G, imgs, **kw)
+    a = R.cached_embed(G, imgs, **kw)
     assert calls == [3] and len(list(tmp_path.glob("*.pt"))) == 3
-    b = C.cached_embed(G, imgs, **kw)
+    b = R.cached_embed(G, imgs, **kw)
     assert calls == [3] and torch.equal(a.w_plus, b.w_plus) and torch.equal(a.loss_curve, b.loss_curve)
     assert "3 of 3 embeddings reused" in capsys.readouterr().out
-    C.cached_embed(G, imgs[:2], **{**kw, "steps": 5})  # another setting: recomputed
+    R.cached_embed(G, imgs[:2], **{**kw, "steps": 5})  # another setting: recomputed
     assert calls == [3, 2]
-    C.cached_embed(G, imgs.flip(0), **kw)  # same images, other order: all reused, order kept
+    R.cached_embed(G, imgs.flip(0), **kw)  # same images, other order: all reused, order kept
     assert calls == [3, 2]
     changed = imgs.clone()
     changed[1, 0, 0, 0] += 0.01  # one pixel of one image
-    r = C.cached_embed(G, changed, **kw)
+    r = R.cached_embed(G, changed, **kw)
     assert calls == [3, 2, 1] and torch.equal(r.w_plus[0], a.w_plus[0])
     G2 = make_generator(16, seed=4)  # other weights, same architecture
-    C.cached_embed(G2, imgs[:1], **kw)
+    R.cached_embed(G2, imgs[:1], **kw)
     assert calls == [3, 2, 1, 1]
-    C.cached_embed(G, imgs[:1], **{**kw, "init": "uniform", "seed": 1})
+    R.cached_embed(G, imgs[:1], **{**kw, "init": "uniform", "seed": 1})
     assert calls == [3, 2, 1, 1, 1]
     # the defaults spelled out are the same settings: reused, not recomputed
-    C.cached_embed(G, imgs, **{**kw, "space": "w+", "init": "mean", "lr": 0.01, "schedule": "paper", "amp": False})
+    R.cached_embed(G, imgs, **{**kw, "space": "w+", "init": "mean", "lr": 0.01, "schedule": "paper", "amp": False})
     assert calls == [3, 2, 1, 1, 1]
-    C.cached_embed(G, imgs[:1], **{**kw, "space": "w"})  # another space: recomputed
+    R.cached_embed(G, imgs[:1], **{**kw, "space": "w"})  # another space: recomputed
     assert calls == [3, 2, 1, 1, 1, 1]
     other_vgg = EmbeddingLoss(vgg=random_vgg[0], vgg_label="vgg16-other")  # another perceptual network
-    C.cached_embed(G, imgs[:1], **{**kw, "loss_fn": other_vgg})
+    R.cached_embed(G, imgs[:1], **{**kw, "loss_fn": other_vgg})
     assert calls == [3, 2, 1, 1, 1, 1, 1]
 
 
 def test_corrupt_entry_is_recomputed(tmp_path, random_vgg):
     G, imgs, loss = _setup(random_vgg)
     kw = dict(loss_fn=loss, cache_dir=tmp_path, steps=3, progress=False)
-    a = C.cached_embed(G, imgs[:1], **kw)
+    a = R.cached_embed(G, imgs[:1], **kw)
     (entry,) = tmp_path.glob("*.pt")
     entry.write_bytes(b"half a file")
-    b = C.cached_embed(G, imgs[:1], **kw)
+    b = R.cached_embed(G, imgs[:1], **kw)
     assert torch.allclose(a.w_plus, b.w_plus) and entry.stat().st_size > 100
     assert C.clear(tmp_path) == 1
 
@@ -68,8 +69,8 @@ def test_speed_options_stay_out_of_the_key_and_the_version_is_in_it(tmp_path, ra
 
     G, imgs, loss = _setup(random_vgg)
     kw = dict(loss_fn=loss, cache_dir=tmp_path, steps=3, progress=False)
-    C.cached_embed(G, imgs[:1], **kw)
-    C.cached_embed(G, imgs[:1], **kw, channels_last=True, desc="other", checkpoint_every=7)
+    R.cached_embed(G, imgs[:1], **kw)
+    R.cached_embed(G, imgs[:1], **kw, channels_last=True, desc="other", checkpoint_every=7)
     assert len(list(tmp_path.glob("*.pt"))) == 1  # reused: speed options do not change results
     ident = EmbedSettings(steps=3).identity(G, loss)
     key = C.entry_key(G, imgs[0], ident)
@@ -81,7 +82,7 @@ def test_speed_options_stay_out_of_the_key_and_the_version_is_in_it(tmp_path, ra
 def test_invalid_entries_are_recomputed_not_trusted(tmp_path, random_vgg):
     G, imgs, loss = _setup(random_vgg)
     kw = dict(loss_fn=loss, cache_dir=tmp_path, steps=3, progress=False)
-    a = C.cached_embed(G, imgs[:2], **kw)
+    a = R.cached_embed(G, imgs[:2], **kw)
     e0, e1 = (tmp_path / f"{C.entry_key(G, imgs[i], a.settings)}.pt" for i in range(2))
     assert e0.is_file() and e1.is_file()
     entry = torch.load(e0, weights_only=True)
@@ -89,10 +90,10 @@ def test_invalid_entries_are_recomputed_not_trusted(tmp_path, random_vgg):
     torch.save({**entry, "images": torch.zeros(3, 8, 8)}, e0)
     # a non-JSON settings field
     torch.save({**torch.load(e1, weights_only=True), "settings": "{not json"}, e1)
-    b = C.cached_embed(G, imgs[:2], **kw)
+    b = R.cached_embed(G, imgs[:2], **kw)
     assert torch.allclose(a.w_plus, b.w_plus)
     assert torch.load(e0, weights_only=True)["images"].shape == (3, 16, 16)
     e1.unlink()
     e1.mkdir()  # a directory at the entry path: recomputed, the directory is not trusted
-    c = C.cached_embed(G, imgs[:2], **kw)
+    c = R.cached_embed(G, imgs[:2], **kw)
     assert torch.allclose(a.w_plus, c.w_plus, atol=1e-4)  # one image now embedded alone: float rounding

@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from i2s.embed import embed, initial_latent
+from i2s.embed import initial_latent
+from i2s.runner import embed
 from i2s.loss import EmbeddingLoss, LossSettings
 from conftest import REPO, make_generator
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import make_generator
-from i2s.embed import embed
+from i2s.runner import embed
 from i2s.encoder import Encoder, EncoderTrainer, load_encoder, main
 from i2s.loss import EmbeddingLoss, LossSettings
 
@@ -114,7 +114,7 @@ def test_sigterm_ends_the_step_saves_and_stops(G, tmp_path):
 
 def test_cached_embed_from_the_encoder_loads_it_once_and_reuses_the_cache(G, tmp_path, monkeypatch):
     import i2s.encoder as E
-    from i2s.cache import cached_embed
+    from i2s.runner import cached_embed
 
     t = EncoderTrainer(G, tmp_path, batch=4, input_size=64, precision="float32")
     t.step()

@@ -219,7 +219,7 @@ def test_deflate_bomb_is_refused_by_every_torch_loader(tmp_path):
         check_checkpoint_file(ck, 1, G, 100)
     one_line(e.value, ck)
 
-    from i2s.cache import _load
+    from i2s.cache import load_entry as _load
 
     entry = tmp_path / "entry.pt"
     torch.save({"settings": "{}"}, entry)

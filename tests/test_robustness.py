@@ -36,9 +36,9 @@ from PIL import Image, ImageFile
 
 import i2s
 from i2s import align as A
-from i2s.batching import chunk_checkpoints, embed_in_batches, is_out_of_memory
+from i2s.runner import chunk_checkpoints, embed_in_batches, is_out_of_memory
 from i2s.cli import main
-from i2s.embed import embed
+from i2s.runner import embed
 from i2s.io import atomic_torch_save as _atomic_torch_save
 from i2s.io import load_latent, pil_to_tensor, save_latent, save_png, write_csv
 from i2s.loss import EmbeddingLoss, LossSettings
@@ -755,7 +755,7 @@ def _oom_above(k: int, error: type[BaseException] = torch.cuda.OutOfMemoryError,
 
 
 def test_out_of_memory_falls_back_to_smaller_batches(G, mse, tmp_path, monkeypatch):
-    import i2s.batching as B
+    import i2s.runner as B
 
     img = _targets(G, n=5, seed=12)
     singles = [embed(G, img[i:i + 1], steps=6, loss_fn=mse, progress=False) for i in range(5)]
@@ -792,7 +792,7 @@ def test_out_of_memory_falls_back_to_smaller_batches(G, mse, tmp_path, monkeypat
 
 
 def test_out_of_memory_on_one_image_and_other_errors_are_raised(G, mse, monkeypatch):
-    import i2s.batching as B
+    import i2s.runner as B
 
     img = _targets(G, n=2, seed=13)
     monkeypatch.setattr(B, "embed", _oom_above(0))

@@ -17,7 +17,8 @@ import sys
 import pytest
 import torch
 
-from i2s.embed import FAST_LR, FAST_RAMPDOWN, FAST_STEPS, embed, learning_rate
+from i2s.embed import FAST_LR, FAST_RAMPDOWN, FAST_STEPS, learning_rate
+from i2s.runner import embed
 from i2s.loss import EmbeddingLoss, LossSettings, mean_squared_error
 from i2s.stylegan import Conv2d, StyleGAN, instance_norm, instance_norm_style_mod, style_mod
 from conftest import REPO, make_generator, tiny_config
