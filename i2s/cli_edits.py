@@ -149,7 +149,7 @@ def cmd_expression(args: argparse.Namespace) -> int:
     import warnings
 
     from .edits import expression_transfer
-    from .experiments import ExpressionRule, expression_rule
+    from .edits import ExpressionRule, expression_rule
 
     paths = _check_inputs(args.inputs)
     pair = _check_inputs([args.neutral, args.expressive])

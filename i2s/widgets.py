@@ -3,7 +3,7 @@ crossover layer (§4.2), the expression strength and threshold (§4.3), and the 
 edit directions (SeFa, :mod:`i2s.directions`; the static grid is ``fig05_directions``). Without a live kernel
 (papermill) the same call renders static grids of the slider values instead.
 
-The expression threshold follows :func:`i2s.experiments.expression_rule`: absolute (the paper's
+The expression threshold follows :func:`i2s.edits.expression_rule`: absolute (the paper's
 1.0) for the paper tier, relative to the difference's mean row norm for every other tier, where
 the absolute rule would zero the direction and the slider would change nothing."""
 
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Sequence
 
 import torch
 
-from .edits import crossover, expression_transfer, morph
+from .edits import ExpressionRule, crossover, expression_rule, expression_transfer, morph
 from .io import tensor_to_pil
 
 if TYPE_CHECKING:
-    from .experiments import ExpressionRule
+    from matplotlib.figure import Figure
 
 
 def _png(x: torch.Tensor, scale: int = 3) -> bytes:
@@ -34,11 +34,10 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
              rule: "ExpressionRule | None" = None):
     """Three panels: morph (image A, image B, λ), crossover (content, style, layer), expression
     (target, λ, threshold; direction from the first neutral/smiling pair; ``rule``: the
-    threshold rule, default :func:`i2s.experiments.expression_rule` of the generator; λ = 1 is
-    the source's own change). Returns the widget (``interactive``) or the saved static grids
-    (:class:`i2s.experiments.ExplorerGrids`)."""
-    from .experiments import expression_rule
-
+    threshold rule, default :func:`i2s.edits.expression_rule` of the generator; λ = 1 is
+    the source's own change). Returns the widget (``interactive``) or the static grids as
+    figures by name (``morph``, ``crossover``, ``expression``: what
+    :class:`i2s.experiments.ExplorerGrids` saves)."""
     G = s.G
     rule = rule or expression_rule(G)
 
@@ -95,10 +94,9 @@ def explorer(s, w: torch.Tensor, labels: Sequence[str], names: Sequence[str], w_
     return W.HBox([morph_box, cross_box, expr_box, dir_box])  # shown as the cell's value
 
 
-def _static(s, w, short, w_style, style_short, w_neutral, w_smiling, render, rule: "ExpressionRule"):
-    """The slider values as grids (for papermill and static HTML), saved under the names of
-    :class:`i2s.experiments.ExplorerGrids`."""
-    from .experiments import ExplorerGrids
+def _static(s, w, short, w_style, style_short, w_neutral, w_smiling, render,
+            rule: ExpressionRule) -> dict[str, "Figure"]:
+    """The slider values as grids (for papermill and static HTML), by name."""
     from .plots import image_rows
 
     lams = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -112,7 +110,7 @@ def _static(s, w, short, w_style, style_short, w_neutral, w_smiling, render, rul
                               for l in strengths]) for t in thresholds]
     unit = " × mean row norm" if rule.relative else ""
     kind = "relative threshold" if rule.relative else "the paper's absolute threshold"
-    grids = ExplorerGrids(
+    return dict(
         morph=image_rows([morph_row], [f"{short[0]} → {short[1]}"], [f"λ={l}" for l in lams],
                          f"Fig. 4 (§4.1) explorer: morph λ·A + (1 − λ)·B, A = {short[0]}, B = {short[1]}"),
         crossover=image_rows([cross_row], [f"content: {short[0]}"], [f"layers 0–{k - 1} from the content" if k else
@@ -123,5 +121,3 @@ def _static(s, w, short, w_style, style_short, w_neutral, w_smiling, render, rul
                               f"Fig. 7 (§4.3) explorer: expression strength λ (1: the source's own change) and threshold ({kind}), "
                               f"target {short[0]}"),
     )
-    grids.save(s)
-    return grids

@@ -371,7 +371,7 @@ def test_a_perceptual_network_other_than_the_default_runs_in_folders_of_its_own(
     import i2s.models
     import i2s.report
 
-    monkeypatch.setattr(ex, "load_generator", lambda *a, **k: make_generator(32))
+    monkeypatch.setattr(ex.session, "load_generator", lambda *a, **k: make_generator(32))
     s = ex.Session.start(model="mini", profile="quick", figures_dir=tmp_path / "f", results_dir=tmp_path / "r",
                          perceptual="efficientnet-lite0")
     name = s.model
