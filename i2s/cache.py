@@ -11,7 +11,6 @@ atomically and read bounded with ``weights_only=True``; a damaged one is recompu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import run_key
 from .embed import EmbedResult
 from .io import atomic_torch_save
 from .models import weights_hash
@@ -49,13 +49,9 @@ def default_cache_dir() -> Path:
 
 def entry_key(G: StyleGAN, image: torch.Tensor, identity: dict, w_init: torch.Tensor | None = None) -> str:
     """The key of one image's entry: the algorithm version, the generator's weights, the run
-    identity (:meth:`i2s.embed.EmbedSettings.identity`), the image's pixels and any starting latent."""
-    h = hashlib.sha256()
-    h.update(json.dumps({"v": EMBED_ALGORITHM_VERSION, "G": weights_hash(G), **identity}, sort_keys=True, default=str).encode())
-    h.update(image.detach().cpu().float().contiguous().numpy().tobytes())
-    if w_init is not None:
-        h.update(w_init.detach().cpu().float().contiguous().numpy().tobytes())
-    return h.hexdigest()
+    identity (:meth:`i2s.embed.EmbedSettings.identity`), the image's pixels and any starting latent
+    (:func:`i2s.checkpoint.run_key` in float32)."""
+    return run_key({"v": EMBED_ALGORITHM_VERSION, "G": weights_hash(G), **identity}, image, w_init, float32=True)
 
 
 def entry_of(res: EmbedResult, j: int) -> dict:

@@ -23,12 +23,15 @@ from .signals import DeferredSignals
 __all__ = ["run_key", "EmbedCheckpoint", "check_checkpoint_file", "checkpoint_bytes"]
 
 
-def run_key(identity: dict, images: torch.Tensor, w_init: torch.Tensor | None) -> str:
-    """SHA-256 of the run identity, the target images and the starting latent."""
-    h = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
-    h.update(images.detach().cpu().numpy().tobytes())
-    if w_init is not None:
-        h.update(w_init.detach().cpu().numpy().tobytes())
+def run_key(identity: dict, images: torch.Tensor, w_init: torch.Tensor | None, float32: bool = False) -> str:
+    """SHA-256 of a run identity (a JSON-able dict), the target images and the starting latent:
+    the kit's one run hash, behind checkpoint keys (the batch as it runs) and cache keys (one
+    image at a time, in float32, with the generator and the algorithm version in the identity:
+    :func:`i2s.cache.entry_key`)."""
+    h = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+    for t in (images, w_init):
+        if t is not None:
+            h.update((t.float() if float32 else t).detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
 

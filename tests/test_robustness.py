@@ -7,7 +7,7 @@ Every case of the "what happens when" table (docs/what-happens-when.md) has a te
 * weight files: truncated, wrong hash, wrong model, code-executing pickles (nothing runs);
 * Ctrl-C / SIGTERM / SIGKILL and resume (in-process and through the CLI in subprocesses),
   atomic outputs, NaN/inf losses, determinism, and the out-of-memory fallback of
-  ``i2s.batching.embed_in_batches`` (on the CPU, with an injected OOM).
+  ``i2s.runner.embed_in_batches`` (on the CPU, with an injected OOM).
 
 The embedding tests use the MSE-only loss (``--loss mse``): building even the random-weight
 VGG-16 costs ~8 s per process, and none of these behaviours depends on the perceptual network.
