@@ -127,7 +127,7 @@ class EmbedSettings:
                             "and checkpoint, is i2s.runner.RunOptions)")
         if base is None:
             return cls.fast(**overrides) if overrides.get("schedule") == "fast" else cls(**overrides)
-        return replace(base, **overrides)
+        return replace(base, **overrides) if overrides else base
 
     def resolved_precision(self, device: torch.device) -> str:
         """float32 or bf16 on ``device``. CPU bf16 stays opt-in until benchmarks/bf16_quality.py
