@@ -364,6 +364,7 @@ def test_run_notebooks_skip_done_and_run_times_merge(monkeypatch, tmp_path):
     assert calls[1:] == ["03_defects", "06_pairwise_distances"]
 
 
+@pytest.mark.slow
 def test_a_perceptual_network_other_than_the_default_runs_in_folders_of_its_own(monkeypatch, tmp_path):
     """Session.start(perceptual="efficientnet-lite0"): the loss uses the ImageNet EfficientNet-Lite0
     and every table says so; results and figures go to <profile>-efficientnet-lite0, never over the

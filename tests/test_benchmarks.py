@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from i2s.stats import paired_comparison
 
@@ -57,6 +58,7 @@ def test_train_precision_resumes_and_transfers(tmp_path):
     assert "--resume" in again and "--transfer" not in again
 
 
+@pytest.mark.slow
 def test_run_pool_logs_each_run_and_stops_on_a_failure_with_one_line(tmp_path):
     import sys
 

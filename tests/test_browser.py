@@ -85,6 +85,7 @@ def jupyterlab(tmp_path, monkeypatch):
             proc.kill()
 
 
+@pytest.mark.slow
 def test_notebook05_slider_changes_the_image(jupyterlab, tmp_path):
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install chromium`; `make test` does "

@@ -38,6 +38,7 @@ def test_edit_from_photos_then_from_latents_reuses_the_cache(gen, tmp_path, caps
     assert _run("edit", gen, tmp_path / "c", lat, "--method", "ganspace", "--direction", "1", "--strengths", "1") == 0
 
 
+@pytest.mark.slow
 def test_crossover_and_expression(gen, tmp_path):
     out = tmp_path / "x"
     assert _run("crossover", gen, out, *FACES, "--style", PAIR[0], "--steps", "2", "--vgg", "random") == 0

@@ -32,6 +32,7 @@ def _targets(G, n=2, seed=0):
         return G.synthesis(w_true), w_true
 
 
+@pytest.mark.slow
 def test_w_plus_embedding_recovers_a_generated_image(G, loss_fn):
     img, w_true = _targets(G, n=1, seed=3)
     res = embed(G, img, steps=300, loss_fn=loss_fn, progress=False)
@@ -45,6 +46,7 @@ def test_w_plus_embedding_recovers_a_generated_image(G, loss_fn):
     assert res.dist_to_w_avg[0] == pytest.approx((res.w_plus[0] - G.w_avg).norm().item(), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_batch_equals_single_runs(G, loss_fn):
     """A batch of N is N independent problems. Checked in float64: in float32 the batched and
     single convolutions round differently, and Adam's normalised update turns ~1e-7 gradient

@@ -194,6 +194,7 @@ def _deflated_copy(src: bytes, dst: Path, inflate_to: int | None = None) -> Path
     return dst
 
 
+@pytest.mark.slow
 def test_deflate_bomb_is_refused_by_every_torch_loader(tmp_path):
     # a latent whose tensor record inflates from ~1.2 MB to 1.2 GB (more than the subprocess may take)
     buf = io.BytesIO()

@@ -76,6 +76,7 @@ def test_resize_trick(random_vgg):
     assert on._vgg_input(torch.zeros(1, 3, 64, 64)).shape[-1] == 64  # small images stay as they are
 
 
+@pytest.mark.slow
 def test_fallback_warns_and_imagenet_weights_are_found(isolated_cache, capsys):
     with pytest.warns(UserWarning, match="vgg16-random"):
         _, label = load_vgg16_features("auto")

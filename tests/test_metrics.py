@@ -50,6 +50,7 @@ def test_image_metrics_columns_order_and_the_other_network(monkeypatch):
     assert math.isnan(a["identity_distance"][2]) and all(math.isnan(v) for v in a["lpips"])  # not a face; no VGG
 
 
+@pytest.mark.slow
 def test_lpips_uses_the_local_vgg_file_for_its_backbone(tmp_path, monkeypatch):
     lpips = pytest.importorskip("lpips")
     from torchvision.models import vgg16

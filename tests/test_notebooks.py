@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.slow
 def test_all_notebooks_run_and_write_their_outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     sys.path.insert(0, str(REPO / "scripts"))

@@ -683,6 +683,7 @@ def _wait_for_step(proc: subprocess.Popen, ck: Path, at_least: int, timeout: flo
     raise AssertionError(f"no checkpoint with step >= {at_least} after {timeout} s")
 
 
+@pytest.mark.slow
 def test_sigint_and_sigkill_then_resume_gives_the_uninterrupted_result(gen_file, tmp_path, capsys, monkeypatch):
     """`i2s embed --checkpoint-every 4` in a fresh process: Ctrl-C, run again, SIGKILL, run again.
 
@@ -754,6 +755,7 @@ def _oom_above(k: int, error: type[BaseException] = torch.cuda.OutOfMemoryError,
     return fake_embed
 
 
+@pytest.mark.slow
 def test_out_of_memory_falls_back_to_smaller_batches(G, mse, tmp_path, monkeypatch):
     import i2s.runner as B
 

@@ -155,6 +155,7 @@ def test_ema_tracks_generator(data_path, tmp_path):
     assert torch.equal(ema["synthesis.layers.3.epilogue.noise_const"], G["synthesis.layers.3.epilogue.noise_const"])
 
 
+@pytest.mark.slow
 def test_resume_is_exact(data_path, tmp_path):
     """k + m steps with a checkpoint/resume in between == k + m steps straight through; the
     run crosses a phase change (8 px -> fade-in of 16 px) and includes lazy R1 steps."""
@@ -183,6 +184,7 @@ def test_resume_is_exact(data_path, tmp_path):
     assert list(split.glob("samples-*.png"))
 
 
+@pytest.mark.slow
 def test_export_loads_with_weights_only(data_path, tmp_path):
     trainer = Trainer(parse_args(_argv(data_path, tmp_path / "run")))
     trainer.training_step()
@@ -288,6 +290,7 @@ def _projected_argv(data_path: Path, out: Path, *extra: str) -> list[str]:
             "--fmap-max", "32", "--no-progress", *extra]
 
 
+@pytest.mark.slow
 def test_projected_training_step_and_exact_resume(data_path, tmp_path):
     trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "run", "--precision", "bf16")))
     assert trainer.precision == "bf16"
