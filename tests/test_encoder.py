@@ -200,7 +200,7 @@ def test_the_embedding_loss_term_trains_on_algorithm_1s_objective(G, tmp_path):
 
     mse = EmbeddingLoss(LossSettings(variant="mse"))
     real = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
-    t = EncoderTrainer(G, tmp_path, batch=4, lr=1e-3, input_size=64, precision="float32", real=real,
+    t = EncoderTrainer(G, tmp_path, batch=4, lr=3e-4, input_size=64, precision="float32", real=real,
                        lambda_image=0.0, lambda_loss=1.0, loss_fn=mse)
     x = t.real_batch(4)
     with torch.no_grad():
