@@ -9,8 +9,6 @@ from pathlib import Path
 from conftest import REPO
 
 PACKAGE = REPO / "i2s"
-#: Cycles being removed elsewhere; drop a pair once its cycle is gone.
-ALLOWED = {frozenset({"i2s.train.export", "i2s.train.trainer"})}
 
 
 def _modules(root: Path) -> dict[str, Path]:
@@ -104,5 +102,5 @@ def test_the_measure_finds_cycles_through_lazy_imports(tmp_path):
 
 
 def test_no_import_cycles_in_i2s():
-    found = [c for c in cycles(import_graph()) if frozenset(c) not in ALLOWED]
+    found = cycles(import_graph())
     assert not found, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in found)

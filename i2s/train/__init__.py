@@ -40,6 +40,7 @@ Typical use::
 One job per module: :mod:`~i2s.train.discriminator` (``D_basic``), :mod:`~i2s.train.augment`
 (DiffAugment), :mod:`~i2s.train.schedule` (progressive growing), :mod:`~i2s.train.data` (the
 image array and the batch order), :mod:`~i2s.train.trainer` (the step, the loop, checkpoints),
+:mod:`~i2s.train.files` (the formats, the bounded reader, atomic saving),
 :mod:`~i2s.train.export` (the ``i2s-stylegan1`` file), :mod:`~i2s.train.bench` and
 :mod:`~i2s.train.cli` (the command line).
 """
@@ -48,9 +49,10 @@ from .augment import diff_augment
 from .cli import build_parser, main, parse_args
 from .data import BatchStream, open_dataset
 from .discriminator import Discriminator
-from .export import CARRY_FORMAT, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, export_carry, export_from_checkpoint, export_generator
+from .export import export_carry, export_from_checkpoint, export_generator
+from .files import CARRY_FORMAT, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, EXPORT_FORMAT, EXPORT_FORMAT_VERSION
 from .schedule import Phase, Schedule, parse_batch, parse_schedule
-from .trainer import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, TrainState, Trainer, ema_update
+from .trainer import TrainState, Trainer, ema_update
 
 __all__ = [
     "Discriminator", "diff_augment", "Schedule", "Phase", "parse_schedule", "parse_batch",

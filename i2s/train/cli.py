@@ -17,7 +17,8 @@ import torch
 from .. import precision as _precision
 from .bench import bench
 from .export import export_carry, export_from_checkpoint
-from .trainer import Trainer, _resolve_device, load_run_file
+from ..runtime import resolve_device
+from .trainer import Trainer, load_run_file
 
 __all__ = ["build_parser", "main", "parse_args"]
 
@@ -173,7 +174,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.bench:
         if not args.threads:
             torch.set_num_threads(2)
-        print(f"[i2s.train] bench: {torch.get_num_threads()} threads, device {_resolve_device(args.device)}")
+        print(f"[i2s.train] bench: {torch.get_num_threads()} threads, device {resolve_device(args.device)}")
         bench(args, args.bench_iters)
         return 0
     if not args.out:

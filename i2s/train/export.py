@@ -11,14 +11,11 @@ import torch
 
 from ..stylegan import StyleGAN, StyleGANConfig
 from .schedule import Schedule, parse_schedule
-from .trainer import _atomic_save, _plain, load_run_file
+from .files import CARRY_FORMAT, CHECKPOINT_FORMAT, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, atomic_save, load_run_file, plain
 
 __all__ = ["CARRY_FORMAT", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION", "export_carry", "export_from_checkpoint",
            "export_generator"]
 
-EXPORT_FORMAT = "i2s-stylegan1"
-EXPORT_FORMAT_VERSION = 1
-CARRY_FORMAT = "i2s-train-carry"
 
 
 def export_generator(G_ema: StyleGAN, path: str | os.PathLike, info: dict, fp16: bool = True) -> Path:
@@ -34,9 +31,9 @@ def export_generator(G_ema: StyleGAN, path: str | os.PathLike, info: dict, fp16:
             v = v.half()
         sd[k] = v
     obj = {"format": EXPORT_FORMAT, "format_version": EXPORT_FORMAT_VERSION, "config": G_ema.cfg.to_dict(),
-           "state_dict": sd, "info": _plain(info)}
+           "state_dict": sd, "info": plain(info)}
     path = Path(path)
-    _atomic_save(obj, path)
+    atomic_save(obj, path)
     return path
 
 
@@ -86,8 +83,6 @@ def export_carry(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> P
     but D does not start afresh, which costs ~5k images of recovery; docs/performance.md).
     ``{"format": "i2s-train-carry", "format_version", "config", "G", "D", "G_ema", "state", "args"}``."""
     ckpt = load_run_file(ckpt_path)
-    from .trainer import CHECKPOINT_FORMAT
-
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{ckpt_path}: not an i2s training checkpoint")
 
@@ -100,7 +95,7 @@ def export_carry(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> P
            "G": half(ckpt["G"]), "G_ema": half(ckpt["G_ema"]), "D": half(ckpt["D"], keep="proj."),
            "state": ckpt["state"], "args": ckpt["args"]}
     path = Path(out_path)
-    _atomic_save(obj, path)
+    atomic_save(obj, path)
     return path
 
 

@@ -27,34 +27,18 @@ import torch
 import torch.nn.functional as F
 
 from .. import precision as _precision
+from ..runtime import resolve_device
 from ..stylegan import StyleGAN, StyleGANConfig, upscale2d
 from .augment import diff_augment
 from .data import BatchStream, open_dataset
 from .discriminator import Discriminator
+from .files import CARRY_FORMAT, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, EXPORT_FORMAT, atomic_save, load_run_file, plain
 from .schedule import Schedule, parse_batch, parse_schedule
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "TrainState", "Trainer", "ema_update", "load_run_file"]
 
-CHECKPOINT_FORMAT = "i2s-train-checkpoint"
-CHECKPOINT_VERSION = 1
 SAMPLE_GRID = 8  # 8x8 sample grids
 SAMPLE_SEED_OFFSET = 1_000_003  # fixed sample z's come from seed + this (not the training stream)
-
-
-MAX_RUN_FILE_BYTES = 4 << 30  # a training checkpoint of the 1024-px generator is ~1.1 GB
-
-
-def load_run_file(path: str | os.PathLike) -> dict:
-    """A training checkpoint, carried state or exported generator, read with
-    :func:`i2s.weights.limits.safe_torch_load` (bounded, tensors and plain values only): a damaged
-    or foreign file is one ``ValueError`` line naming it."""
-    from ..weights.limits import safe_torch_load
-
-    obj = safe_torch_load(path, max_bytes=MAX_RUN_FILE_BYTES, what="i2s training checkpoint")
-    if not isinstance(obj, dict) or not isinstance(obj.get("format"), str):
-        raise ValueError(f"{path}: not an i2s training checkpoint, carried state or exported generator "
-                         f"(no format field); pass a file written by python -m i2s.train")
-    return obj
 
 
 @torch.no_grad()
@@ -83,41 +67,6 @@ class TrainState:
     next_ckpt: int = 0  # images at which the next checkpoint / sample grid / log line is due
     next_sample: int = 0
     next_log: int = 0
-
-
-def _plain(v: Any) -> Any:
-    """Make ``v`` a plain value that ``torch.load(weights_only=True)`` and JSON accept."""
-    if v is None:
-        return v
-    for t in (bool, int, float, str):  # also turns subclasses (TorchVersion, np.float64) into plain ones
-        if isinstance(v, t):
-            return t(v)
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    return str(v)
-
-
-def _atomic_save(obj: Any, path: Path, keep_prev: Path | None = None) -> None:
-    """:func:`i2s.io.atomic_torch_save`, optionally moving the old file to ``keep_prev`` first
-    (serialised before the move, so one good checkpoint always exists; a missing
-    ``checkpoint.pt`` next to ``checkpoint-prev.pt`` resumes from the latter)."""
-    import io as _io
-
-    from ..io import atomic_write
-
-    buf = _io.BytesIO()
-    torch.save(obj, buf)
-    if keep_prev is not None and path.exists():
-        os.replace(path, keep_prev)
-    atomic_write(path, buf.getvalue())
-
-
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def layout(x: torch.Tensor, res: int) -> torch.Tensor:
@@ -153,7 +102,7 @@ class Trainer:
 
     def __init__(self, args: argparse.Namespace, data: np.ndarray | None = None) -> None:
         self.args = args
-        self.device = _resolve_device(args.device)
+        self.device = resolve_device(args.device)
         self.cfg = StyleGANConfig(resolution=args.resolution, fmap_base=args.fmap_base, fmap_max=args.fmap_max)
         self.phases = parse_schedule(args.schedule, args.fade_frac)
         self.schedule = Schedule(self.phases)
@@ -439,7 +388,7 @@ class Trainer:
             "config": self.cfg.to_dict(),
             "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "state": asdict(self.state), "rng": rng, "args": _plain(vars(self.args)),
+            "state": asdict(self.state), "rng": rng, "args": plain(vars(self.args)),
         }
 
     def save_checkpoint(self, out: Path | None = None) -> Path:
@@ -448,7 +397,7 @@ class Trainer:
         if out is None:
             raise ValueError("no output directory")
         path = out / "checkpoint.pt"
-        _atomic_save(self.checkpoint_dict(), path, keep_prev=out / "checkpoint-prev.pt")
+        atomic_save(self.checkpoint_dict(), path, keep_prev=out / "checkpoint-prev.pt")
         return path
 
     def load_checkpoint(self, ckpt: dict) -> None:
@@ -477,8 +426,6 @@ class Trainer:
         from scratch; a carried state (``--export-carry``, small enough to commit) restores D too,
         which is how a run carries over to a new machine without its checkpoint.
         Returns (tensors copied, tensors left fresh)."""
-        from .export import CARRY_FORMAT, EXPORT_FORMAT
-
         if ckpt.get("format") == EXPORT_FORMAT:  # an exported generator: G and G_ema start from it, D afresh
             sd = {k: v.float() for k, v in ckpt["state_dict"].items()}
             ckpt = {"G": sd, "G_ema": sd, "D": {},
