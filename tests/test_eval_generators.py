@@ -44,3 +44,22 @@ def test_a_bad_generator_file_is_one_line_before_any_work(tmp_path, monkeypatch)
         ev.main(["--model", f"v2={bad}", "--out", str(tmp_path / "out.json")])
     assert str(bad) in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "out.json").exists()
+
+
+def test_the_script_prints_and_writes_the_layer_structure_of_each_generator(tmp_path, tiny_generator_file, capsys):
+    """End to end on a tiny random generator and random 'photos': FD, KID and the layer-structure
+    measures with their targets land in the JSON, and the table names every row."""
+    import json
+
+    data = tmp_path / "faces.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 256, (24, 32, 32, 3), dtype=np.uint8))
+    out = tmp_path / "eval.json"
+    assert ev.main(["--model", f"tiny={tiny_generator_file}", "--data", str(data), "--n", "8", "--structure-n", "4",
+                    "--kid-subsets", "2", "--kid-size", "8", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "layer structure" in printed and "real photos" in printed and "tiny" in printed
+    result = json.loads(out.read_text())
+    st = result["rows"][1]["structure"]
+    assert st["n"] == 4 and set(st["meets"]) == {"coarse_over_fine", "truncation_share", "landmarks", "no_corner_patch"}
+    assert st["meets"]["coarse_over_fine"] == (st["coarse_over_fine"] >= ev.TARGETS["coarse_over_fine"])
+    assert result["structure_targets"] == ev.TARGETS and "bottom_right" in result["real_corner"]
