@@ -256,10 +256,13 @@ def quality_main(a: argparse.Namespace) -> int:
     for name in recipes:
         v = [r["fd_minus_floor"] for r in rows if r["recipe"] == name]
         worse = float(np.mean(v) - np.mean(base))
+        decided = len(base) >= 2  # the rule needs the baseline's seed spread
+        verdict = ("undecided (the baseline has one seed: no spread)" if not decided
+                   else "keeps quality per image seen" if worse <= spread else "loses quality per image seen")
         verdicts[name] = {"mean_fd_minus_floor": float(np.mean(v)), "minus_baseline": worse,
-                          "keeps_quality": bool(worse <= spread)}
+                          "keeps_quality": bool(worse <= spread) if decided else None, "verdict": verdict}
         print(f"{name:12s} mean FD - floor {np.mean(v):.4f} ({worse:+.4f} vs {a.recipes[0]}, whose seed spread is "
-              f"{spread:.4f}): {'keeps' if worse <= spread else 'loses'} quality per image seen")
+              f"{spread:.4f}): {verdict}")
     result = {"kimg": a.kimg, "seeds": a.seeds, "n": a.n, "floor": floor, "feature_space": EG.identity.NAME,
               "threads_per_run": a.threads, "parallel": a.parallel, "train_seconds": round(train_s, 1),
               "cpu": P.describe("float32", "cpu").rsplit(", ", 1)[0], "baseline": a.recipes[0],
