@@ -505,3 +505,10 @@ def test_locality_penalty_is_lowered_by_its_own_gradient(data_path, tmp_path):
     with torch.no_grad():
         after = [float(trainer.locality_loss(8)) for _ in range(3)]
     assert np.mean(after) < 0.5 * np.mean(before)
+
+
+def test_an_unknown_diffaug_operation_is_one_line_before_training(data_path, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(_projected_argv(data_path, tmp_path / "r", "--diffaug-policy", "color,colour"))
+    assert "colour" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()

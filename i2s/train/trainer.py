@@ -114,6 +114,10 @@ class Trainer:
                 raise ValueError(f"no batch size for {p.res} px in --batch {args.batch!r}")
         if args.augment not in ("none", "diffaug"):
             raise ValueError(f"--augment must be none or diffaug, got {args.augment!r}")
+        unknown = set(filter(None, getattr(args, "diffaug_policy", "").split(","))) - {"color", "translation", "cutout"}
+        if unknown:
+            raise ValueError(f"--diffaug-policy: unknown operation(s) {', '.join(sorted(unknown))}; "
+                             f"use a comma list of color, translation, cutout")
 
         if data is None:
             data = open_dataset(args.data)
