@@ -74,13 +74,15 @@ def truncation_share(G, psi: float = 0.5, n: int = 64, seed: int = 0) -> tuple[n
     """Per sample: mean |x(ψ) - x(1)| on the model's truncation layers (``cfg.truncation_cutoff``
     of them, all rows if it has none), and the mean |x(w_a) - x(w_b)| it is a share of."""
     w_a, w_b = _pairs(G, n, seed)
+    x_a = _render(G, w_a)
+    return _truncation_moved(G, w_a, x_a, psi), float((_render(G, w_b) - x_a).abs().mean())
+
+
+def _truncation_moved(G, w_a: torch.Tensor, x_a: torch.Tensor, psi: float) -> np.ndarray:
     cutoff = getattr(getattr(G, "cfg", None), "truncation_cutoff", None) or G.num_layers
     w_t = w_a.clone()
     w_t[:, :cutoff] = torch.lerp(G.w_avg.to(w_a), w_a[:, :cutoff], psi)
-    x_a = _render(G, w_a)
-    moved = (_render(G, w_t) - x_a).abs().mean(dim=(1, 2, 3)).numpy()
-    between = float((_render(G, w_b) - x_a).abs().mean())
-    return moved, between
+    return (_render(G, w_t) - x_a).abs().mean(dim=(1, 2, 3)).numpy()
 
 
 def landmark_shift(before: torch.Tensor, after: torch.Tensor, zoom: float = 0.7) -> np.ndarray:
@@ -143,12 +145,12 @@ class Structure:
 def structure(G, n: int = 64, seed: int = 0, landmarks: bool = True) -> Structure:
     """All measures of the module on the same ``n`` sample pairs (``landmarks=False`` skips dlib)."""
     w_a, w_b = _pairs(G, n, seed)
-    x_a = _render(G, w_a)
+    x_a, x_b = _render(G, w_a), _render(G, w_b)
     x_c = _render(G, _swapped(w_a, w_b, COARSE))
     x_f = _render(G, _swapped(w_a, w_b, _fine(G)))
     coarse = (x_c - x_a).abs().mean(dim=(1, 2, 3)).numpy()
     fine = (x_f - x_a).abs().mean(dim=(1, 2, 3)).numpy()
-    moved, between = truncation_share(G, 0.5, n, seed)
+    moved, between = _truncation_moved(G, w_a, x_a, 0.5), float((x_b - x_a).abs().mean())
     if landmarks:
         lm_c, lm_f = float(landmark_shift(x_a, x_c).mean()), float(landmark_shift(x_a, x_f).mean())
     else:
@@ -159,4 +161,4 @@ def structure(G, n: int = 64, seed: int = 0, landmarks: bool = True) -> Structur
                      truncation_share=float(moved.mean() / max(between, 1e-12)),
                      coarse_landmark_shift=lm_c, fine_landmark_shift=lm_f,
                      landmark_shift_fine_over_coarse=lm_f / lm_c if lm_c > 0 else float("nan"),
-                     corner=corner_patch(torch.cat([x_a, _render(G, w_b)])))
+                     corner=corner_patch(torch.cat([x_a, x_b])))
