@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 __all__ = ["NAME", "SAME_PERSON", "FACE_BOX", "model_path", "descriptors", "identity_distance", "to_uint8",
-           "landmarks68", "smile_ratio", "or_nan"]
+           "landmarks68", "smile_ratio", "or_nan", "face_detected", "FACE_IOU"]
 
 NAME = "dlib-resnet-face-descriptor"
 SAME_PERSON = 0.6  # dlib's threshold on the Euclidean distance of two descriptors
@@ -33,6 +33,7 @@ SAME_PERSON = 0.6  # dlib's threshold on the Euclidean distance of two descripto
 # mean over 54 of the first 60 hold-out faces (64 px, bicubic to 256; std 0.03-0.05 per side).
 FACE_BOX = {0.7: (0.1244, 0.2386, 0.8777, 0.9900)}
 WORK_SIZE = 256  # images are resized to this before landmarks and chips
+FACE_IOU = 0.3  # a detection counts as the aligned face when its box overlaps FACE_BOX this much (IoU)
 
 
 def _face_box(zoom: float):
@@ -131,3 +132,33 @@ def descriptors(images: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndar
 def identity_distance(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndarray:
     """Per-pair Euclidean distance of the descriptors of ``a[i]`` and ``b[i]`` (< 0.6: same person)."""
     return np.linalg.norm(descriptors(a, zoom) - descriptors(b, zoom), axis=1)
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+def face_detected(images: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndarray:
+    """Is each image still a face? dlib's HOG face detector (run on the WORK_SIZE-px image, no
+    upsampling) must find a face whose box overlaps the aligned face's box (:data:`FACE_BOX`) by
+    at least :data:`FACE_IOU`. The other measures of this module place landmarks inside that fixed
+    box whatever the image shows; this is the check that a face is there at all (bool [N])."""
+    expected = tuple(v * WORK_SIZE for v in FACE_BOX[zoom]) if zoom in FACE_BOX else None
+    if expected is None:
+        raise ValueError(f"no face box measured for zoom {zoom} (have {sorted(FACE_BOX)})")
+    det = _detector()
+    out = np.zeros(len(images), dtype=bool)
+    for i, im in enumerate(_work_images(images)):
+        boxes = det(im, 0)
+        out[i] = any(_iou((r.left(), r.top(), r.right(), r.bottom()), expected) >= FACE_IOU for r in boxes)
+    return out

@@ -54,3 +54,14 @@ def test_unmeasured_framing_gives_nan_with_the_reason_not_an_error():
         pass
     else:
         raise AssertionError("or_nan swallowed an unexpected error")
+
+
+def test_face_detected_finds_the_aligned_faces_and_not_noise_or_a_shifted_face():
+    neutral, smiling = _pairs()
+    faces = torch.cat([neutral, smiling])
+    assert identity.face_detected(faces).all()
+    noise = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert not identity.face_detected(noise).any()
+    # the face moved out of the aligned box: a face, but not where the aligned measures look
+    shifted = torch.roll(faces[:2], shifts=(28, 28), dims=(2, 3))
+    assert not identity.face_detected(shifted).any()
