@@ -16,7 +16,6 @@ import socket
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -33,8 +32,10 @@ wfetch = importlib.import_module("i2s.weights.fetch")
 
 try:
     from fixtures_tf import make_gs_pickle
+    from loopback_http import LoopbackServer
 except ImportError:  # tests/ imported as a package
     from tests.fixtures_tf import make_gs_pickle
+    from tests.loopback_http import LoopbackServer
 
 
 def _tiny_pickle(seed: int) -> bytes:
@@ -63,113 +64,10 @@ def sha256(data: bytes) -> str:
 # --------------------------------------------------------------------------- loopback server
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 5  # bounded: an idle connection never blocks the server for long
-
-    def log_message(self, *args) -> None:  # keep test output quiet
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        state = self.server.state
-        rng = self.headers.get("Range")
-        with state["lock"]:
-            state["requests"].append({"path": self.path, "range": rng})
-        if self.path in state["hostile"]:
-            self._hostile(state["hostile"][self.path])
-            return
-        if self.path not in state["files"]:
-            self.send_error(404)
-            return
-        time.sleep(state["delay"])
-        body, ctype = state["files"][self.path]
-        start, status = 0, 200
-        if rng and self.path not in state["ignore_range"]:
-            m = re.fullmatch(r"bytes=(\d+)-", rng)
-            assert m, rng
-            start = int(m.group(1))
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            status = 206
-        payload = body[start:]
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(payload)))
-        if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        self.end_headers()
-        with state["lock"]:
-            truncate = state["truncate"].get(self.path, 0) > 0
-            if truncate:
-                state["truncate"][self.path] -= 1
-        if truncate:  # send half, then drop the connection
-            self.wfile.write(payload[: len(payload) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(payload)
-
-    def _hostile(self, spec: tuple[str, bytes]) -> None:
-        """Misbehave as ``spec = (mode, body)`` says, until the client gives up."""
-        mode, body = spec
-        self.close_connection = True
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        if mode == "short-length":  # announces half, sends everything
-            self.send_header("Content-Length", str(len(body) // 2))
-        elif mode in ("drip", "slow"):
-            self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        try:
-            if mode == "no-length-cut":  # no Content-Length, half the file, then close
-                self.wfile.write(body[: len(body) // 2])
-            elif mode == "short-length":
-                self.wfile.write(body)
-            elif mode == "endless":  # no Content-Length, never ends
-                while True:
-                    self.wfile.write(body)
-            elif mode in ("drip", "slow"):  # 1 byte (drip) or 2 KB (slow) every 20 ms
-                step = 1 if mode == "drip" else 2048
-                for k in range(0, len(body), step):
-                    self.wfile.write(body[k:k + step])
-                    self.wfile.flush()
-                    time.sleep(0.02)
-        except OSError:  # the client hung up: what we are testing
-            pass
-
-
 @pytest.fixture
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    srv.state = {"files": {}, "requests": [], "truncate": {}, "ignore_range": set(), "hostile": {},
-                 "delay": 0.0, "lock": threading.Lock()}
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    srv.url = lambda path: f"http://127.0.0.1:{srv.server_address[1]}{path}"
-
-    def serve(path: str, body: bytes, ctype: str = "application/octet-stream") -> str:
-        srv.state["files"][path] = (body, ctype)
-        return srv.url(path)
-
-    def misbehave(path: str, mode: str, body: bytes) -> str:
-        srv.state["hostile"][path] = (mode, body)
-        return srv.url(path)
-
-    srv.serve = serve
-    srv.misbehave = misbehave
-    try:
+    with LoopbackServer() as srv:
         yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture(autouse=True)
@@ -389,6 +287,62 @@ def test_html_page_is_refused(server, register, ctype):
     assert "i2s weights import test-pkl" in msg
     assert not (weights_dir() / "test.pkl").exists()
     assert not (weights_dir() / "test.pkl.part").exists()
+
+
+def test_drive_confirmation_page_is_followed_to_the_file(server, register, home):
+    """Google Drive answers a large file with its virus-scan page; the fetcher submits the page's
+    "download anyway" form (confirm=t and the page's uuid) and installs the file."""
+    register()
+    url = server.drive("FILEID-1", PAYLOAD, "test.pkl")
+    path = fetch("test-pkl", urls=[url], progress=False)
+    assert path.read_bytes() == PAYLOAD
+    first, second = [r["path"] for r in server.state["requests"]]
+    assert first.startswith("/uc?id=FILEID-1") and second.startswith("/download?")
+    assert "confirm=t" in second and "uuid=" in second
+    assert recorded(home)["test-pkl"]["sha256"] == sha256(PAYLOAD)
+
+
+def test_drive_download_resumes_after_the_confirmation_page(server, register):
+    register()
+    url = server.drive("FILEID-2", PAYLOAD, "test.pkl")
+    (weights_dir()).mkdir(parents=True, exist_ok=True)
+    (weights_dir() / "test.pkl.part").write_bytes(PAYLOAD[:5000])
+    assert fetch("test-pkl", urls=[url], progress=False).read_bytes() == PAYLOAD
+    assert server.state["requests"][-1]["range"] == "bytes=5000-"
+
+
+def test_drive_quota_page_is_named_and_nothing_installed(server, register):
+    register()
+    url = server.drive("FILEID-3", PAYLOAD, "test.pkl", quota=True)
+    with pytest.raises(WeightsUnavailable) as err:
+        fetch("test-pkl", urls=[url], progress=False)
+    msg = str(err.value)
+    assert "quota page" in msg and "i2s weights import test-pkl" in msg
+    assert len(server.state["requests"]) == 1  # nothing to follow on a quota page
+    assert not (weights_dir() / "test.pkl").exists()
+
+
+def test_drive_form_sending_the_download_elsewhere_is_not_followed(server, register):
+    register()
+    page = HTML.replace(b"<form action='/confirm'>", b'<form id="download-form" action="http://203.0.113.9/x">')
+    url = server.serve("/uc?id=X", page, "text/html")
+    with pytest.raises(WeightsUnavailable, match="HTML page"):
+        fetch("test-pkl", urls=[url], progress=False)
+    assert len(server.state["requests"]) == 1
+
+
+def test_url_override_by_environment_variable(server, register, monkeypatch):
+    """$I2S_WEIGHTS_URL_<NAME> replaces the registry's URLs (a mirror, the rehearsal's server)."""
+    register()  # its registry URL is a closed port
+    monkeypatch.setenv("I2S_WEIGHTS_URL_TEST_PKL", f"{server.url('/missing.pkl')} {server.serve('/test.pkl', PAYLOAD)}")
+    assert wfetch.url_override("test-pkl") == (server.url("/missing.pkl"), server.url("/test.pkl"))
+    assert fetch("test-pkl", progress=False).read_bytes() == PAYLOAD
+    assert [r["path"] for r in server.state["requests"]] == ["/missing.pkl", "/test.pkl"]
+    monkeypatch.setenv("I2S_WEIGHTS_URL_TEST_PKL", "file:///etc/passwd")
+    with pytest.raises(wfetch.WeightsError, match=r"\$I2S_WEIGHTS_URL_TEST_PKL .*not an http\(s\) URL"):
+        fetch("test-pkl", force=True, progress=False)
+    monkeypatch.setenv("I2S_WEIGHTS_URL_TEST_PKL", "  ")
+    assert wfetch.url_override("test-pkl") is None
 
 
 def test_each_url_is_tried_and_every_failure_reported(server, register):

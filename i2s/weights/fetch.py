@@ -15,11 +15,16 @@ Hash policy:
   copies against it; an unconfirmed registry sha256 that differs only gives a warning.
 
 Set ``I2S_OFFLINE=1`` to fail at once (with instructions) instead of touching the network.
+``I2S_WEIGHTS_URL_<NAME>`` (the registry name upper-cased, ``-`` as ``_``: e.g.
+``I2S_WEIGHTS_URL_STYLEGAN1_FFHQ_1024``) replaces the registry's URLs of that file by its own, one or
+more separated by spaces (a mirror; ``make rehearse`` points it at a loopback server). Google Drive's
+virus-scan confirmation page is answered: its "download anyway" form is followed once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import html.parser
 import http.client
 import logging
 import os
@@ -52,6 +57,7 @@ __all__ = [
     "destination",
     "cached_path",
     "is_offline",
+    "url_override",
     "fetch",
     "import_file",
     "verify",
@@ -90,6 +96,17 @@ class _DownloadFailed(Exception):
 def is_offline() -> bool:
     """True if ``I2S_OFFLINE`` is set to 1/true/yes/on."""
     return os.environ.get("I2S_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def url_override(name: str) -> tuple[str, ...] | None:
+    """The URLs of ``$I2S_WEIGHTS_URL_<NAME>`` for registry entry ``name`` (space-separated), or
+    ``None`` when it is unset or empty. Raises :class:`WeightsError` for a URL that is not http(s)."""
+    var = "I2S_WEIGHTS_URL_" + re.sub(r"[^0-9A-Za-z]", "_", name).upper()
+    urls = tuple(os.environ.get(var, "").split())
+    for u in urls:
+        if urllib.parse.urlsplit(u).scheme not in ("http", "https"):
+            raise WeightsError(f"${var} holds {u[:80]!r}, not an http(s) URL; set it to the mirror's URL(s) or unset it")
+    return urls or None
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -139,6 +156,54 @@ def _html_message(ckpt: Checkpoint, head: bytes, where: str) -> str:
         "\"invalid load key '<'\". Download the file in a browser or with `gdown`, then run "
         f"`i2s weights import {ckpt.name} PATH`."
     )
+
+
+class _DriveForm(html.parser.HTMLParser):
+    """Reads Google Drive's virus-scan confirmation page: the ``download-form`` (its action and
+    hidden inputs) or, on older pages, the ``uc-download-link`` anchor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.inputs: dict[str, str] = {}
+        self.link: str | None = None
+        self._in_form = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form" and a.get("id") == "download-form":
+            self.action, self._in_form = a.get("action", ""), True
+        elif tag == "input" and self._in_form and a.get("type") == "hidden" and a.get("name"):
+            self.inputs[a["name"]] = a.get("value", "")
+        elif tag == "a" and a.get("id") == "uc-download-link" and "confirm=" in a.get("href", ""):
+            self.link = a["href"]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_form = False
+
+
+def _drive_confirmed_url(page: bytes, url: str) -> str | None:
+    """The URL Google Drive's confirmation ``page`` (fetched from ``url``) offers for "download
+    anyway", or ``None`` if it is no such page. Followed only to http(s) on the page's own host or
+    a Google host, so a page cannot send the download elsewhere."""
+    form = _DriveForm()
+    try:
+        form.feed(page.decode("utf-8", "replace"))
+    except (AssertionError, ValueError):  # HTMLParser on malformed markup
+        return None
+    if form.action is not None and form.inputs.get("confirm"):
+        target = urllib.parse.urljoin(url, form.action)
+        target = target.split("?", 1)[0] + "?" + urllib.parse.urlencode(form.inputs)
+    elif form.link is not None:
+        target = urllib.parse.urljoin(url, form.link)
+    else:
+        return None
+    host, origin = urllib.parse.urlsplit(target), urllib.parse.urlsplit(url)
+    google = (host.hostname or "").endswith((".google.com", ".googleusercontent.com"))
+    if host.scheme not in ("http", "https") or not (host.hostname == origin.hostname or google):
+        return None
+    return target
 
 
 def _looks_like_html(head: bytes) -> bool:
@@ -279,7 +344,8 @@ def _download(url: str, part: Path, ckpt: Checkpoint, *, progress: bool, limits:
     deadline (the partial file is kept) and :class:`InvalidWeightsFile` for an HTML answer or a
     size beyond the cap (announced, or reached while reading: the partial file is deleted).
     """
-    for _ in range(3):  # a restart from zero consumes one pass
+    page_url = url
+    for _ in range(4):  # a restart from zero or Drive's confirmation page consumes one pass
         offset = part.stat().st_size if part.exists() else 0
         if ckpt.size is not None and offset > ckpt.size:
             part.unlink()
@@ -310,7 +376,12 @@ def _download(url: str, part: Path, ckpt: Checkpoint, *, progress: bool, limits:
             ctype = (response.headers.get("Content-Type") or "").lower()
             if ctype.startswith("text/html"):
                 head = response.read(_MAX_HTML)
-                raise InvalidWeightsFile(_html_message(ckpt, head, f"the answer from {url}"))
+                confirmed = _drive_confirmed_url(head, url) if url == page_url else None
+                if confirmed is None:
+                    raise InvalidWeightsFile(_html_message(ckpt, head, f"the answer from {url}"))
+                log.info("%s: Google Drive's confirmation page; following its download link", url)
+                url = confirmed  # once: the confirmed URL answering HTML again is an error
+                continue
             length = response.headers.get("Content-Length")
             length = int(length) if length and length.isdigit() else None
             if response.status == 206:
@@ -395,7 +466,8 @@ def fetch(name: str, *, urls: Sequence[str] | None = None, force: bool = False,
 
     Args:
         name: registry key (see :data:`i2s.weights.REGISTRY`).
-        urls: try these URLs instead of the registry's (e.g. a mirror).
+        urls: try these URLs instead of the registry's (e.g. a mirror); default: those of
+            ``$I2S_WEIGHTS_URL_<NAME>`` (:func:`url_override`) if set, else the registry's.
         force: download again even if a copy is cached (the old copy stays until the new
             one has passed all checks), and accept a sha256 that differs from the recorded one.
         progress: show a tqdm progress bar.
@@ -427,7 +499,7 @@ def fetch(name: str, *, urls: Sequence[str] | None = None, force: bool = False,
                 ) from None
             return existing
 
-    urls = tuple(urls) if urls is not None else ckpt.urls
+    urls = tuple(urls) if urls is not None else (url_override(name) or ckpt.urls)
     dest = weights_dir() / ckpt.filename
     part = dest.with_name(dest.name + ".part")
     if is_offline():
