@@ -23,9 +23,10 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-__all__ = ["Comparison", "paired_comparison", "unpaired_comparison", "RULE", "MIN_N"]
+__all__ = ["Comparison", "paired_comparison", "unpaired_comparison", "against", "equivalence", "both", "RULE",
+           "EQUIVALENCE_RULE", "MIN_N"]
 
-Direction = Literal["greater", "less"]
+Direction = Literal["greater", "less", "equal"]
 Verdict = Literal["agrees", "disagrees", "inconclusive"]
 
 MIN_N = 3  # fewer images than this on either side: inconclusive whatever the interval says
@@ -47,7 +48,7 @@ class Comparison:
     direction: Direction
     margin: float
     verdict: Verdict
-    wins: int  # pairs on the paper's side
+    wins: int  # pairs on the paper's side (for "equal": pairs within the margin)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -117,3 +118,50 @@ def unpaired_comparison(a: Sequence[float] | np.ndarray, b: Sequence[float] | np
     return Comparison(n_images=min(len(a), len(b)), n_pairs=len(a) * len(b), effect=float(a.mean() - b.mean()),
                       low=low, high=high, direction=direction, margin=float(margin),
                       verdict=_verdict(low, high, sign, margin, min(len(a), len(b))), wins=wins)
+
+
+def against(values: Sequence[float] | np.ndarray, threshold: float, direction: Direction, *,
+            groups: Sequence | None = None, n_boot: int = 10_000, seed: int = 0) -> Comparison:
+    """Is the mean of ``values`` ``direction`` than a fixed ``threshold``? (e.g. "more than half of
+    the crossovers keep the content's face": 0/1 values against 0.5). :func:`paired_comparison`
+    with the threshold on the other side of every pair, resampling ``groups``."""
+    v = np.asarray(values, dtype=float)
+    return paired_comparison(v, np.full_like(v, threshold), direction, groups=groups, n_boot=n_boot, seed=seed)
+
+
+EQUIVALENCE_RULE = ("equivalence: agrees if the whole 95 % interval of the mean paired difference lies inside "
+                    "±margin, disagrees if it lies wholly outside, else inconclusive")
+
+
+def equivalence(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, margin: float, *,
+                groups: Sequence | None = None, n_boot: int = 10_000, level: float = 0.95,
+                seed: int = 0) -> Comparison:
+    """Are ``a`` and ``b`` the same within ``margin``, pair by pair? (a claim of "no difference",
+    e.g. Table 2's distances of random and w̄ starts). The interval is :func:`paired_comparison`'s;
+    the verdict follows :data:`EQUIVALENCE_RULE`."""
+    if margin <= 0:
+        raise ValueError("an equivalence needs a margin > 0")
+    c = paired_comparison(a, b, "greater", groups=groups, n_boot=n_boot, level=level, seed=seed)
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if c.n_images < MIN_N:
+        verdict: Verdict = "inconclusive"
+    elif -margin < c.low and c.high < margin:
+        verdict = "agrees"
+    elif c.low >= margin or c.high <= -margin:
+        verdict = "disagrees"
+    else:
+        verdict = "inconclusive"
+    return Comparison(n_images=c.n_images, n_pairs=c.n_pairs, effect=c.effect, low=c.low, high=c.high,
+                      direction="equal", margin=float(margin), verdict=verdict,
+                      wins=int((np.abs(d) < margin).sum()))
+
+
+def both(*verdicts: str) -> str:
+    """The verdict of a claim with several halves (an edit does what the paper says *and* keeps
+    the face): agrees when every half agrees, disagrees when any half disagrees, else inconclusive
+    (a half that was not run leaves the claim not run)."""
+    if not verdicts or "not run" in verdicts:
+        return "not run"
+    if "disagrees" in verdicts:
+        return "disagrees"
+    return "agrees" if all(v == "agrees" for v in verdicts) else "inconclusive"

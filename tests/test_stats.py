@@ -76,3 +76,36 @@ def test_unpaired_and_the_minimum_n():
     assert unpaired_comparison([115.0], [109.0, 120.0, 130.0], "less").verdict == "inconclusive"
     a, b = _pairs(3.0, n=2)
     assert paired_comparison(a, b, "greater").verdict == "inconclusive"  # n = 2 < MIN_N
+
+
+def test_against_a_threshold_decides_a_share():
+    from i2s.stats import against
+
+    kept = np.array([1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1], dtype=float)
+    assert against(kept, 0.5, "greater").verdict == "agrees"
+    assert against(1 - kept, 0.5, "greater").verdict == "disagrees"
+    assert against(np.array([1, 0] * 6, dtype=float), 0.5, "greater").verdict == "inconclusive"
+
+
+def test_equivalence_needs_the_whole_interval_inside_the_margin():
+    from i2s.stats import equivalence
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(100, 5, 30)
+    near = equivalence(a + rng.normal(0, 0.3, 30), a, margin=1.0)
+    assert near.verdict == "agrees" and near.direction == "equal" and near.wins > 25
+    far = equivalence(a + 5 + rng.normal(0, 0.3, 30), a, margin=1.0)
+    assert far.verdict == "disagrees"
+    noisy = equivalence(a + rng.normal(0, 5, 30), a, margin=1.0)  # cannot tell: the interval spans the margin
+    assert noisy.verdict == "inconclusive"
+    with pytest.raises(ValueError):
+        equivalence(a, a, margin=0)
+
+
+def test_both_halves_must_agree():
+    from i2s.stats import both
+
+    assert both("agrees", "agrees") == "agrees"
+    assert both("agrees", "disagrees") == "disagrees"  # the edit works, the face is lost: not agrees
+    assert both("agrees", "inconclusive") == "inconclusive"
+    assert both("agrees", "not run") == "not run"
