@@ -212,3 +212,18 @@ def test_result_repr_is_short(G, loss_fn):
     r = repr(embed(G, x, steps=2, loss_fn=loss_fn, progress=False))
     assert r.startswith("EmbedResult(2 images, w_plus (2, 8, 64), 2 steps in w+, loss [") and len(r) < 200
     assert "tensor(" not in r
+
+
+def test_default_batch_size_holds_a_cpu_batch_to_its_memory_budget():
+    """At 1024 px one image of one step takes ~1.3 GB on a CPU, where running out of memory kills
+    the process instead of raising: cached_embed's default batch there is 2, elsewhere 8."""
+    from types import SimpleNamespace
+
+    from i2s.runner import default_batch_size
+
+    def G(res, dev="cpu"):
+        return SimpleNamespace(resolution=res, device=torch.device(dev))
+
+    assert default_batch_size(make_generator(32)) == 8
+    assert [default_batch_size(G(r)) for r in (64, 256, 512, 1024)] == [8, 8, 8, 2]
+    assert default_batch_size(G(1024, "meta")) == 8  # a GPU halves the batch on its out-of-memory error
