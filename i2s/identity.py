@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 __all__ = ["NAME", "SAME_PERSON", "FACE_BOX", "model_path", "descriptors", "identity_distance", "to_uint8",
-           "landmarks68", "smile_ratio", "or_nan", "face_detected", "FACE_IOU"]
+           "landmarks68", "smile_ratio", "or_nan", "face_detected", "face_score", "FACE_IOU", "FACE_SCORE_FLOOR"]
 
 NAME = "dlib-resnet-face-descriptor"
 SAME_PERSON = 0.6  # dlib's threshold on the Euclidean distance of two descriptors
@@ -148,17 +148,33 @@ def _detector():
     return dlib.get_frontal_face_detector()
 
 
-def face_detected(images: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndarray:
-    """Is each image still a face? dlib's HOG face detector (run on the WORK_SIZE-px image, no
-    upsampling) must find a face whose box overlaps the aligned face's box (:data:`FACE_BOX`) by
-    at least :data:`FACE_IOU`. The other measures of this module place landmarks inside that fixed
-    box whatever the image shows; this is the check that a face is there at all (bool [N])."""
-    expected = tuple(v * WORK_SIZE for v in FACE_BOX[zoom]) if zoom in FACE_BOX else None
-    if expected is None:
+FACE_SCORE_FLOOR = -1.5  # face_score where the detector finds nothing near the face box even at this threshold
+
+
+def face_score(images: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndarray:
+    """How much of a face dlib's HOG face detector sees where the aligned face should be: per
+    image, the best detection score among boxes overlapping the face box (:data:`FACE_BOX`) by at
+    least :data:`FACE_IOU` (run on the WORK_SIZE-px image, no upsampling, the detector's threshold
+    lowered to :data:`FACE_SCORE_FLOOR`; floored there when nothing is found). A score >= 0 is a
+    detection at the detector's own threshold (:func:`face_detected`); below 0, face-like
+    contours that fall short of one (§4.1's "contours of human faces")."""
+    if zoom not in FACE_BOX:
         raise ValueError(f"no face box measured for zoom {zoom} (have {sorted(FACE_BOX)})")
+    expected = tuple(v * WORK_SIZE for v in FACE_BOX[zoom])
     det = _detector()
-    out = np.zeros(len(images), dtype=bool)
+    out = np.full(len(images), FACE_SCORE_FLOOR)
     for i, im in enumerate(_work_images(images)):
-        boxes = det(im, 0)
-        out[i] = any(_iou((r.left(), r.top(), r.right(), r.bottom()), expected) >= FACE_IOU for r in boxes)
+        boxes, scores, _ = det.run(im, 0, FACE_SCORE_FLOOR)
+        near = [sc for r, sc in zip(boxes, scores)
+                if _iou((r.left(), r.top(), r.right(), r.bottom()), expected) >= FACE_IOU]
+        if near:
+            out[i] = max(max(near), FACE_SCORE_FLOOR)
     return out
+
+
+def face_detected(images: torch.Tensor | np.ndarray, zoom: float = 0.7) -> np.ndarray:
+    """Is each image still a face? dlib's HOG face detector must find a face, at its own threshold,
+    whose box overlaps the aligned face's box (:data:`FACE_BOX`) by at least :data:`FACE_IOU`
+    (:func:`face_score` >= 0). The other measures of this module place landmarks inside that fixed
+    box whatever the image shows; this is the check that a face is there at all (bool [N])."""
+    return face_score(images, zoom) >= 0

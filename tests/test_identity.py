@@ -65,3 +65,11 @@ def test_face_detected_finds_the_aligned_faces_and_not_noise_or_a_shifted_face()
     # the face moved out of the aligned box: a face, but not where the aligned measures look
     shifted = torch.roll(faces[:2], shifts=(28, 28), dims=(2, 3))
     assert not identity.face_detected(shifted).any()
+
+
+def test_face_score_ranks_faces_above_noise_and_is_floored():
+    neutral, _ = _pairs()
+    noise = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    s_faces, s_noise = identity.face_score(neutral), identity.face_score(noise)
+    assert (s_faces >= 0).all() and (s_noise < 0).all() and (s_noise >= identity.FACE_SCORE_FLOOR).all()
+    np.testing.assert_array_equal(identity.face_detected(neutral), s_faces >= 0)
