@@ -1,4 +1,4 @@
-"""The ``i2s`` command: embed, edit, crossover, expression, directions, generate, morph, align, weights.
+"""The ``i2s`` command: embed, embed-folder, edit, crossover, expression, directions, generate, morph, align, weights.
 
     i2s embed IMG... --model auto --space w+ --init mean --steps 5000 --out DIR
     i2s edit IMG... --align --out DIR
@@ -378,8 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_align)
 
     from .cli_edits import add_edit_parsers
+    from .cli_folder import add_folder_parser
     from .weights.cli import add_weights_parser
 
+    add_folder_parser(sub)
     add_edit_parsers(sub)
     add_weights_parser(sub)
     t = sub.add_parser("train-encoder", help="train an image -> W+ encoder on a generator's samples (i2s.encoder)",
