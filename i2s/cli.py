@@ -203,8 +203,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_morph(args: argparse.Namespace) -> int:
     import torch
 
+    from .cli_edits import model_caption, write_grid
     from .edits import morph
-    from .io import image_grid, load_latent, save_png
+    from .io import load_latent, save_png
 
     from .io import LatentFileError
     from .weights.limits import quote
@@ -238,8 +239,14 @@ def cmd_morph(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for k, img in enumerate(imgs):
         save_png(img, out / f"morph{k:02d}.png")
-    save_png(image_grid(imgs, cols=len(imgs)), out / "morph-strip.png")
-    print(f"[i2s] wrote {len(imgs)} frames and morph-strip.png to {out}")
+    a, b = Path(args.a).name, Path(args.b).name
+    ends = {len(imgs) - 1: ": B, G(w_B)", 0: ": A, G(w_A)"}  # the two reconstructions
+    cells = [(img, f"λ = {lam:.2f}" + ends.get(k, "")) for k, (img, lam) in enumerate(zip(imgs, lams.tolist()))]
+    write_grid(G, out / "morph-strip.png", [cells], ["A → B"],
+               f"i2s morph (§4.1): λ w_A + (1 - λ) w_B, from A = {a} to B = {b}\n{model_caption(G)}\n"
+               f"inputs: latent files, no photos: λ = 1 and λ = 0 are the reconstructions G(w_A), G(w_B)",
+               [[(f"frame {k} (λ = {lam:.2f})", True) for k, lam in enumerate(lams.tolist())]])
+    print(f"[i2s] wrote {len(imgs)} frames and morph-strip.png (labelled, each λ) to {out}")
     return 0
 
 

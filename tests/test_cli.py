@@ -45,7 +45,8 @@ def test_embed_generate_morph(gen_file, tmp_path, capsys):
 
     rc = main(["morph", str(out / "img0.latent.pt"), str(out / "img1.latent.pt"), "--frames", "4",
                "--model", str(gen_file), "--device", "cpu", "--out", str(tmp_path / "morph")])
-    assert rc == 0 and Image.open(tmp_path / "morph" / "morph-strip.png").size == (128, 32)
+    strip = json.loads(Image.open(tmp_path / "morph" / "morph-strip.png").text["i2s-grid"])  # labelled, 4 frames
+    assert rc == 0 and [c["label"][:8] for c in strip["cells"]] == ["λ = 1.00", "λ = 0.67", "λ = 0.33", "λ = 0.00"]
     # the first frame is image A's reconstruction
     a = np.asarray(Image.open(tmp_path / "morph" / "morph00.png"), dtype=int)
     assert np.abs(a - np.asarray(Image.open(out / "img0.png"), dtype=int)).max() <= 1
