@@ -12,34 +12,43 @@ import torch.nn.functional as F
 
 from .loss import mse_255, psnr
 
-__all__ = ["psnr", "ssim", "mse_255", "ImageMetrics", "METRIC_COLUMNS", "LPIPS_VERSION"]
+__all__ = ["psnr", "ssim", "mse_255", "ImageMetrics", "METRIC_COLUMNS", "LPIPS_VERSION", "LPIPS_SIZE"]
 
 #: The per-image columns :class:`ImageMetrics` adds to a result table.
 METRIC_COLUMNS = ("mse_255", "ssim", "perceptual_other", "perceptual_other_net", "identity_distance", "lpips")
 LPIPS_VERSION = "lpips 0.1 (vgg)"
 
 
+#: LPIPS sees images area-shrunk to at most this size (the loss's resize trick, §5.2; the size
+#: inversion papers report LPIPS at for FFHQ-1024): at 1024 px VGG-16 on a CPU takes ~1.5 min a pair.
+LPIPS_SIZE = 256
+#: Pixels (images x height x width) measured in one pass: two 1024-px images. A batch of 25 at
+#: 1024 px in one pass needed more than 18 GB (LPIPS's features, SSIM's float64 maps).
+PIXELS_PER_PASS = 2 * 1024 * 1024
+
+
 def _gaussian_window(size: int = 11, sigma: float = 1.5, device=None, dtype=None) -> torch.Tensor:
+    """The normalised 1-D Gaussian; the 2-D window is its outer product (separable)."""
     x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return torch.outer(g, g)
+    return g / g.sum()
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Per-image SSIM (Wang et al. 2004) of [-1, 1] images, on 0-255 pixels, averaged over RGB.
 
     Gaussian window 11 x 11, sigma 1.5, K1 = 0.01, K2 = 0.03, 'valid' filtering (no padding),
-    computed in float64.
+    computed in float64, as two 1-D passes (the window is separable: 22 products a pixel, not 121).
     """
     # float64: the variances are differences of large numbers (E[x^2] - E[x]^2 at 0-255 scale)
     x = (x.double().clamp(-1, 1) + 1) * 127.5
     y = (y.double().clamp(-1, 1) + 1) * 127.5
     c = x.shape[1]
-    w = _gaussian_window(window, sigma, x.device, x.dtype).expand(c, 1, window, window)
+    g = _gaussian_window(window, sigma, x.device, x.dtype)
+    rows, cols = g.view(1, 1, window, 1).expand(c, 1, window, 1), g.view(1, 1, 1, window).expand(c, 1, 1, window)
 
     def filt(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, w, groups=c)
+        return F.conv2d(F.conv2d(t, rows, groups=c), cols, groups=c)
 
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     mx, my = filt(x), filt(y)
@@ -64,7 +73,10 @@ class ImageMetrics:
     * ``identity_distance``: dlib's face-descriptor distance (faces only, NaN otherwise; < 0.6:
       the same person), at the generator's framing ``zoom``;
     * ``lpips``: LPIPS v0.1 with VGG-16 (the ``lpips`` package's linear layers on ImageNet
-      VGG-16) when the ImageNet VGG-16 file is present (the paper tier), NaN otherwise.
+      VGG-16) when the ImageNet VGG-16 file is present (the paper tier), NaN otherwise; on images
+      area-shrunk to :data:`LPIPS_SIZE` when larger.
+
+    Images are measured :data:`PIXELS_PER_PASS` at a time, so a batch at 1024 px stays in memory.
 
     A number that cannot be computed here (dlib's models or the framing missing) is NaN, with the
     reason printed once; it never stops an experiment.
@@ -112,8 +124,12 @@ class ImageMetrics:
 
     @torch.no_grad()
     def __call__(self, recon: torch.Tensor, target: torch.Tensor, faces: Sequence[bool]) -> dict[str, list]:
+        n, per_pass = len(recon), max(1, PIXELS_PER_PASS // (recon.shape[-1] * recon.shape[-2]))
+        if n > per_pass:  # in passes: the columns of each, joined
+            parts = [self(recon[i:i + per_pass], target[i:i + per_pass], faces[i:i + per_pass])
+                     for i in range(0, n, per_pass)]
+            return {k: [v for p in parts for v in p[k]] for k in parts[0]}
         recon, target = recon.to(self.device).float(), target.to(self.device).float()
-        n = len(recon)
         other = self.other()
         out: dict[str, list] = {
             "mse_255": mse_255(recon.clamp(-1, 1), target.clamp(-1, 1)).cpu().tolist(),
@@ -134,7 +150,10 @@ class ImageMetrics:
                 out["identity_distance"][i] = float(v)
         lp = self.lpips()
         if lp is not None:
-            out["lpips"] = lp(recon.clamp(-1, 1), target.clamp(-1, 1)).flatten().cpu().tolist()
+            a, b = recon.clamp(-1, 1), target.clamp(-1, 1)
+            if a.shape[-1] > LPIPS_SIZE:  # an exact box filter, as the loss's resize (1024 -> 256)
+                a, b = F.adaptive_avg_pool2d(a, LPIPS_SIZE), F.adaptive_avg_pool2d(b, LPIPS_SIZE)
+            out["lpips"] = lp(a, b).flatten().cpu().tolist()
         return out
 
 

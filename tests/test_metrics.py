@@ -72,3 +72,67 @@ def test_lpips_uses_the_local_vgg_file_for_its_backbone(tmp_path, monkeypatch):
     y = (x + 0.2 * torch.randn_like(x)).clamp(-1, 1)
     got = ImageMetrics("vgg16-imagenet", 0.7)(y, x, [False, False])["lpips"]
     assert got == pytest.approx(ref(y, x).flatten().tolist(), rel=1e-5) and all(v > 0 for v in got)
+
+
+def test_ssim_separable_window_equals_the_2d_window():
+    """The two 1-D passes give the 11 x 11 window's SSIM (Wang et al.) to float64 rounding."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 40, 40, generator=g) * 2 - 1
+    y = (x + 0.3 * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+    a, b = (x.double() + 1) * 127.5, (y.double() + 1) * 127.5
+    t = torch.arange(11, dtype=torch.float64) - 5
+    w1 = torch.exp(-(t**2) / (2 * 1.5**2))
+    w = (torch.outer(w1, w1) / w1.sum() ** 2).expand(3, 1, 11, 11)
+
+    def filt(v):
+        return F.conv2d(v, w, groups=3)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ma, mb = filt(a), filt(b)
+    va, vb, cab = filt(a * a) - ma**2, filt(b * b) - mb**2, filt(a * b) - ma * mb
+    ref = (((2 * ma * mb + c1) * (2 * cab + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))).flatten(1).mean(1)
+    assert torch.allclose(ssim(x, y).double(), ref, rtol=1e-6) and ref.min() < 0.9
+
+
+def test_image_metrics_in_passes_equal_one_pass(monkeypatch):
+    """At 1024 px a batch is measured two images at a time (memory); the numbers are the same."""
+    from i2s import loss as L
+    from i2s import metrics as M
+
+    monkeypatch.setattr(L, "find_vgg16_weights", lambda: None)
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(5, 3, 32, 32, generator=g) * 2 - 1
+    y = (x + 0.2 * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+    m = M.ImageMetrics("vgg16-random", 0.7)
+    whole = m(y, x, [False] * 5)
+    monkeypatch.setattr(M, "PIXELS_PER_PASS", 2 * 32 * 32)
+    calls = []
+    real = M.ssim
+    monkeypatch.setattr(M, "ssim", lambda a, b: calls.append(len(a)) or real(a, b))
+    parts = m(y, x, [False] * 5)
+    assert calls == [2, 2, 1] and list(parts) == list(whole)
+    for k in ("mse_255", "ssim", "perceptual_other"):
+        assert parts[k] == pytest.approx(whole[k], rel=1e-5), k
+
+
+def test_lpips_above_its_size_sees_the_area_shrunk_images(tmp_path, monkeypatch):
+    lpips = pytest.importorskip("lpips")
+    import torch.nn.functional as F
+    from torchvision.models import vgg16
+
+    from i2s import loss as L
+    from i2s import metrics as M
+
+    torch.manual_seed(4)
+    path = tmp_path / "vgg16.pth"
+    torch.save(vgg16(weights=None).state_dict(), path)
+    monkeypatch.setattr(L, "find_vgg16_weights", lambda: path)
+    monkeypatch.setattr(M, "LPIPS_SIZE", 32)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    y = (x + 0.2 * torch.randn_like(x)).clamp(-1, 1)
+    m = M.ImageMetrics("vgg16-imagenet", 0.7)
+    got = m(y, x, [False, False])["lpips"]
+    want = m.lpips()(F.avg_pool2d(y, 2), F.avg_pool2d(x, 2)).flatten().tolist()
+    assert got == pytest.approx(want, rel=1e-5) and got != pytest.approx(m.lpips()(y, x).flatten().tolist(), rel=1e-3)
