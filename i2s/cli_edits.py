@@ -116,7 +116,7 @@ def _save_outputs(G, names: list[str], w: torch.Tensor, imgs: torch.Tensor, out:
 
     for name, wi, img in zip(names, w, imgs):
         save_png(img, out / f"{name}.png")
-        save_latent(out / f"{name}.latent.pt", wi, {**meta, "image": name, "model": G.name})
+        save_latent(out / f"{name}.latent.pt", wi, {**meta, "image": name, "model": G.name, "tier": G.info.get("tier")})
 
 
 def _face_check(G, imgs: torch.Tensor) -> tuple[list[bool] | None, str | None]:
