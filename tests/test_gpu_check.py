@@ -1,0 +1,48 @@
+"""scripts/gpu_check.sh, the paper tier's device check (issue 34), dry-run on the CPU at tiny sizes so
+that it cannot rot before a GPU is lent: every part runs and writes what the lead reads."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow  # ~40 s on an idle 2-core CPU (three Python processes, a VGG-16 each)
+def test_device_script_dry_run_on_the_cpu(tmp_path):
+    data = tmp_path / "faces64.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 256, (16, 64, 64, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "DATA": str(data), "TRAIN_MINUTES": "1", "PY": sys.executable,
+           "OMP_NUM_THREADS": "1"}
+    p = subprocess.run(["bash", "scripts/gpu_check.sh", "--device", "cpu", "--tiny"], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    summary = (out / "summary.txt").read_text()
+    assert all(f"{part}: exit 0" in summary for part in ("bench", "protocol", "train")), summary
+    rows = list(csv.DictReader(open(out / "bench.csv")))
+    ok = {(r["precision"], r["batch"]) for r in rows if r["status"] == "ok"}
+    assert {("float32", "1"), ("bf16", "1")} <= ok
+    assert all(float(r["image_steps_per_s"]) > 0 for r in rows if r["status"] == "ok")
+    assert "target (64 px, the paper's 5000 steps, batched: <= 40 s per image)" in (out / "bench.md").read_text()
+    proto = json.loads((out / "protocol.json").read_text())
+    assert proto["steps"] == 3 and proto["finite"] and proto["loss_fell"] and len(proto["images"]) == 2
+    assert (out / "protocol.png").stat().st_size > 0
+    assert (out / "log.jsonl").read_text().strip() and (out / "train-samples.png").is_file()
+
+
+def test_device_check_without_a_gpu_says_so_in_one_line(tmp_path):
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "scripts/gpu_check.py", "bench", "--device", "cuda", "--out", str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    if p.returncode == 0:
+        pytest.skip("a GPU is present: the dry run is the other test")
+    assert p.returncode == 2 and "torch sees no GPU" in p.stderr and "Traceback" not in p.stderr
