@@ -96,6 +96,7 @@ def test_ssim_separable_window_equals_the_2d_window():
     assert torch.allclose(ssim(x, y).double(), ref, rtol=1e-6) and ref.min() < 0.9
 
 
+@pytest.mark.slow  # ~5 s: the EfficientNet of perceptual_other
 def test_image_metrics_in_passes_equal_one_pass(monkeypatch):
     """At 1024 px a batch is measured two images at a time (memory); the numbers are the same."""
     from i2s import loss as L
@@ -117,6 +118,7 @@ def test_image_metrics_in_passes_equal_one_pass(monkeypatch):
         assert parts[k] == pytest.approx(whole[k], rel=1e-5), k
 
 
+@pytest.mark.slow  # ~8 s: a VGG-16 built and saved
 def test_lpips_above_its_size_sees_the_area_shrunk_images(tmp_path, monkeypatch):
     lpips = pytest.importorskip("lpips")
     import torch.nn.functional as F
@@ -127,7 +129,7 @@ def test_lpips_above_its_size_sees_the_area_shrunk_images(tmp_path, monkeypatch)
 
     torch.manual_seed(4)
     path = tmp_path / "vgg16.pth"
-    torch.save(vgg16(weights=None).state_dict(), path)
+    torch.save({k: v for k, v in vgg16(weights=None).state_dict().items() if k.startswith("features.")}, path)
     monkeypatch.setattr(L, "find_vgg16_weights", lambda: path)
     monkeypatch.setattr(M, "LPIPS_SIZE", 32)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
