@@ -341,12 +341,14 @@ def _ray_session(address: str | None, cpus: int, gpus: int | None, say: Callable
 
 
 def _batches(photos: list[Photo], batch: int, workers: int) -> list[list[Photo]]:
-    """Equal batches of at most ``batch`` (as ``i2s embed`` makes them: 25 -> 7, 6, 6, 6), and at
-    least as many as there are workers, so that none waits while another holds two."""
+    """Batches of at most ``batch`` photos, as equal as they can be (25 at most 8: 7, 6, 6, 6; a
+    lone photo costs nearly what a batch does), and at least as many as there are workers, so
+    that none waits while another holds two."""
     n = len(photos)
-    size = max(1, min(batch, math.ceil(n / workers)))
-    size = math.ceil(n / math.ceil(n / size))
-    return [photos[i:i + size] for i in range(0, n, size)]
+    count = max(math.ceil(n / batch), min(workers, n))
+    sizes = [n // count + (i < n % count) for i in range(count)]
+    starts = [sum(sizes[:i]) for i in range(count)]
+    return [photos[a:a + k] for a, k in zip(starts, sizes)]
 
 
 def embed_folder(folder: str | Path, out: str | Path, job: FolderJob, *, workers: int | None = None,
@@ -384,12 +386,12 @@ def embed_folder(folder: str | Path, out: str | Path, job: FolderJob, *, workers
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if use_gpus else 0
         n = workers or max(1, gpus)
-        free_cpus = int(ray.available_resources().get("CPU", 0))
-        if n > free_cpus:
+        cpus = int(resources.get("CPU", 0))
+        if n > cpus:  # more would wait for ever (one CPU each); fewer free now only wait their turn
             from .cli_common import UsageError
 
-            raise UsageError(f"--workers {n}: {session} has {free_cpus} free CPU(s), one per worker; give "
-                             f"--workers {max(1, free_cpus)} or fewer")
+            raise UsageError(f"--workers {n}: {session} has {cpus} CPU(s), one per worker; give "
+                             f"--workers {max(1, cpus)} or fewer")
         options = dict(num_cpus=1, num_gpus=min(1.0, gpus / n) if gpus else 0, max_restarts=RESTARTS,
                        max_task_retries=RESTARTS)
         Remote = ray.remote(FolderWorker)
@@ -474,6 +476,8 @@ def embed_folder(folder: str | Path, out: str | Path, job: FolderJob, *, workers
                     land(results)
         finally:
             bar.close()
+            for actor in actors:  # in a session that stays open (a cluster's) the workers go now
+                ray.kill(actor)
         run.seconds = time.perf_counter() - t0
     if job.checkpoint_dir:  # every photo done or failed: checkpoints of this and older runs go
         shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
