@@ -19,7 +19,7 @@ import pandas as pd
 from . import experiments as ex
 from .data import is_face
 from .io import atomic_write_text
-from .stats import RULE, Comparison, paired_comparison, unpaired_comparison
+from .stats import EQUIVALENCE_RULE, RULE, Comparison, equivalence, paired_comparison, unpaired_comparison
 
 # What each notebook must write (figures under experiments.figures_folder, tables under results/<model>/<profile>/):
 # derived from the output fields of the experiments' named results.
@@ -40,9 +40,13 @@ DEFECTS_PER_IMAGE = ex.Defects.output_name("per_image")
 SMILE = ex.ExpressionEditing.output_name("smile")
 CROSSOVER = ex.StyleTransfer.output_name("measures")
 MORPH = ex.Morphing.output_name("smoothness")
+PAIRS = ex.PairwiseDistances.output_name("pairs")
 # every table a claim is decided from (a results folder holding any of them has claims to compare)
 CLAIM_TABLES = (CLASSES, LATENT_SPACE, INIT_PER_IMAGE, AFFINE_PER_IMAGE, DEFECTS_PER_IMAGE, LOSS_ABLATION,
-                LOSS_VS_STEPS, CROSSOVER, SMILE, MORPH)
+                LOSS_VS_STEPS, CROSSOVER, SMILE, MORPH, PAIRS)
+#: §5.1: random and w̄ starts land "at the same distance" from w̄ for non-faces (Table 2) when the
+#: relative difference of ‖w* − w̄‖ stays inside ±5 % (Table 2's largest is 1.6 %, paintings).
+SAME_DISTANCE = 0.05
 
 
 def missing_outputs(figures: Path, results: Path) -> list[str]:
@@ -61,6 +65,15 @@ class Verdict:
     evidence: str
     comparison: Comparison | None = None
     unit: str = ""
+    halves: tuple["Verdict", ...] = ()  # a claim with two halves (§4): its verdict is both halves'
+
+
+def _from_edit_claim(e: ex.EditClaim) -> Verdict:
+    """A §4 claim with its edit half and kept half as sub-rows."""
+    halves = tuple(Verdict(name, "not run" if c is None else c.verdict, what, c, unit)
+                   for name, c, what, unit in (("edit half", e.edit, e.edit_what, e.edit_unit),
+                                               ("kept half", e.kept, e.kept_what, "share")))
+    return Verdict(e.claim, e.verdict, "both halves below; agrees only when both agree", None, "", halves)
 
 
 def _read(results: Path, name: str) -> pd.DataFrame | None:
@@ -71,6 +84,8 @@ def _read(results: Path, name: str) -> pd.DataFrame | None:
 def _paired(df: pd.DataFrame, key: str, a: str, b: str, metric: str, direction: str) -> Comparison | None:
     """Pair rows of ``df`` with ``key == a`` and ``key == b`` by image, compare ``metric``; an
     image with several rows on a side (seeds of a random start) counts once, with their mean."""
+    if metric not in df.columns:
+        return None
     A = df[df[key] == a].groupby("image", sort=False)[metric].mean()
     B = df[df[key] == b].groupby("image", sort=False)[metric].mean()
     common = A.index.intersection(B.index)
@@ -83,6 +98,7 @@ def claims(results: Path) -> list[Verdict]:
     """Every claim of the paper the notebooks measure, decided by :mod:`i2s.stats` (n, effect,
     95 % bootstrap interval, one rule)."""
     out: list[Verdict] = []
+    is_face = _in_domain(results)  # "faces" below: the generator's domain (cats for a cat generator)
 
     def add(claim: str, c: Comparison | None, evidence: str, unit: str = "") -> None:
         out.append(Verdict(claim, "not run" if c is None else c.verdict, evidence, c, unit))
@@ -160,37 +176,125 @@ def claims(results: Path) -> list[Verdict]:
             "steps")
 
     cm = _read(results, CROSSOVER)
-    if cm is not None and "default_split" in cm.columns:
-        d = cm[cm["default_split"].astype(str) == "True"]
-        c = paired_comparison(d["colour_to_style"].to_numpy(), d["colour_content_to_style"].to_numpy(), "less",
-                              groups=d["content"].to_numpy()) if len(d) else None
-        same = f"; content kept (identity < 0.6) in {int(d['same_person'].astype(str).eq('True').sum())} of {len(d)}" \
-            if "same_person" in d.columns and len(d) else ""
-        add("Crossover takes the style image's colours and textures (§4.2, Fig. 6)", c,
-            "colour-statistics distance to the style image of the crossover minus that of the content image, "
-            f"default split, resampling content faces{same}", "colour distance")
+    if cm is not None and "default_split" in cm.columns and len(cm):
+        out.append(_from_edit_claim(ex.crossover_claims(cm)[0]))
+    else:
+        add("Crossover takes the style's colours and keeps the content's face (§4.2, Fig. 6)", None,
+            f"{CROSSOVER}.csv missing")
+
+    sm = _read(results, SMILE)
+    if sm is not None and len(sm):
+        out += [_from_edit_claim(e) for e in ex.expression_claims(sm, per_lam=False)]
+    else:
+        add("Expression transfer moves the smile up and keeps the person (§4.3, Fig. 7)", None, f"{SMILE}.csv missing")
 
     mo = _read(results, MORPH)
     if mo is not None and len(mo):
-        ends = mo["morph"].astype(str).str.split(" → ")
-        faces = ends.map(lambda e: all(is_face(x) for x in e))  # both ends aligned faces
-        f, o = mo[faces], mo[~faces]
-        c = unpaired_comparison(f["max_over_mean"].to_numpy(), o["max_over_mean"].to_numpy(), "less") \
-            if len(f) and len(o) else None
-        add("Morphs between faces are smooth; morphs with non-faces are not (§4.1, Fig. 4)", c,
-            "largest frame-to-frame pixel change over the mean one (1: an even morph), face ↔ face morphs minus "
-            f"morphs with a non-face end ({len(f)} and {len(o)} morphs; smoothness only, not image quality)",
-            "max / mean change")
+        for claim, c, what, unit in ex.morph_claims(mo):
+            add(claim, c, what, unit)
 
+    out += _unchecked_claims(results)
+    return out
+
+
+def _unchecked_claims(results: Path) -> list[Verdict]:
+    """Claims of the paper that the tables above do not decide: learned vs random weights
+    (Fig. 5 b/e), faces cluster (Fig. 20), each transform of Table 1 and "translation is the
+    worst", the MSE-only loss drifting to the average face (§5.2), paintings converging slowest
+    (§5.3), random and w̄ starts landing equally far from w̄ for non-faces (§5.1, Table 2)."""
+    out: list[Verdict] = []
+    is_face = _in_domain(results)  # as in claims()
+
+    def add(claim: str, c: Comparison | None, evidence: str, unit: str = "") -> None:
+        out.append(Verdict(claim, "not run" if c is None else c.verdict, evidence, c, unit))
+
+    ls = _read(results, LATENT_SPACE)
+    if ls is not None:
+        for space, learned, random in (("W+", "(f) W+, w̄ init", "(e) W+, random weights"),
+                                       ("W", "(c) W, w̄ init", "(b) W, random weights")):
+            add(f"Learned weights embed better than random weights, {space} (Fig. 5 b/e, supp. Fig. 14)",
+                _paired(ls, "setting", learned, random, "psnr_db", "greater"),
+                f"PSNR of {learned} minus {random}, per image (the same photos, the loss of Eq. 1 on both)", "dB")
+
+    pw = _read(results, PAIRS)
+    if pw is not None and len(pw):
+        same = pw[pw["class_a"] == pw["class_b"]]
+        ff = same[same["class_a"].map(is_face)]["dist"].to_numpy()
+        oo = same[~same["class_a"].map(is_face)]
+        c = unpaired_comparison(ff, oo["dist"].to_numpy(), "less") if len(ff) and len(oo) else None
+        add("Faces form a cluster: face–face distances are smaller than within the other classes (Fig. 20)", c,
+            f"mean ‖w_a − w_b‖ over {len(ff)} face pairs minus over {len(oo)} pairs within a non-face class "
+            "(pairs share images, so the interval is optimistic)", "‖Δw‖")
+        paint = oo[oo["class_a"] == "paintings"]["dist"].to_numpy()
+        rest = oo[oo["class_a"] != "paintings"]["dist"].to_numpy()
+        add("Paintings scatter the most (Fig. 20)",
+            unpaired_comparison(paint, rest, "greater") if len(paint) and len(rest) else None,
+            f"mean ‖w_a − w_b‖ over {len(paint)} painting pairs minus over {len(rest)} pairs within the other "
+            "non-face classes (pairs share images)", "‖Δw‖")
+    else:
+        add("Faces form a cluster: face–face distances are smaller than within the other classes (Fig. 20)", None,
+            f"{PAIRS}.csv missing (notebook 06 writes it)")
+
+    af = _read(results, AFFINE_PER_IMAGE)
+    if af is not None:
+        base = af[af["transform"] == "original"].set_index("image")["loss_x1e5"]
+        moved = af[(af["transform"] != "original") & af["image"].isin(base.index)]
+        for t, d in moved.groupby("transform", sort=False):
+            add(f"Table 1: {t} hurts the embedding (§3.2)",
+                paired_comparison(d["loss_x1e5"].to_numpy(), base[d["image"]].to_numpy(), "greater"),
+                f"L ×1e5 of {t} minus the original, per face", "L ×1e5")
+        means = moved.groupby("transform")["loss_x1e5"].mean()
+        trans = [t for t in means.index if "transl" in t]
+        rest = [t for t in means.index if t not in trans]
+        if trans and rest:
+            worst_t, worst_o = means[trans].idxmax(), means[rest].idxmax()
+            add("Table 1: translation is the worst transform (§3.2)",
+                _paired(moved, "transform", worst_t, worst_o, "loss_x1e5", "greater"),
+                f"L ×1e5 of the worse translation ({worst_t}) minus the worst other transform ({worst_o}), per face",
+                "L ×1e5")
+
+    ab = _read(results, LOSS_ABLATION)
+    if ab is not None and "dist_to_w_avg" in ab.columns:
+        others = ab[~ab["class"].map(is_face)]
+        add("The MSE-only loss pulls non-faces towards the average face (§5.2, Fig. 9)",
+            _paired(others, "variant", "mse", "full", "dist_to_w_avg", "less"),
+            f"‖w* − w̄‖ of the MSE-only embedding minus the full loss's, per non-face image", "‖w* − w̄‖")
+    elif ab is not None:
+        add("The MSE-only loss pulls non-faces towards the average face (§5.2, Fig. 9)", None,
+            f"{LOSS_ABLATION}.csv has no dist_to_w_avg: rerun notebook 07")
+
+    lv = _read(results, LOSS_VS_STEPS)
+    if lv is not None:
+        p, o = lv[lv["class"] == "paintings"], lv[(lv["class"] != "paintings") & ~lv["class"].map(is_face)]
+        add("Paintings converge the slowest (§5.3, Fig. 10)",
+            unpaired_comparison(p["steps_to_95pct"].to_numpy(), o["steps_to_95pct"].to_numpy(), "greater")
+            if len(p) and len(o) else None,
+            f"steps to 95 % of the final drop, paintings minus the other non-face classes ({len(p)} and {len(o)} "
+            "images)", "steps")
+
+    ip = _read(results, INIT_PER_IMAGE)
+    if ip is not None and "dist_to_w_avg" in ip.columns:
+        o = ip[~ip["class"].map(is_face)]
+        m = o[o["init"] == "mean"].groupby("image")["dist_to_w_avg"].mean()
+        u = o[o["init"] == "uniform"].groupby("image")["dist_to_w_avg"].mean()
+        common = m.index.intersection(u.index)
+        rel = ((u[common] - m[common]) / m[common]).to_numpy()
+        add("Random and w̄ starts land equally far from w̄ for non-faces (§5.1, Table 2)",
+            equivalence(rel, np.zeros_like(rel), SAME_DISTANCE) if len(rel) else None,
+            f"relative difference of ‖w* − w̄‖, random minus w̄ start, per non-face image; {EQUIVALENCE_RULE} "
+            f"(margin ±{SAME_DISTANCE:.0%})", "relative")
+    return out
+
+
+def edit_details(results: Path) -> list[Verdict]:
+    """§4's claims in detail: crossover at every split layer, expression transfer at every λ."""
+    out: list[Verdict] = []
+    cm = _read(results, CROSSOVER)
+    if cm is not None and "default_split" in cm.columns and len(cm):
+        out += [_from_edit_claim(e) for e in ex.crossover_claims(cm)]
     sm = _read(results, SMILE)
-    if sm is not None:
-        pair = sm[sm["source_kind"] == ex.PAIR] if "source_kind" in sm.columns else sm
-        done = ex.smile_comparison(pair)
-        rule = f", {pair['rule'].iloc[0]} threshold {pair['threshold'].iloc[0]:g}" if {"rule", "threshold"} <= set(pair) else ""
-        add("Expression transfer makes other people smile (§4.3, Fig. 7)", None if done is None else done[0],
-            "smile ratio (mouth-corner / eye distance, dlib landmarks) of a target moved along another person's "
-            f"neutral → smiling direction, mean over λ > 0, minus the target itself{rule}; resampling targets",
-            "smile ratio")
+    if sm is not None and len(sm):
+        out += [_from_edit_claim(e) for e in ex.expression_claims(sm) if "; λ = " in e.claim]
     return out
 
 
@@ -235,15 +339,39 @@ def explanations(results: Path) -> list[Verdict]:
 
 def _claims_md(verdicts: list[Verdict], side: str = "on the paper's side") -> str:
     rows = ["| claim | n | effect | 95 % interval | verdict | what is compared |", "|---|---|---|---|---|---|"]
-    for v in verdicts:
+
+    def row(v: Verdict, prefix: str = "") -> str:
         c = v.comparison
         if c is None:
-            rows.append(f"| {v.claim} | – | – | – | **{v.verdict}** | {v.evidence} |")
-            continue
+            return f"| {prefix}{v.claim} | – | – | – | **{v.verdict}** | {v.evidence} |"
         n = f"{c.n_images}" + (f" ({c.n_pairs} pairs)" if c.n_pairs != c.n_images else "")
-        rows.append(f"| {v.claim} | {n} | {c.effect:+.4g} {v.unit} | {c.interval()} | **{v.verdict}** | {v.evidence}; "
-                    f"{c.wins} of {c.n_pairs} {side} |")
+        within = "within the margin" if c.direction == "equal" else side
+        return (f"| {prefix}{v.claim} | {n} | {c.effect:+.4g} {v.unit} | {c.interval()} | **{v.verdict}** | "
+                f"{v.evidence}; {c.wins} of {c.n_pairs} {within} |")
+
+    for v in verdicts:
+        rows.append(row(v))
+        rows += [row(h, "↳ ") for h in v.halves]
     return "\n".join(rows)
+
+
+def _domain(results: Path) -> str:
+    """The generator's domain recorded in a results folder's tag; ``"faces"`` for folders written
+    before domains were recorded (every generator then was a face model)."""
+    r = _tag(results)
+    d = r.get("domain") if r is not None else None
+    return d if isinstance(d, str) and d else "faces"
+
+
+def _in_domain(results: Path):
+    """Which images the claims about "faces" are about: the generator's domain. For a face
+    generator that is :func:`i2s.data.is_face`; for another (a cat generator: ``"cats"``) the images
+    of that class, so that photos of faces are not counted as its in-domain images; for an unknown
+    domain no image (those claims are not run)."""
+    d = _domain(results)
+    if d == "faces":
+        return is_face
+    return lambda name: bool(name) and str(name).split("/", 1)[0] == d
 
 
 def _tag(results: Path) -> pd.Series | None:
@@ -299,12 +427,21 @@ def write_report(results: Path, figures: Path | None = None, title_note: str = "
     r, who = _tag(results), ""
     if r is not None:
         who = f"Generator `{r['model']}` ({r.get('tier', 'unknown')} tier), perceptual network `{r['perceptual_net']}`, profile `{r['profile']}`."
+        if _domain(results) != "faces":
+            who += (f" Its domain is {_domain(results)}: the claims about faces below are decided on its in-domain "
+                    f"images (class {_domain(results)}) against the other classes.")
     parts = [f"# Image2StyleGAN reproduction report\n\n{who} {title_note}".rstrip(),
              "The paper's numbers come from the official FFHQ-1024 StyleGAN after 5000 steps. Where another "
              "generator, perceptual network or profile ran, compare trends, not absolute values.",
              f"## The paper's claims\n\nRule: {RULE}. n counts images (the unit resampled); the effect is the "
              "mean difference in the unit shown; a negative effect is the paper's side where it claims "
              "'lower' (loss, distance, steps).\n\n" + _claims_md(claims(results))]
+    details = edit_details(results)
+    if details:
+        parts.append("## §4 in detail: every split layer, every λ\n\nEach application claim has two halves: the "
+                     "edit does what the paper says, and the result is still the face it should be (dlib's detector "
+                     f"finds it, descriptor distance < 0.6); it agrees only when both halves agree. Kept share "
+                     f"tested against {ex.KEPT_SHARE:g}.\n\n" + _claims_md(details))
     tested = explanations(results)
     if tested:
         parts.append("## Explanations tested\n\nSame rule as above, 'agrees' meaning a lower loss than the original "

@@ -193,8 +193,8 @@ def test_crossover_table_columns_and_the_all_content_split(session):
     table = ex.crossover_measures(session, ["faces/a", "faces/b"], w_content, ["style/x", "style/y"], w_style,
                                   style_images)
     assert list(table.columns) == ["content", "style", "split_layer", "default_split", "content_layers",
-                                   "identity_to_content", "same_person", "colour_to_style", "colour_content_to_style",
-                                   "colour_gain"]
+                                   "identity_to_content", "same_person", "face_score", "face_detected", "content_kept",
+                                   "colour_to_style", "colour_content_to_style", "colour_gain"]
     assert len(table) == 2 * 2 * 3 and sorted(table["split_layer"].unique()) == [2, 4, 6]
     assert table.loc[table["default_split"], "split_layer"].unique().tolist() == [4]
     assert np.isfinite(table[["identity_to_content", "colour_to_style"]].to_numpy()).all()
@@ -203,6 +203,7 @@ def test_crossover_table_columns_and_the_all_content_split(session):
     whole = ex.crossover_measures(session, ["faces/a", "faces/b"], w_content, ["style/x", "style/y"], w_style,
                                   style_images, splits=[G.num_layers])
     assert np.allclose(whole["identity_to_content"], 0) and whole["same_person"].all()
+    assert (whole["content_kept"] == whole["face_detected"]).all()  # the person is kept: kept iff still a face
     assert np.allclose(whole["colour_gain"], 0, atol=1e-6)
     # less from the content (a lower split) moves the face further from it, on average
     by_split = table.groupby("split_layer")["identity_to_content"].mean()
@@ -247,11 +248,15 @@ def test_morphing_result_has_full_labels_and_the_paper_figure(session):
     images = ex.render(session, w)
     result = ex.morphing(session, ex.EmbeddedClasses(names, labels, images, w), frames=5)
     assert result.labels[0] == "faces/astronaut_eileen_collins → faces/woman_curly_hair_interfaces080"
-    assert list(result.smoothness["morph"]) == result.labels and len(result.labels) == 4
+    # every face pair, the two classes both ways, a face to the last class
+    assert list(result.smoothness["morph"]) == result.labels and len(result.labels) == 6
+    assert {"kept_between", "faces_between", "on_path_between", "mid_face_score"} <= set(result.smoothness.columns)
     fig = result.figure
-    assert fig._suptitle.get_text().replace("\n", "").startswith("Fig. 4 / Fig. 15 (§4.1)")
+    title = " ".join(fig._suptitle.get_text().split())
+    assert title.replace("\n", "").startswith("Fig. 4 / Fig. 15 (§4.1)") and "5 of 6 morphs shown" in title
+    assert "REPORT: Morphs between faces stay faces" in title
     row_labels = [ax.get_ylabel().replace("\n", "") for ax in fig.axes if ax.get_ylabel()]
-    assert row_labels == result.labels  # in full, only wrapped
+    assert row_labels == [result.labels[k] for k in (0, 1, 2, 3, 5)]  # in full, only wrapped
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles[0] == "photo A" and titles[-1] == "photo B" and len(titles) == 5 + 2
     paths = result.save(session)
@@ -259,6 +264,31 @@ def test_morphing_result_has_full_labels_and_the_paper_figure(session):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_morph_pairs_of_the_evaluation_set_give_five_morphs_a_side():
+    labels = ["faces"] * 5 + [c for c in ("cats", "dogs", "cars", "paintings") for _ in range(5)]
+    pairs, shown = ex.morph_pairs(labels)
+    both_faces = [p for p in pairs if labels[p[0]] == labels[p[1]] == "faces"]
+    no_face = [p for p in pairs if "faces" not in (labels[p[0]], labels[p[1]])]
+    assert len(both_faces) == 10 and len(no_face) == 8 and len(set(pairs)) == len(pairs)
+    assert [labels[pairs[k][0]] for k in shown] == ["faces"] * 3 + ["cats", "cats", "faces"]
+    assert labels[pairs[shown[3]][1]] == "cats" and labels[pairs[shown[4]][1]] == "dogs"  # within, then between
+
+
+def test_morph_faces_on_known_frames():
+    """A 'morph' that stays one real face is kept all the way; one through noise is not."""
+    from i2s.data import expression_pairs, load_target
+
+    _, a, _ = expression_pairs()[0]
+    face = load_target(a, 64, 0.7)[0]
+    noise = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    still = torch.stack([face] * 5)
+    broken = torch.stack([face, noise, noise, noise, face])
+    table = ex.morph_faces(torch.stack([still, broken]), zoom=0.7)
+    assert table.loc[0, "kept_between"] == 1.0 and table.loc[0, "on_path_between"] == 1.0
+    assert table.loc[1, "faces_between"] == 0.0 and table.loc[1, "kept_between"] == 0.0
+    assert table.loc[1, "mid_face_score"] < 0 <= table.loc[1, "ends_face_score"]
 
 
 # ----------------------------------------------------------------------------- outputs and labels

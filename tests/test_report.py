@@ -281,36 +281,73 @@ def test_a_folder_with_one_notebooks_tables_joins_the_sensitivity_table(tmp_path
     assert "Generator `mini` (embedded tier)" in write_report(paper).read_text()
 
 
-def test_expression_and_crossover_claims_follow_the_numbers(tmp_path):
-    """Fig. 7's claim from expression_smile.csv (one-pair sources, λ > 0 against λ = 0, the
-    mean-of-others rows not mixed in) and Fig. 6's from crossover_measures.csv (default split)."""
+def _smile_rows(identity: float = 0.1, face_score: float = 1.0) -> list[dict]:
     rows = []
     for s in range(4):
         for t in range(4):
             if s != t:
-                for lam in (0.0, 0.5, 1.0):
-                    rows.append({"source": f"p{s}", "target": f"p{t}", "lam": lam, "identity_distance": 0.1,
+                for lam in (-1.0, 0.0, 0.5, 1.0):
+                    rows.append({"source": f"p{s}", "target": f"p{t}", "lam": lam,
+                                 "identity_distance": 0.0 if lam == 0 else identity + 0.01 * s, "face_score": face_score,
                                  "smile_ratio": 0.8 + 0.01 * t + 0.05 * lam + 0.001 * s, "source_kind": "one pair (§4.3)",
                                  "rule": "relative", "threshold": 0.5})
         for lam in (0.0, 1.0):  # the average source narrows smiles: must not change the one-pair verdict
-            rows.append({"source": "mean", "target": f"p{s}", "lam": lam, "identity_distance": 0.1,
+            rows.append({"source": "mean", "target": f"p{s}", "lam": lam, "identity_distance": 0.1, "face_score": 1.0,
                          "smile_ratio": 0.8 - 0.5 * lam, "source_kind": "mean of the other pairs",
                          "rule": "relative", "threshold": 0.5})
-    _write(tmp_path, "expression_smile", rows)
-    cross = [{"content": f"faces/f{i}", "style": f"style/s{j}", "split_layer": k, "default_split": k == 5,
-              "same_person": False, "colour_to_style": 10.0 + i + j, "colour_content_to_style": 50.0 + j}
-             for i in range(4) for j in range(3) for k in (3, 5)]
-    _write(tmp_path, "crossover_measures", cross)
-    v = {c.claim.split(" (")[0]: c for c in claims(tmp_path)}
-    smile = v["Expression transfer makes other people smile"]
-    assert smile.verdict == "agrees" and smile.comparison.n_pairs == 12 and smile.comparison.n_images == 4
-    assert abs(smile.comparison.effect - 0.0375) < 1e-9 and "relative threshold 0.5" in smile.evidence
-    colour = v["Crossover takes the style image's colours and textures"]
-    assert colour.verdict == "agrees" and colour.comparison.n_pairs == 12 and "0 of 12" in colour.evidence
-    rows = [{**r, "smile_ratio": 0.8 + 0.01 * int(r["target"][1])} for r in rows]  # no change at all
-    _write(tmp_path, "expression_smile", rows)
-    smile = next(c for c in claims(tmp_path) if c.claim.startswith("Expression"))
-    assert smile.verdict == "inconclusive"
+    return rows
+
+
+def _cross_rows(identity: float, face_score: float = 1.0) -> list[dict]:
+    return [{"content": f"faces/f{i}", "style": f"style/s{j}", "split_layer": k, "default_split": k == 5,
+             "content_layers": f"0-{k - 1} of 10", "identity_to_content": identity + 0.01 * j, "face_score": face_score,
+             "colour_to_style": 10.0 + i + j, "colour_content_to_style": 50.0 + j}
+            for i in range(4) for j in range(3) for k in (3, 5)]
+
+
+def test_expression_and_crossover_claims_need_both_halves(tmp_path):
+    """Fig. 7's and Fig. 6's claims: the edit half (smile ratio against λ = 0, one-pair sources
+    only; colour distance to the style against the content's) *and* the kept half (share of
+    outputs still the person: detected, identity < 0.6). An edit that works on faces it lost
+    is not 'agrees'."""
+    def by_name():
+        return {c.claim.split(" (")[0] + (" <0" if "λ < 0" in c.claim else ""): c for c in claims(tmp_path)}
+
+    _write(tmp_path, "expression_smile", _smile_rows(identity=0.2))
+    _write(tmp_path, "crossover_measures", _cross_rows(identity=0.3))
+    v = by_name()
+    up, down = v["Expression transfer moves the smile up and keeps the person"], \
+        v["Expression transfer moves the smile down and keeps the person <0"]
+    assert up.verdict == "agrees" and down.verdict == "agrees"
+    edit, kept = up.halves
+    assert edit.comparison.n_pairs == 12 and edit.comparison.n_images == 4 and abs(edit.comparison.effect - 0.0375) < 1e-9
+    assert kept.verdict == "agrees" and kept.comparison.wins == 12
+    cross = v["Crossover takes the style's colours and keeps the content's face"]
+    assert cross.verdict == "agrees" and "layers 0-4 of 10" in cross.claim and cross.halves[0].comparison.n_pairs == 12
+
+    # the edit half still agrees, but the faces are other people (identity 0.9) or gone (no detection)
+    _write(tmp_path, "expression_smile", _smile_rows(identity=0.9))
+    _write(tmp_path, "crossover_measures", _cross_rows(identity=0.3, face_score=-0.5))
+    v = by_name()
+    up = v["Expression transfer moves the smile up and keeps the person"]
+    assert up.halves[0].verdict == "agrees" and up.halves[1].verdict == "disagrees" and up.verdict == "disagrees"
+    cross = v["Crossover takes the style's colours and keeps the content's face"]
+    assert cross.halves[0].verdict == "agrees" and cross.halves[1].verdict == "disagrees"
+    assert cross.verdict == "disagrees"
+    report = write_report(tmp_path).read_text()
+    assert "↳ kept half" in report and "## §4 in detail" in report and "λ = 0.5" in report
+
+    # no change of the smile at all: the edit half cannot agree
+    _write(tmp_path, "expression_smile", [{**r, "smile_ratio": 0.8 + 0.01 * int(r["target"][1])} for r in _smile_rows()])
+    assert by_name()["Expression transfer moves the smile up and keeps the person"].verdict == "inconclusive"
+
+
+def test_the_lambda_range_where_both_halves_hold(tmp_path):
+    from i2s.experiments import lams_where_both_hold
+
+    rows = _smile_rows(identity=0.2)
+    rows = [{**r, "identity_distance": 0.9} if r["lam"] == 1.0 else r for r in rows]  # λ = 1 loses the person
+    assert lams_where_both_hold(pd.DataFrame(rows)) == [-1.0, 0.5]
 
 
 def test_morph_claim_compares_face_morphs_with_morphs_that_have_a_non_face_end(tmp_path):
@@ -323,7 +360,7 @@ def test_morph_claim_compares_face_morphs_with_morphs_that_have_a_non_face_end(t
         return out
 
     def verdict() -> Verdict:
-        return next(c for c in claims(tmp_path) if c.claim.startswith("Morphs between faces"))
+        return next(c for c in claims(tmp_path) if c.claim.startswith("Morphs between faces are smooth"))
 
     _write(tmp_path, "morph_smoothness", rows(1.1, 1.8, 4))
     v = verdict()
@@ -332,3 +369,102 @@ def test_morph_claim_compares_face_morphs_with_morphs_that_have_a_non_face_end(t
     assert verdict().verdict == "disagrees"
     _write(tmp_path, "morph_smoothness", rows(1.1, 1.8, 2))
     assert verdict().verdict == "inconclusive"
+
+
+def test_morph_face_claims_follow_the_numbers(tmp_path):
+    """§4.1: face ↔ face morphs stay faces between the ends (share of kept frames per morph
+    against 0.5); morphs between non-faces show face contours (intermediate face score above
+    the ends')."""
+    def rows(kept: float, contour: float) -> list[dict]:
+        out = [{"morph": f"faces/a{i} → faces/b{i}", "max_over_mean": 1.1, "kept_between": kept + 0.01 * i,
+                "mid_face_score": 0.5, "ends_face_score": 0.6} for i in range(5)]
+        out += [{"morph": f"cats/c{i} → dogs/d{i}", "max_over_mean": 1.5, "kept_between": 0.0,
+                 "mid_face_score": -1.0 + contour + 0.02 * i, "ends_face_score": -1.0} for i in range(5)]
+        return out
+
+    def verdicts() -> dict[str, str]:
+        return {c.claim.split(":")[0].split(" (")[0]: c.verdict for c in claims(tmp_path) if c.claim.startswith("Morphs")}
+
+    _write(tmp_path, "morph_smoothness", rows(kept=0.9, contour=0.3))
+    v = verdicts()
+    assert v["Morphs between faces stay faces"] == "agrees"
+    assert v["Morphs between non-faces show contours of faces in between"] == "agrees"
+    _write(tmp_path, "morph_smoothness", rows(kept=0.1, contour=-0.3))
+    v = verdicts()
+    assert v["Morphs between faces stay faces"] == "disagrees"
+    assert v["Morphs between non-faces show contours of faces in between"] == "disagrees"
+
+
+def _claim(tmp_path, start: str) -> Verdict:
+    return next(c for c in claims(tmp_path) if c.claim.startswith(start))
+
+
+def test_learned_weights_and_the_cluster_claims(tmp_path):
+    ls = []
+    for i in range(5):
+        for setting, psnr in (("(f) W+, w̄ init", 25.0), ("(e) W+, random weights", 18.0), ("(c) W, w̄ init", 20.0),
+                              ("(b) W, random weights", 20.5)):
+            ls.append({"image": f"x/i{i}", "setting": setting, "psnr_db": psnr + 0.1 * i, "loss_x1e5": 1.0})
+    _write(tmp_path, "latent_space_choice", ls)
+    assert _claim(tmp_path, "Learned weights embed better than random weights, W+").verdict == "agrees"
+    assert _claim(tmp_path, "Learned weights embed better than random weights, W ").verdict == "disagrees"
+
+    rng = np.random.default_rng(0)
+    names = [f"faces/f{i}" for i in range(5)] + [f"{c}/{c[0]}{i}" for c in ("cats", "paintings") for i in range(5)]
+    pairs = []
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            ca, cb = names[a].split("/")[0], names[b].split("/")[0]
+            base = 20.0 if ca == cb == "faces" else (60.0 if ca == cb == "paintings" else 40.0)
+            pairs.append({"image_a": names[a], "image_b": names[b], "class_a": ca, "class_b": cb,
+                          "dist": base + rng.normal(0, 1)})
+    _write(tmp_path, "pairwise_distances", pairs)
+    c = _claim(tmp_path, "Faces form a cluster")
+    assert c.verdict == "agrees" and c.comparison.n_pairs == 10 * 20
+    assert _claim(tmp_path, "Paintings scatter the most").verdict == "agrees"
+
+
+def test_table1_per_transform_and_translation_is_the_worst(tmp_path):
+    rows = []
+    for i in range(5):
+        for t, loss in (("original", 1.0), ("translate_right_140", 2.0), ("translate_left_160", 1.8),
+                        ("zoom_in_2x", 0.9), ("rotate_90", 1.5)):
+            rows.append({"image": f"faces/f{i}", "transform": t, "loss_x1e5": loss + 0.01 * i * (t != "original")})
+    _write(tmp_path, "affine_per_image", rows)
+    assert _claim(tmp_path, "Table 1: translate_right_140 hurts").verdict == "agrees"
+    assert _claim(tmp_path, "Table 1: zoom_in_2x hurts").verdict == "disagrees"
+    worst = _claim(tmp_path, "Table 1: translation is the worst")
+    assert worst.verdict == "agrees" and "translate_right_140" in worst.evidence and "rotate_90" in worst.evidence
+
+
+def test_mse_drift_paintings_slowest_and_the_same_distance_claims(tmp_path):
+    ab = []
+    for i, cls in enumerate(("faces", "cats", "dogs", "cars", "paintings")):
+        for variant, dist in (("mse", 30.0), ("full", 45.0)):
+            ab.append({"image": f"{cls}/x", "class": cls, "variant": variant, "ssim": 0.5, "dist_to_w_avg": dist + i})
+    _write(tmp_path, "loss_ablation", ab)
+    c = _claim(tmp_path, "The MSE-only loss pulls non-faces towards the average face")
+    assert c.verdict == "agrees" and c.comparison.n_images == 4 and c.comparison.effect == -15.0
+
+    lv = [{"class": cls, "image": f"{cls}/{i}", "steps_to_95pct": steps + i}
+          for cls, steps in (("faces", 100), ("cats", 300), ("cars", 320), ("paintings", 900)) for i in range(4)]
+    _write(tmp_path, "loss_vs_steps", lv)
+    assert _claim(tmp_path, "Paintings converge the slowest").verdict == "agrees"
+
+    def init(rel: float, noise: float) -> list[dict]:
+        rng = np.random.default_rng(1)
+        out = []
+        for i in range(8):
+            d = 70.0 + i
+            out.append({"image": f"cats/c{i}", "class": "cats", "init": "mean", "seed": 0, "loss_x1e5": 1.0, "dist_to_w_avg": d})
+            out.append({"image": f"cats/c{i}", "class": "cats", "init": "uniform", "seed": 0, "loss_x1e5": 1.0,
+                        "dist_to_w_avg": d * (1 + rel + rng.normal(0, noise))})
+        return out
+
+    same = "Random and w̄ starts land equally far from w̄ for non-faces"
+    _write(tmp_path, "init_per_image", init(0.005, 0.005))
+    c = _claim(tmp_path, same)
+    assert c.verdict == "agrees" and c.comparison.direction == "equal"
+    _write(tmp_path, "init_per_image", init(0.2, 0.005))
+    assert _claim(tmp_path, same).verdict == "disagrees"
+    assert "within the margin" in write_report(tmp_path).read_text()

@@ -30,11 +30,13 @@ from .applications import (AVERAGE, PAIR, EmbeddedClasses, ExplorerGrids, Expres
                            Morphing, StyleTransfer, colour_distance, colour_stats, crossover_grid, crossover_measures,
                            crossover_splits, embed_classes, explore, expression_editing, expression_rows,
                            expression_smile, latent_directions, load_expression_pairs, load_styles, morph_rows,
-                           morph_smoothness, morphing, smile_comparison, smile_summary, style_transfer)
+                           morph_faces, morph_pairs, morph_smoothness, morphing, smile_comparison, smile_summary,
+                           style_transfer)
 from .class_embedding import ClassEmbedding, class_embedding
 from .common import (OutputKind, Result, beside_paper, faces, figure_output, first_of_each_class, load_classes, render,
                      result_table, table_output)
 from .defects import Defects, defects
+from .edit_claims import KEPT_SHARE, EditClaim, crossover_claims, expression_claims, lams_where_both_hold, morph_claims
 from .embedding_algorithm import (IterativeEmbedding, LossAblation, LossVsSteps, ResizeTrick, iterative_embedding,
                                   loss_ablation, loss_vs_steps, resize_trick)
 from .latent_space_choice import (InitPerClass, LatentSpaceChoice, NoiseVariation, init_per_class, latent_space_choice,

@@ -14,6 +14,7 @@ import torch
 from ..data import image_stem, is_face
 from ..edits import ExpressionRule, expression_rule
 from .common import Result, figure_output, first_of_each_class, load_classes, render, table_output
+from .edit_claims import AVERAGE, PAIR, crossover_claims, expression_claims, lams_where_both_hold, morph_claims, smile_comparison
 from .session import Session
 
 if TYPE_CHECKING:
@@ -28,6 +29,14 @@ def _descriptors(images: torch.Tensor, zoom: float) -> np.ndarray:
     from .. import identity
 
     return identity.or_nan("identity distance", lambda: identity.descriptors(images, zoom), (len(images), 128))
+
+
+def _face_scores(images: torch.Tensor, zoom: float) -> np.ndarray:
+    """:func:`i2s.identity.face_score` (>= 0: dlib's detector finds a face where the aligned face
+    should be), NaN where it cannot be measured."""
+    from .. import identity
+
+    return identity.or_nan("face detection", lambda: identity.face_score(images, zoom), (len(images),))
 
 
 def _smile_ratios(images: torch.Tensor, zoom: float) -> np.ndarray:
@@ -66,6 +75,40 @@ def morph_smoothness(frames: torch.Tensor, labels: Sequence[str]) -> pd.DataFram
         mean, top = step[k].mean().item(), step[k].max().item()
         rows.append({"morph": label, "frames": frames.shape[1], "mean_rms_change": mean, "max_rms_change": top,
                      "max_over_mean": top / mean if mean > 0 else float("nan"), "end_to_end_rms": ends[k].item()})
+    return pd.DataFrame(rows)
+
+
+def morph_faces(frames: torch.Tensor, zoom: float) -> pd.DataFrame:
+    """§4.1 measured as faces: do a morph's frames between its ends stay faces?
+
+    ``frames`` is [morphs, frames, 3, H, W] from λ = 1 to 0 (:func:`morph_rows`). Per morph, over
+    the intermediate frames: ``faces_between``, the share detected as a face
+    (:func:`i2s.identity.face_score` >= 0); ``on_path_between``, the share whose dlib descriptor
+    lies within 0.6 of the ends' descriptors interpolated at the frame's λ (a face on the way
+    from one person to the other, not a third one); ``kept_between``, the share that are both;
+    ``mid_face_score`` and ``ends_face_score``, the mean face score of the intermediate frames and
+    of the two ends (higher in between: face-like contours appear, as §4.1 saw in morphs of
+    non-faces)."""
+    from ..identity import SAME_PERSON
+
+    m, f = frames.shape[:2]
+    flat = frames.flatten(0, 1)
+    score = _face_scores(flat, zoom).reshape(m, f)
+    desc = _descriptors(flat, zoom).reshape(m, f, -1)
+    lam = torch.linspace(1.0, 0.0, f).numpy()[None, :, None]
+    path = lam * desc[:, :1] + (1 - lam) * desc[:, -1:]
+    on_path = np.linalg.norm(desc - path, axis=-1) < SAME_PERSON
+    mid = slice(1, f - 1)
+    face = score >= 0
+    unmeasured = np.isnan(score).any(1) | np.isnan(desc).any((1, 2))
+    rows = []
+    for k in range(m):
+        nan = float("nan")
+        rows.append({"faces_between": nan if unmeasured[k] else float(face[k, mid].mean()),
+                     "on_path_between": nan if unmeasured[k] else float(on_path[k, mid].mean()),
+                     "kept_between": nan if unmeasured[k] else float((face & on_path)[k, mid].mean()),
+                     "mid_face_score": float(score[k, mid].mean()),
+                     "ends_face_score": float(score[k, [0, f - 1]].mean())})
     return pd.DataFrame(rows)
 
 
@@ -115,7 +158,10 @@ def crossover_measures(s: Session, content_names: Sequence[str], w_content: torc
       0-255 units) between the crossover and the style image (the input painting);
     * ``colour_content_to_style``: the same distance for the content embedding itself, the
       baseline, and ``colour_gain`` = baseline − ``colour_to_style`` (> 0: the crossover moved
-      towards the style's colours).
+      towards the style's colours);
+    * ``face_score`` (:func:`i2s.identity.face_score`; ``face_detected``: >= 0) and
+      ``content_kept``: a face is detected *and* it is the content's person (the other half of
+      §4.2's claim: a crossover that takes the colours but loses the face is no style transfer).
     """
     from ..edits import default_crossover_layer
     from ..identity import SAME_PERSON
@@ -131,6 +177,7 @@ def crossover_measures(s: Session, content_names: Sequence[str], w_content: torc
     for k in splits:
         flat = crossover_grid(s, w_style, w_content, k).flatten(0, 1)
         ident = np.linalg.norm(_descriptors(flat, s.zoom) - ref, axis=1)
+        score = _face_scores(flat, s.zoom)
         colour = colour_distance(flat, styles_flat)
         for i, style in enumerate(style_names):
             for j, name in enumerate(content_names):
@@ -138,7 +185,10 @@ def crossover_measures(s: Session, content_names: Sequence[str], w_content: torc
                 rows.append({"content": name, "style": style, "split_layer": k,
                              "default_split": k == default_crossover_layer(n_layers),
                              "content_layers": f"0-{k - 1} of {n_layers}", "identity_to_content": float(ident[f]),
-                             "same_person": bool(ident[f] < SAME_PERSON), "colour_to_style": float(colour[f]),
+                             "same_person": bool(ident[f] < SAME_PERSON), "face_score": float(score[f]),
+                             "face_detected": bool(score[f] >= 0),
+                             "content_kept": bool(ident[f] < SAME_PERSON and score[f] >= 0),
+                             "colour_to_style": float(colour[f]),
                              "colour_content_to_style": float(baseline[f]),
                              "colour_gain": float(baseline[f] - colour[f])})
     return pd.DataFrame(rows)
@@ -158,7 +208,6 @@ def expression_rows(s: Session, w_targets: torch.Tensor, w_neutral: torch.Tensor
                         for w in w_targets])
 
 
-PAIR, AVERAGE = "one pair (§4.3)", "mean of the other pairs"  # the sources of expression_smile
 
 
 def expression_smile(s: Session, people: Sequence[str], w_neutral: torch.Tensor, w_smiling: torch.Tensor,
@@ -175,7 +224,8 @@ def expression_smile(s: Session, people: Sequence[str], w_neutral: torch.Tensor,
     from dlib's 68 landmarks, :func:`i2s.identity.smile_ratio`; a smile widens the mouth, so it
     grows), ``delta_smile_ratio`` (minus the same target's λ = 0 value), ``identity_distance``
     (dlib descriptor distance to the target's λ = 0 image; below 0.6 the edit kept the person)
-    and ``source_kind`` (:data:`PAIR` or :data:`AVERAGE`)."""
+    ``face_score`` / ``face_detected`` (:func:`i2s.identity.face_score`: is the result still a
+    face?) and ``source_kind`` (:data:`PAIR` or :data:`AVERAGE`)."""
     from ..edits import expression_transfer
 
     rule = rule or expression_rule(s.G)
@@ -197,37 +247,15 @@ def expression_smile(s: Session, people: Sequence[str], w_neutral: torch.Tensor,
     smile = _smile_ratios(flat, s.zoom).reshape(len(keys), n_lam)
     desc = _descriptors(flat, s.zoom).reshape(len(keys), n_lam, -1)
     ident = np.linalg.norm(desc - desc[:, ref:ref + 1], axis=-1)
+    score = _face_scores(flat, s.zoom).reshape(len(keys), n_lam)
     rows = [{"source": src, "target": tgt, "lam": lam, "smile_ratio": float(smile[k, m]),
              "delta_smile_ratio": float(smile[k, m] - smile[k, ref]), "identity_distance": float(ident[k, m]),
+             "face_score": float(score[k, m]), "face_detected": bool(score[k, m] >= 0),
              "source_kind": AVERAGE if average else PAIR,
              "rule": "relative" if rule.relative else "absolute", "threshold": rule.threshold,
              "normalize": rule.normalize}
             for k, (src, tgt) in enumerate(keys) for m, lam in enumerate(lam_all)]
     return pd.DataFrame(rows)
-
-
-def smile_comparison(table: pd.DataFrame, lam: float | None = None) -> tuple[Comparison, pd.DataFrame] | None:
-    """The paired comparison behind Fig. 7's claim, from one source kind of
-    :func:`expression_smile`'s table: each source/target pair's smile ratio at ``lam`` (None:
-    its mean over every λ > 0) against the same pair's λ = 0, images resampled by target
-    (:func:`i2s.stats.paired_comparison`); λ > 0 should widen the smile (``greater``), λ < 0
-    narrow it (``less``). Returns (comparison, per-pair smile and identity) or None when no
-    row has that λ or a value is missing."""
-    from ..stats import paired_comparison
-
-    base = table[table["lam"] == 0].set_index(["source", "target"])["smile_ratio"]
-    sub = table[table["lam"] > 0] if lam is None else table[table["lam"] == lam]
-    if sub.empty:
-        return None
-    per_pair = sub.groupby(["source", "target"], sort=False).agg(smile=("smile_ratio", "mean"),
-                                                                  ident=("identity_distance", "mean"))
-    a, b = per_pair["smile"].to_numpy(), base.reindex(per_pair.index).to_numpy()
-    if not np.isfinite(a - b).all():
-        return None
-    per_pair["delta"] = a - b
-    c = paired_comparison(a, b, "less" if lam is not None and lam < 0 else "greater",
-                          groups=per_pair.index.get_level_values("target").tolist())
-    return c, per_pair
 
 
 def smile_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -322,28 +350,49 @@ class Morphing(Result):
     """§4.1 / Fig. 4 / Fig. 15: morphs within faces and across classes, and how smooth they are."""
 
     figure: Figure = figure_output("fig04_morphing")
-    smoothness: pd.DataFrame = table_output("morph_smoothness")  # one row per morph (:func:`morph_smoothness`)
+    smoothness: pd.DataFrame = table_output("morph_smoothness")  # per morph: morph_smoothness + morph_faces
     frames: torch.Tensor  # [pairs, frames, 3, H, W]
     labels: list[str]  # "A → B" per morph
 
 
+def morph_pairs(labels: Sequence[str]) -> tuple[list[tuple[int, int]], list[int]]:
+    """Which images §4.1's measures morph: every pair of faces; for each other class its first two
+    images (within the class) and its first image with the next class's (between classes); one
+    face to the last other class. Returns (pairs, the rows the figure shows: three face pairs, one
+    within a class, one between classes and the face → other morph, as Fig. 4's rows)."""
+    faces = [i for i, c in enumerate(labels) if is_face(c)]
+    classes = [c for c in dict.fromkeys(labels) if not is_face(c)]
+    members = {c: [i for i, l in enumerate(labels) if l == c] for c in classes}
+    face_pairs = [(a, b) for k, a in enumerate(faces) for b in faces[k + 1:]]
+    within = [(m[0], m[1]) for m in members.values() if len(m) >= 2]
+    between = [(members[a][0], members[b][0]) for a, b in zip(classes, classes[1:] + classes[:1]) if a != b]
+    mixed = [(faces[0], members[classes[-1]][0])] if faces and classes else []
+    pairs = face_pairs + within + between + mixed
+    n_f, n_w = len(face_pairs), len(within)
+    shown = list(range(min(3, n_f))) + [n_f + k for k in range(min(1, n_w))] \
+        + [n_f + n_w + k for k in range(min(1, len(between)))] + ([len(pairs) - 1] if mixed else [])
+    return pairs, shown
+
+
 def morphing(s: Session, codes: EmbeddedClasses, frames: int = 7) -> Morphing:
-    """Up to three face-to-face morphs, one between the first images of two other classes and
-    one from a face to the last other class, each over ``frames`` values of λ from 1 to 0, with
-    the input photos at both ends; measured by :func:`morph_smoothness`."""
+    """Morphs (:func:`morph_pairs`: every pair of faces, non-faces within and between classes,
+    a face to another class), each over ``frames`` values of λ from 1 to 0, measured by
+    :func:`morph_smoothness` and :func:`morph_faces`; the figure shows Fig. 4's rows with the
+    input photos at both ends and names the REPORT's verdicts in its title."""
     from ..plots import image_rows
 
-    faces, others = codes.faces, codes.others
-    pairs = [(faces[k], faces[k + 1]) for k in range(min(3, len(faces) - 1))]
-    pairs += [(others[0], others[1]), (faces[0], others[-1])]
+    pairs, shown = morph_pairs(codes.labels)
     labels = [f"{codes.names[a]} → {codes.names[b]}" for a, b in pairs]
     rows = morph_rows(s, [(codes.w_plus[a], codes.w_plus[b]) for a, b in pairs], frames=frames)
+    table = pd.concat([morph_smoothness(rows, labels), morph_faces(rows, s.zoom)], axis=1)
     lams = torch.linspace(1, 0, frames).tolist()
-    grid = [torch.cat([codes.images[a][None], rows[k], codes.images[b][None]]) for k, (a, b) in enumerate(pairs)]
-    fig = image_rows(grid, labels, ["photo A"] + [f"λ={l:.2f}" for l in lams] + ["photo B"],
+    grid = [torch.cat([codes.images[pairs[k][0]][None], rows[k], codes.images[pairs[k][1]][None]]) for k in shown]
+    verdicts = "; ".join(f"{claim.split(' (§')[0]}: {'not measured' if c is None else c.verdict}"
+                         for claim, c, _, _ in morph_claims(table)[:2])
+    fig = image_rows(grid, [labels[k] for k in shown], ["photo A"] + [f"λ={l:.2f}" for l in lams] + ["photo B"],
                      title="Fig. 4 / Fig. 15 (§4.1): morphing w = λ·w_A + (1 − λ)·w_B between embeddings, "
-                           "λ = 1 (A) to 0 (B); the input photos at both ends")
-    return Morphing(fig, morph_smoothness(rows, labels), rows, labels)
+                           f"λ = 1 (A) to 0 (B); {len(shown)} of {len(pairs)} morphs shown.\nREPORT: {verdicts}")
+    return Morphing(fig, table, rows, labels)
 
 
 @dataclass
@@ -364,6 +413,18 @@ class StyleTransfer(Result):
                                                       "colour_content_to_style", "colour_gain"]].mean()
 
 
+def _kept_count(s: Session, images: torch.Tensor, reference: torch.Tensor) -> str:
+    """"k of n": how many ``images`` are still the face of ``reference`` (same index): detected,
+    and dlib's descriptor distance below 0.6; "unmeasured" where dlib cannot say."""
+    from ..identity import SAME_PERSON
+
+    ident = np.linalg.norm(_descriptors(images, s.zoom) - _descriptors(reference, s.zoom), axis=1)
+    score = _face_scores(images, s.zoom)
+    if np.isnan(ident).any() or np.isnan(score).any():
+        return "unmeasured"
+    return f"{int(((ident < SAME_PERSON) & (score >= 0)).sum())} of {len(images)}"
+
+
 def style_transfer(s: Session, codes: EmbeddedClasses) -> StyleTransfer:
     """Embed the style images, then give every face the fine layers of every style (Fig. 6),
     and the first three faces the fine layers of each other class (Fig. 8); measure identity and
@@ -379,17 +440,21 @@ def style_transfer(s: Session, codes: EmbeddedClasses) -> StyleTransfer:
     w_style = s.embed(style_imgs).w_plus
     content = render(s, w[faces])
     face_names = [image_stem(codes.names[i]) for i in faces]
+    measures = crossover_measures(s, [codes.names[i] for i in faces], w[faces], style_names, w_style, style_imgs)
+    verdict = crossover_claims(measures)[0].short()
     grid = crossover_grid(s, w_style, w[faces])
     fig6 = image_rows([[None, *content]] + [torch.cat([style_imgs[j:j + 1], grid[j]]) for j in range(len(style_names))],
                       ["content: embedding"] + [f"style: {image_stem(n)}" for n in style_names],
-                      ["style photo"] + face_names, title=f"Fig. 6 (§4.2): style transfer by crossover — {split}")
+                      ["style photo"] + face_names,
+                      title=f"Fig. 6 (§4.2): style transfer by crossover — {split}\nREPORT: {verdict}")
     grid8 = crossover_grid(s, w[others], w[faces[:3]])
+    kept8 = _kept_count(s, grid8.flatten(0, 1), content[:3].repeat(len(others), 1, 1, 1))
     other_emb = render(s, w[others])
     fig8 = image_rows([[None, *content[:3]]] + [torch.cat([other_emb[j:j + 1], grid8[j]]) for j in range(len(others))],
                       ["content: embedding"] + [f"{codes.labels[i]}: {image_stem(codes.names[i])}" for i in others],
                       ["other class: embedding"] + face_names[:3],
-                      title=f"Fig. 8 (§4.2): crossover between classes — {split}")
-    measures = crossover_measures(s, [codes.names[i] for i in faces], w[faces], style_names, w_style, style_imgs)
+                      title=f"Fig. 8 (§4.2): crossover between classes — {split}\n"
+                            f"content's face kept (detected, identity < 0.6) in {kept8} (not a REPORT claim)")
     return StyleTransfer(fig6, fig8, measures, style_names, w_style)
 
 
@@ -419,6 +484,12 @@ def expression_editing(s: Session, codes: EmbeddedClasses,
     people, neutral, smiling = load_expression_pairs(s)
     wn, wm = s.embed(neutral).w_plus, s.embed(smiling).w_plus
     rule = expression_rule(s.G)
+    smile = pd.concat([expression_smile(s, people, wn, wm, lams, rule),
+                       expression_smile(s, people, wn, wm, lams, rule, average=True)], ignore_index=True)
+    up = expression_claims(smile, per_lam=False)[0]
+    hold = lams_where_both_hold(smile)
+    verdict = (f"smile up and person kept (mean over λ > 0): {up.short()}; both halves hold at "
+               + (f"λ ∈ {{{', '.join(f'{l:g}' for l in hold)}}}" if hold else "no λ"))
     d = expression_direction(wn[0], wm[0], rule.threshold, rule.normalize, rule.relative)  # type: ignore[arg-type]
     kept, n_layers = int((d.norm(dim=-1) > 0).sum()), d.shape[-2]
     print(f"[i2s] expression direction from {people[0]}: {kept} of {n_layers} layer rows kept ({rule.describe()})")
@@ -434,9 +505,7 @@ def expression_editing(s: Session, codes: EmbeddedClasses,
                      cell_labels=[None] * (2 * len(faces)) + [["neutral photo", "smiling photo"]],
                      title=f"Fig. 7 (§4.3): expression transfer w = w1 + λ·d, d from {people[0]} neutral → smiling "
                            f"(paper) and from the mean of {len(people)} pairs (ours); "
-                           f"{rule.describe()}: {kept} of {n_layers} rows kept for {people[0]}")
-    smile = pd.concat([expression_smile(s, people, wn, wm, lams, rule),
-                       expression_smile(s, people, wn, wm, lams, rule, average=True)], ignore_index=True)
+                           f"{rule.describe()}: {kept} of {n_layers} rows kept for {people[0]}\nREPORT: {verdict}")
     return ExpressionEditing(fig, smile, smile_summary(smile), people, wn, wm, rule)
 
 

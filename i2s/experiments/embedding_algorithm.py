@@ -59,7 +59,7 @@ def loss_ablation(s: Session, names: Sequence[str], labels: Sequence[str], imgs:
         more.pop("ssim")
         for k, i in enumerate(first):
             rows.append({"image": names[i], "class": labels[i], "variant": variant, "full_loss_x1e5": full_l[k].item() / 1e5,
-                         "psnr_db": res.psnr[k].item(), "ssim": q[k].item(), **{c: v[k] for c, v in more.items()}})
+                         "dist_to_w_avg": res.dist_to_w_avg[k].item(), "psnr_db": res.psnr[k].item(), "ssim": q[k].item(), **{c: v[k] for c, v in more.items()}})
     grid = [torch.stack([x[k]] + [outs[v][k] for v in order]) for k in range(len(first))]
     fig = image_rows(grid, [labels[i] for i in first], ["input", "MSE only", "conv3_2 only", "MSE + conv3_2",
                                                          "perceptual (Eq. 2)", "full (Eq. 1)"],

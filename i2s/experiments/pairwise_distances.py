@@ -23,6 +23,7 @@ class PairwiseDistances(Result):
 
     distances: np.ndarray  # [N, N] L2 distances
     means: pd.DataFrame = table_output("pairwise_class_means")  # per (class_a, class_b): intra / inter mean
+    pairs: pd.DataFrame = table_output("pairwise_distances")  # one row per pair of images (the claims' numbers)
     figure: Figure = figure_output("fig20_distances")
 
     @property
@@ -32,7 +33,8 @@ class PairwiseDistances(Result):
 
 
 def pairwise_distances(names: Sequence[str], labels: Sequence[str], w_plus: torch.Tensor) -> PairwiseDistances:
-    """Fig. 20: L2 distances between all W+ embeddings; intra- and inter-class means."""
+    """Fig. 20: L2 distances between all W+ embeddings; intra- and inter-class means, and every
+    pair of images (what the REPORT's cluster claims resample)."""
     from ..plots import distance_heatmap
 
     flat = w_plus.flatten(1).double()
@@ -46,5 +48,7 @@ def pairwise_distances(names: Sequence[str], labels: Sequence[str], w_plus: torc
             block = dist[np.ix_(ia, ib)]
             vals = block[~np.eye(len(ia), dtype=bool)] if a == b else block.ravel()
             rows.append({"class_a": a, "class_b": b, "kind": "intra" if a == b else "inter", "mean_dist": float(vals.mean())})
+    pairs = pd.DataFrame([{"image_a": names[i], "image_b": names[j], "class_a": labels[i], "class_b": labels[j],
+                           "dist": float(dist[i, j])} for i in range(len(names)) for j in range(i + 1, len(names))])
     fig = distance_heatmap(dist, [image_stem(n) for n in names])
-    return PairwiseDistances(dist, pd.DataFrame(rows), fig)
+    return PairwiseDistances(dist, pd.DataFrame(rows), pairs, fig)
