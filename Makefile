@@ -10,7 +10,7 @@ MODEL   ?= auto
 PROFILE ?= quick
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: test test-fast reproduce venv clean-venv
+.PHONY: test test-fast reproduce rehearse venv clean-venv
 
 venv: $(STAMP)
 
@@ -46,6 +46,14 @@ PERCEPTUAL ?= auto
 JOBS ?= $(if $(filter cpu,$(DEVICE)),2,1)
 reproduce: $(STAMP)
 	$(BIN)/python scripts/run_notebooks.py --profile $(PROFILE) --model $(MODEL) --device $(DEVICE) --perceptual $(PERCEPTUAL) --jobs $(JOBS) --check
+
+# The paper tier's path rehearsed on this CPU with random weights (scripts/rehearse.py): a Google-Drive-like
+# loopback server, i2s weights fetch, conversion, the seven notebooks at the paper profile with STEPS
+# Adam steps per embedding, i2s edit; results/rehearsal/. Not part of `make test` (tens of minutes).
+STEPS ?= 1
+PER_CLASS ?= 2
+rehearse: $(STAMP)
+	$(BIN)/python scripts/rehearse.py --steps $(STEPS) --per-class $(PER_CLASS)
 
 clean-venv:
 	rm -rf $(VENV)
