@@ -58,11 +58,17 @@ def run_folder(profile: str, perceptual_net: str = PLAIN_FOLDER_NET) -> str:
     return profile if perceptual_net == PLAIN_FOLDER_NET else f"{profile}-{PERCEPTUAL_NETS.get(perceptual_net, perceptual_net)}"
 
 
+#: The run whose figures are a model's default (``figures/<model>/``, what the README shows): the
+#: ``full`` profile, 1000 steps per embedding. Every other run (the ``quick`` smoke run CI makes,
+#: ``paper``, other perceptual networks) writes to ``figures/<model>/<run>/``.
+DEFAULT_FIGURES_RUN = "full"
+
+
 def figures_folder(figures_dir: str | Path, model: str, run: str) -> Path:
-    """Where a run's figures go: ``figures/<model>/`` for the quick profile with the default
-    network (what CI and ``make reproduce`` regenerate), ``figures/<model>/<run>/`` for every
-    other run (``full``, ``quick-efficientnet-lite0``), so no run overwrites another's figures."""
-    return Path(figures_dir) / model / ("" if run == "quick" else run)
+    """Where a run's figures go: ``figures/<model>/`` for :data:`DEFAULT_FIGURES_RUN`,
+    ``figures/<model>/<run>/`` for every other run (``quick``, ``paper``,
+    ``quick-efficientnet-lite0``), so no run overwrites another's figures."""
+    return Path(figures_dir) / model / ("" if run == DEFAULT_FIGURES_RUN else run)
 
 
 @dataclass
