@@ -140,6 +140,11 @@ def _photo_cells(inp: _Input, recon: torch.Tensor, align: bool) -> list[tuple[to
     return [photo, (recon, "reconstruction G(w)")]
 
 
+def _checks(name: str, outputs: list[str]) -> list[tuple[str, bool]]:
+    """The face check of a photo row (:func:`write_grid`): not the photo, its reconstruction and every output."""
+    return [("", False), (f"{name} (reconstruction)", True)] + [(nm, True) for nm in outputs]
+
+
 def model_caption(G) -> str:
     """The grid caption's model line: the generator and its tier (:func:`i2s.models.describe_tier`)."""
     from .models import describe_tier
@@ -163,7 +168,8 @@ def write_grid(G, path: Path, rows: list[list], row_labels: list[str], caption: 
 
     flagged, note = None, None
     if checked is not None:
-        idx = [(i, j) for i, r in enumerate(checked) for j, (_, want) in enumerate(r) if want and rows[i][j] is not None and rows[i][j][0] is not None]
+        idx = [(i, j) for i, r in enumerate(checked) for j, (_, want) in enumerate(r)
+               if want and rows[i][j] is not None and rows[i][j][0] is not None]
         faces, note = _face_check(G, torch.stack([rows[i][j][0] for i, j in idx])) if idx else ([], None)
         if faces is not None:
             flagged = [[False] * len(r) for r in rows]
@@ -225,7 +231,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     for r, (inp, rec) in enumerate(zip(inputs, recons)):
         rows.append(_photo_cells(inp, rec, args.align) + [(imgs[r * n + k], f"strength {v:+g}")
                                                           for k, v in enumerate(args.strengths)])
-        checked.append([("", False), (f"{inp.name} (reconstruction)", True)] + [(nm, True) for nm in names[r * n:(r + 1) * n]])
+        checked.append(_checks(inp.name, names[r * n:(r + 1) * n]))
     a, b = d.layers
     caption = (f"i2s edit: {d.method} direction {args.direction} on style layers {a}-{b - 1}, "
                f"strengths in standard deviations of w\n{model_caption(G)}\n{_inputs_line(inputs)}")
@@ -260,7 +266,7 @@ def cmd_crossover(args: argparse.Namespace) -> int:
     for r, (c, rec) in enumerate(zip(contents, c_rec)):
         rows.append(_photo_cells(c, rec, args.align) + [(imgs[r * n + k], f"split layer {layer}: style {st.name}")
                                                        for k, st in enumerate(style_in)])
-        checked.append([("", False), (f"{c.name} (reconstruction)", True)] + [(nm, True) for nm in names[r * n:(r + 1) * n]])
+        checked.append(_checks(c.name, names[r * n:(r + 1) * n]))
     caption = (f"i2s crossover (§4.2): W+ rows 0-{layer - 1} from the content (each row), rows {layer}-"
                f"{G.num_layers - 1} from the style (each column, top)\n{model_caption(G)}\n"
                f"{_inputs_line(contents + style_in)}")
@@ -308,8 +314,9 @@ def cmd_expression(args: argparse.Namespace) -> int:
     rows, checked = [source_row], [[("", False), (f"{src[0].name} (reconstruction)", True), ("", False),
                                     (f"{src[1].name} (reconstruction)", True)]]
     for r, (t, rec) in enumerate(zip(targets, recons[2:])):
-        rows.append(_photo_cells(t, rec, args.align) + [(imgs[r * n + k], f"λ = {v:g}") for k, v in enumerate(args.strengths)])
-        checked.append([("", False), (f"{t.name} (reconstruction)", True)] + [(nm, True) for nm in names[r * n:(r + 1) * n]])
+        rows.append(_photo_cells(t, rec, args.align) + [(imgs[r * n + k], f"λ = {v:g}")
+                                                        for k, v in enumerate(args.strengths)])
+        checked.append(_checks(t.name, names[r * n:(r + 1) * n]))
     caption = (f"i2s expression (§4.3): w1 + λ (w3 - w2), w2 and w3 from the source pair (top row); "
                f"{rule.describe()}\n{model_caption(G)}\n{_inputs_line(src + targets)}")
     _finish(G, names, w, imgs, Path(args.out), {"edit": "expression", "threshold": rule.threshold,

@@ -46,12 +46,20 @@ def test_crossover_and_expression(gen, tmp_path):
     out = tmp_path / "x"
     assert _run("crossover", gen, out, *FACES, "--style", PAIR[0], "--steps", "2", "--vgg", "random") == 0
     assert len(list(out.glob("*_x_*.png"))) == 2
+    _, grid = _grid(out)  # the style's photo and G(w) above its column, one row per content
+    assert [c["label"] for c in grid["cells"] if c["col"] == 2] == [
+        f"input {PAIR[0].name} (centre-cropped)", f"style {PAIR[0].stem}: G(w)",
+        *[f"split layer 4: style {PAIR[0].stem}"] * 2]
+    assert grid["row_labels"] == ["styles", "styles: G(w)", *[f.stem for f in FACES]]
     out = tmp_path / "e"
     assert _run("expression", gen, out, FACES[0], "--neutral", PAIR[0], "--expressive", PAIR[1],
                 "--steps", "2", "--vgg", "random", "--strengths", "0,3") == 0
     a, _ = load_latent(next(out.glob("*_expr+0.latent.pt")))
     b, meta = load_latent(next(out.glob("*_expr+3.latent.pt")))
     assert meta["relative"] is True and not torch.equal(a, b)  # the relative threshold moved it
+    _, grid = _grid(out)  # the source pair first, then the target's photo, G(w) and each λ
+    assert [c["label"].split(":")[0] for c in grid["cells"] if c["row"] == 0] == ["neutral w2"] * 2 + ["expressive w3"] * 2
+    assert [c["label"] for c in grid["cells"] if c["row"] == 1][1:] == ["reconstruction G(w)", "λ = 0", "λ = 3"]
 
 
 def test_inputs_are_checked_before_any_network_loads(gen, tmp_path, monkeypatch, capsys):
