@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import logging
 import os
 import platform
 import shutil
@@ -96,18 +95,12 @@ def main() -> None:
         cpu = F.FolderWorker(job("probe"), 0).device_line
         for w in [int(x) for x in a.workers.split(",")]:
             t0 = time.perf_counter()
-            tmp = tempfile.mkdtemp(prefix="i2s-ray-")
-            ray.init(num_cpus=w, num_gpus=0, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                     _temp_dir=tmp)
-            started = time.perf_counter() - t0
-            try:
+            with F.local_ray(w):
+                started = time.perf_counter() - t0
                 t1 = time.perf_counter()
                 run = F.embed_folder(folder, scratch / f"out-{w}", job(f"ray{w}"), workers=w, batch=a.batch,
                                      progress=False, say=lambda s: None)
                 ready = time.perf_counter() - t1 - run.seconds
-            finally:
-                ray.shutdown()
-                shutil.rmtree(tmp, ignore_errors=True)
             table = {r["path"]: float(r["loss"]) for r in read_csv_rows(run.table)}
             diff = max(abs(table[p] - ref_losses[p]) / ref_losses[p] for p in ref_losses)
             assert run.embedded == n, f"{run.failed} photos failed: {run.failures[:1]}"

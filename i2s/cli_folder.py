@@ -91,13 +91,10 @@ def cmd_embed_folder(args: argparse.Namespace) -> int:
     if model == "auto":  # decided once, here, so every worker loads the same generator
         model = "ffhq" if ffhq_available() else "mini"
         print(f"[i2s] model=auto -> {model}")
-    if short_name(model) in MODEL_NAMES:
-        model = short_name(model)
-    elif Path(model).is_file():
+    if Path(model).is_file():
         model = str(Path(model).resolve())  # a path the workers can open
-    else:
-        raise UsageError(f"--model {model}: no such generator name or file; known names: auto, "
-                         f"{', '.join(MODEL_NAMES)}")
+    elif short_name(model) not in MODEL_NAMES and ("/" in model or Path(model).suffix in (".pt", ".pkl")):
+        raise UsageError(f"--model {model}: no such file; give a generator file or a name ({', '.join(MODEL_NAMES)})")
     perceptual = str(Path(args.perceptual).resolve()) if Path(args.perceptual).is_file() else args.perceptual
     job = FolderJob(model=model, perceptual=perceptual, loss=args.loss, resize=None if args.no_resize else 256,
                     space=args.space, init=args.init, steps=args.steps, schedule=args.schedule, seed=args.seed,

@@ -48,7 +48,7 @@ from .data import IMAGE_EXTENSIONS
 from .loss import EmbeddingLoss
 
 __all__ = ["Photo", "FolderJob", "FolderWorker", "FolderRun", "WorkerLoadError", "find_images", "embed_folder",
-           "TABLE", "COLUMNS"]
+           "local_ray", "TABLE", "COLUMNS"]
 
 #: The merged table, one row per photo, in the output folder.
 TABLE = "embeddings.csv"
@@ -303,20 +303,73 @@ class FolderRun:
     failures: list[dict] = field(default_factory=list)  # the rows of the photos that failed
 
 
+#: Tries at starting a local session: Ray 2.60 gives its agents 15 s to come up and the node 30 s,
+#: which a busy machine can miss (ray-project/ray#65983); a second try usually makes it.
+LOCAL_TRIES = 3
+
+
 @contextmanager
-def _ray_session(address: str | None, cpus: int, gpus: int | None, say: Callable[[str], Any]) -> Iterator[str]:
+def local_ray(cpus: int, gpus: int = 0, say: Callable[[str], Any] = print, **init: Any) -> Iterator[None]:
+    """A Ray session on this machine only, for the ``with`` block: ``cpus`` CPUs, ``gpus`` GPUs, no
+    dashboard, no usage report, its temporary folder under ``$TMPDIR`` (removed at the end), and
+    nothing of it left running afterwards. ``init``: more ``ray.init`` keywords (``runtime_env``)."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local run reports nothing anywhere
+    tmp = tempfile.mkdtemp(prefix="i2s-ray-")  # short: Ray's socket paths must stay under 108 bytes
+    try:
+        for attempt in range(1, LOCAL_TRIES + 1):
+            try:
+                ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False, _temp_dir=tmp, log_to_driver=False,
+                         logging_level=logging.ERROR, **init)
+                break
+            except Exception as e:  # noqa: BLE001 - Ray's start-up timeouts are plain Exceptions
+                ray.shutdown()
+                _stop_processes_of(tmp)  # what the failed try had started
+                if attempt == LOCAL_TRIES:
+                    raise RuntimeError(f"could not start a local Ray session in {LOCAL_TRIES} tries ({_one_line(e)}); "
+                                       "the machine may be too busy: try again, or start Ray yourself with "
+                                       "`ray start --head` and give --address auto") from None
+                say(f"[i2s] Ray did not come up in time (a busy machine?): trying again ({attempt + 1} of "
+                    f"{LOCAL_TRIES})")
+        yield
+    finally:
+        ray.shutdown()
+        _stop_processes_of(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stop_processes_of(session_dir: str) -> None:
+    """SIGTERM to the processes whose command line names ``session_dir`` (a local session's own
+    temporary folder: only its processes do), such as those of a start that timed out, which
+    ``ray.shutdown`` does not know. Linux only (/proc); elsewhere Ray's reaper stops them when
+    this process exits."""
+    import signal
+
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    for p in proc.iterdir():
+        if not p.name.isdigit() or int(p.name) == os.getpid():
+            continue
+        try:
+            if session_dir in (p / "cmdline").read_bytes().decode(errors="replace"):
+                os.kill(int(p.name), signal.SIGTERM)
+        except (OSError, ValueError):  # gone meanwhile, or not ours to read
+            pass
+
+
+@contextmanager
+def _ray_session(address: str | None, cpus: int, gpus: int, say: Callable[[str], Any]) -> Iterator[str]:
     """A Ray session: the one already open in this process (left open), the cluster at
-    ``address`` (disconnected at the end), or a local one started here with ``cpus`` CPUs, its
-    temporary folder under the system's and removed, and nothing left running at the end."""
+    ``address`` (disconnected at the end), or a local one for the run (:func:`local_ray`)."""
     import ray
 
     if ray.is_initialized():
         yield "the Ray session already open in this process"
-        return
-    quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
-    if address:
+    elif address:
         try:
-            ray.init(address=address, **quiet)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as e:  # noqa: BLE001 - no cluster there, a refused token, ...
             from .cli_common import UsageError
 
@@ -327,17 +380,11 @@ def _ray_session(address: str | None, cpus: int, gpus: int | None, say: Callable
             yield f"the Ray cluster at {address}"
         finally:
             ray.shutdown()
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local run reports nothing anywhere
-    tmp = tempfile.mkdtemp(prefix="i2s-ray-")  # short: Ray's socket paths must stay under 108 bytes
-    try:
+    else:
         say(f"[i2s] starting a local Ray session ({cpus} CPU{'s' * (cpus != 1)}"
             + (f", {gpus} GPU{'s' * (gpus != 1)}" if gpus else "") + ")")
-        ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False, _temp_dir=tmp, **quiet)
-        yield "a local Ray session"
-    finally:
-        ray.shutdown()
-        shutil.rmtree(tmp, ignore_errors=True)
+        with local_ray(cpus, gpus, say):
+            yield "a local Ray session"
 
 
 def _batches(photos: list[Photo], batch: int, workers: int) -> list[list[Photo]]:
@@ -349,6 +396,42 @@ def _batches(photos: list[Photo], batch: int, workers: int) -> list[list[Photo]]
     sizes = [n // count + (i < n % count) for i in range(count)]
     starts = [sum(sizes[:i]) for i in range(count)]
     return [photos[a:a + k] for a, k in zip(starts, sizes)]
+
+
+class _Table:
+    """The output folder's side of a run: each finished photo's latent file and images written,
+    its row put in ``embeddings.csv`` (rewritten atomically after every batch; rows of earlier
+    runs kept), the counts of :class:`FolderRun` kept up."""
+
+    def __init__(self, out: Path, run: FolderRun) -> None:
+        from .io import read_csv_rows
+
+        self.out, self.run = out, run
+        self.rows = {r.get("image", ""): r for r in read_csv_rows(run.table)}
+
+    def land(self, results: list[dict]) -> None:
+        from .io import atomic_write_bytes, save_latent, write_csv
+
+        for r in results:
+            row = r["row"]
+            if row["status"] != "failed":
+                latent = self.out / f"{row['image']}.latent.pt"
+                save_latent(latent, r["w_plus"], r["meta"], latent=r["latent"])
+                atomic_write_bytes(self.out / f"{row['image']}.png", r["png"])
+                atomic_write_bytes(self.out / f"{row['image']}-target.png", r["target_png"])
+                row["latent"] = latent.relative_to(self.out).as_posix()
+            else:
+                self.run.failures.append(row)
+            self.rows[row["image"]] = row
+            setattr(self.run, row["status"], getattr(self.run, row["status"]) + 1)
+        extra = dict.fromkeys(k for r in self.rows.values() for k in r if k not in COLUMNS)
+        write_csv(self.run.table, sorted(self.rows.values(), key=lambda r: r.get("path", "")),
+                  fieldnames=[*COLUMNS, *extra])
+
+
+def _failed(photos: list[Photo], error: str) -> list[dict]:
+    """Rows for photos no worker could finish."""
+    return [{"row": {"image": p.name, "path": p.rel, "status": "failed", "error": error}} for p in photos]
 
 
 def embed_folder(folder: str | Path, out: str | Path, job: FolderJob, *, workers: int | None = None,
@@ -370,10 +453,6 @@ def embed_folder(folder: str | Path, out: str | Path, job: FolderJob, *, workers
     network, ``ValueError`` when the folder holds no image.
     """
     import ray
-    from ray.exceptions import RayActorError, RayError
-    from tqdm.auto import tqdm
-
-    from .io import atomic_write_bytes, read_csv_rows, save_latent, write_csv
 
     out = Path(out)
     photos = find_images(folder, exclude=out)
@@ -381,104 +460,96 @@ def embed_folder(folder: str | Path, out: str | Path, job: FolderJob, *, workers
         raise ValueError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in it or its sub-folders")
     use_gpus = job.device != "cpu"
     local_gpus = torch.cuda.device_count() if use_gpus and not address and not ray.is_initialized() else 0
-    wanted = workers or max(1, local_gpus)
-    with _ray_session(address, wanted, local_gpus if use_gpus else 0, say) as session:
+    with _ray_session(address, workers or max(1, local_gpus), local_gpus, say) as session:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if use_gpus else 0
-        n = workers or max(1, gpus)
-        cpus = int(resources.get("CPU", 0))
+        n, cpus = workers or max(1, gpus), int(resources.get("CPU", 0))
         if n > cpus:  # more would wait for ever (one CPU each); fewer free now only wait their turn
             from .cli_common import UsageError
 
             raise UsageError(f"--workers {n}: {session} has {cpus} CPU(s), one per worker; give "
                              f"--workers {max(1, cpus)} or fewer")
-        options = dict(num_cpus=1, num_gpus=min(1.0, gpus / n) if gpus else 0, max_restarts=RESTARTS,
-                       max_task_retries=RESTARTS)
-        Remote = ray.remote(FolderWorker)
-        actors = [Remote.options(**options).remote(job, i) for i in range(n)]
+        say(f"[i2s] starting {n} worker{'s' * (n != 1)} on {session}: each loads the generator {job.model}")
+        Worker = ray.remote(FolderWorker).options(num_cpus=1, num_gpus=min(1.0, gpus / n) if gpus else 0,
+                                                  max_restarts=RESTARTS, max_task_retries=RESTARTS)
+        actors = [Worker.remote(job, i) for i in range(n)]
         try:
-            infos = ray.get([a.info.remote() for a in actors])
-        except RayError as e:  # a worker process died while loading (out of host memory, say)
-            raise WorkerLoadError(f"a worker died while loading the generator {job.model}: {_one_line(e)}") from None
-        bad = next((i for i in infos if i["error"]), None)
-        if bad is not None:
-            raise WorkerLoadError(f"worker {bad['worker']} on {bad['node']}: {bad['error']}")
-        first = infos[0]
-        say(f"[i2s] model {first['model']} ({first['tier_text']}); perceptual network: {first['perceptual_net']}; "
-            f"{first['steps']} steps per photo")
-        for i in infos:
-            say(f"[i2s] worker {i['worker']}: pid {i['pid']} on {i['node']}, {i['device']}")
-        queue = deque(_batches(photos, batch, n))
-        say(f"[i2s] {len(photos)} photos under {folder} in {len(queue)} batches on {n} worker{'s' * (n != 1)} "
-            f"({session})")
+            run = FolderRun(out / TABLE, photos=len(photos), session=session,
+                            workers=_ready(ray, actors, job, say))
+            queue = deque(_batches(photos, batch, n))
+            say(f"[i2s] {len(photos)} photos under {folder} in {len(queue)} batches")
+            _drive(ray, actors, queue, _Table(out, run), progress, on_rows)
+        finally:
+            for actor in actors:  # in a session that stays open (a cluster's) the workers go now
+                ray.kill(actor)
+    if job.checkpoint_dir:  # every photo done or failed: checkpoints of this and older runs go
+        shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
+    return run
 
-        table = out / TABLE
-        rows = {r.get("image", ""): r for r in read_csv_rows(table)}  # earlier runs in this folder are kept
-        run = FolderRun(table, photos=len(photos), session=session, workers=infos)
-        idle, running = deque(actors), {}
-        bar = tqdm(total=len(photos), desc="embed-folder", unit="photo", disable=not progress)
-        t0 = time.perf_counter()
 
-        def submit() -> None:
-            while idle and queue:
-                actor, part = idle.popleft(), queue.popleft()
-                running[actor.embed.remote(part)] = (actor, part)
+def _ready(ray, actors: list, job: FolderJob, say: Callable[[str], Any]) -> list[dict]:  # noqa: ANN001
+    """The workers' :meth:`FolderWorker.info` once each has loaded the generator and the loss."""
+    from ray.exceptions import RayError
 
-        def land(results: list[dict]) -> None:
-            """A batch's outputs written, its rows in the table (rewritten atomically)."""
-            for r in results:
-                row = r["row"]
-                if row["status"] != "failed":
-                    latent = out / f"{row['image']}.latent.pt"
-                    save_latent(latent, r["w_plus"], r["meta"], latent=r["latent"])
-                    atomic_write_bytes(out / f"{row['image']}.png", r["png"])
-                    atomic_write_bytes(out / f"{row['image']}-target.png", r["target_png"])
-                    row["latent"] = latent.relative_to(out).as_posix()
-                rows[row["image"]] = row
-                setattr(run, row["status"], getattr(run, row["status"]) + 1)
-                if row["status"] == "failed":
-                    run.failures.append(row)
-            extra = [k for r in rows.values() for k in r if k not in COLUMNS]
-            write_csv(table, sorted(rows.values(), key=lambda r: r.get("path", "")),
-                      fieldnames=[*COLUMNS, *dict.fromkeys(extra)])
-            bar.update(len(results))
-            bar.set_postfix(failed=run.failed, refresh=False)
-            if on_rows is not None:
-                on_rows([r["row"] for r in results])
+    try:
+        infos = ray.get([a.info.remote() for a in actors])
+    except RayError as e:  # a worker process died while loading (out of host memory, say)
+        raise WorkerLoadError(f"a worker died while loading the generator {job.model}: {_one_line(e)}") from None
+    bad = next((i for i in infos if i["error"]), None)
+    if bad is not None:
+        raise WorkerLoadError(f"worker {bad['worker']} on {bad['node']}: {bad['error']}")
+    first = infos[0]
+    say(f"[i2s] model {first['model']} ({first['tier_text']}); perceptual network: {first['perceptual_net']}; "
+        f"{first['steps']} steps per photo")
+    for i in infos:
+        say(f"[i2s] worker {i['worker']}: pid {i['pid']} on {i['node']}, {i['device']}")
+    return infos
 
-        try:
+
+def _drive(ray, actors: list, queue: deque, table: _Table, progress: bool,  # noqa: ANN001
+           on_rows: Callable[[list[dict]], Any] | None) -> None:
+    """Hand batches to idle workers until none is left, landing each result as it comes, under
+    one progress bar. A worker Ray gave up restarting is dropped; its batch's photos go back to
+    the queue one by one (so a photo that kills every worker fails alone)."""
+    from ray.exceptions import RayActorError, RayError
+    from tqdm.auto import tqdm
+
+    run, idle, running = table.run, deque(actors), {}
+    bar = tqdm(total=run.photos, desc="embed-folder", unit="photo", disable=not progress)
+    t0 = time.perf_counter()
+
+    def submit() -> None:
+        while idle and queue:
+            actor, part = idle.popleft(), queue.popleft()
+            running[actor.embed.remote(part)] = (actor, part)
+
+    try:
+        while queue or running:
             submit()
-            while running:
+            if not running:  # photos left and every worker gone
+                results = _failed([p for part in queue for p in part], "not embedded: every worker died repeatedly")
+                queue.clear()
+            else:
                 (ref,), _ = ray.wait(list(running), num_returns=1)
                 actor, part = running.pop(ref)
                 try:
                     results = ray.get(ref)
                     idle.append(actor)
-                except RayActorError as e:  # Ray restarted it RESTARTS times and gave up: this worker is gone
-                    if len(part) > 1:  # its photos go back one by one, so a photo that kills workers fails alone
-                        queue.extendleft(reversed([[p] for p in part]))
-                        results = []
-                    else:
-                        results = [{"row": {"image": part[0].name, "path": part[0].rel, "status": "failed",
-                                            "error": f"its worker died {RESTARTS + 1} times embedding it (killed, or "
-                                                     f"out of memory): {_one_line(e)}"}}]
-                except RayError as e:  # an error inside the worker's code: the batch fails, the worker goes on
+                except RayActorError as e:  # restarted RESTARTS times, died again: this worker is gone
+                    results = [] if len(part) > 1 else _failed(part, f"its worker died {RESTARTS + 1} times "
+                                                                     f"embedding it (killed, or out of memory): "
+                                                                     f"{_one_line(e)}")
+                    queue.extendleft(reversed([[p] for p in part]) if len(part) > 1 else [])
+                except RayError as e:  # an error in the worker's code: the batch fails, the worker goes on
                     idle.append(actor)
-                    results = [{"row": {"image": p.name, "path": p.rel, "status": "failed", "error": _one_line(e)}}
-                               for p in part]
-                submit()
-                if not running and queue:  # every worker is gone
-                    results += [{"row": {"image": p.name, "path": p.rel, "status": "failed",
-                                         "error": "not embedded: no worker left (each died repeatedly)"}}
-                                for part in queue for p in part]
-                    queue.clear()
-                if results:
-                    land(results)
-        finally:
-            bar.close()
-            for actor in actors:  # in a session that stays open (a cluster's) the workers go now
-                ray.kill(actor)
+                    results = _failed(part, _one_line(e))
+                submit()  # the workers go on while this batch is written
+            if results:
+                table.land(results)
+                bar.update(len(results))
+                bar.set_postfix(failed=run.failed, refresh=False)
+                if on_rows is not None:
+                    on_rows([r["row"] for r in results])
+    finally:
+        bar.close()
         run.seconds = time.perf_counter() - t0
-    if job.checkpoint_dir:  # every photo done or failed: checkpoints of this and older runs go
-        shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
-    return run

@@ -7,7 +7,6 @@ session (started, and nothing left running). One Ray session is shared by the mo
 from __future__ import annotations
 
 import csv
-import logging
 import os
 import shutil
 import signal
@@ -30,18 +29,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def ray_session(tmp_path_factory):
-    """A local Ray session with 2 CPUs for the module; the workers see an isolated i2s home."""
+    """A local Ray session with 2 CPUs for the module (:func:`i2s.folder.local_ray`, as the command
+    starts its own); the workers see an isolated i2s home."""
     import ray
 
     home = tmp_path_factory.mktemp("ray_i2s_home")
-    tmp = tempfile.mkdtemp(prefix="i2s-ray-test-")  # short: Ray's socket paths must stay under 108 bytes
     env = {"I2S_HOME": str(home), "TORCH_HOME": str(home / "torch"), "I2S_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, _temp_dir=tmp,
-             runtime_env={"env_vars": env})
-    yield ray
-    ray.shutdown()
-    shutil.rmtree(tmp, ignore_errors=True)
+    with F.local_ray(2, runtime_env={"env_vars": env}):
+        yield ray
 
 
 def _photos(folder: Path, names: list[str], seed: int = 0) -> None:
@@ -90,8 +86,8 @@ def test_usage_errors_before_ray(tmp_path, tiny_generator_file, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["embed-folder", str(tmp_path / "empty"), *_args(tiny_generator_file, out, tmp_path)]) == 1
     assert "no image files" in capsys.readouterr().err
-    assert main(["embed-folder", str(tmp_path / "empty"), "--out", str(out), "--model", "nope"]) == 2
-    assert "--model nope" in capsys.readouterr().err
+    assert main(["embed-folder", str(tmp_path / "empty"), "--out", str(out), "--model", "nope/G.pt"]) == 2
+    assert "--model nope/G.pt: no such file" in capsys.readouterr().err
 
 
 def test_worker_alone_bad_file_metrics_and_cache(tiny_generator_file, tmp_path):
