@@ -115,6 +115,7 @@ class Rehearsal:
         self.home = self.work / "home"
         self.stages: list[dict] = []
         self.checks: list[tuple[str, bool, str]] = []
+        self.load_start = os.getloadavg()[0]
         self.env = {**os.environ, "I2S_HOME": str(self.home), "TORCH_HOME": str(self.work / "torch"),
                     "PYTHONUNBUFFERED": "1"}
         self.env.pop("I2S_OFFLINE", None)
@@ -289,9 +290,17 @@ class Rehearsal:
                 write_csv(out / "run_times.csv", read_csv_rows(results / "run_times.csv"))
         write_csv(out / "stages.csv", self.stages)
         ok = all(c[1] for c in self.checks)
+        import resource
+
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
         lines = [f"# Rehearsal of the paper tier ({'passed' if ok else 'FAILED'})", "", banner, "",
-                 f"Machine: {_machine()}; {self.args.jobs} notebook(s) side by side; total {t_all / 60:.1f} min "
-                 f"({time.strftime('%Y-%m-%d')}).", "", "## Stages", "", "| stage | seconds | exit |", "|---|---|---|"]
+                 f"Machine: {_machine()}; {self.args.jobs} notebook(s) side by side, {self.args.per_class or 'all'} "
+                 f"evaluation image(s) per class; {time.strftime('%Y-%m-%d')}.", "",
+                 f"Wall time {t_all / 60:.1f} min; CPU time of all its processes {cpu / 60:.1f} min (on "
+                 f"{os.cpu_count()} otherwise idle cores about {cpu / 60 / (os.cpu_count() or 1):.0f} min of wall "
+                 f"time); load average {self.load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+                 "(other jobs shared the cores).", "", "## Stages", "", "| stage | seconds | exit |", "|---|---|---|"]
         lines += [f"| {s['stage']} | {s['seconds']:.0f} | {s['exit']} |" for s in self.stages]
         lines += ["", "## Checks", ""] + [f"- {'ok' if c[1] else '**FAILED**'}: {c[0]}{' (' + c[2] + ')' if c[2] else ''}"
                                           for c in self.checks]
