@@ -339,24 +339,38 @@ def local_ray(cpus: int, gpus: int = 0, say: Callable[[str], Any] = print, **ini
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _stop_processes_of(session_dir: str) -> None:
-    """SIGTERM to the processes whose command line names ``session_dir`` (a local session's own
+def _stop_processes_of(session_dir: str, wait_s: float = 10.0) -> None:
+    """Stop the processes whose command line names ``session_dir`` (a local session's own
     temporary folder: only its processes do), such as those of a start that timed out, which
-    ``ray.shutdown`` does not know. Linux only (/proc); elsewhere Ray's reaper stops them when
-    this process exits."""
+    ``ray.shutdown`` does not know: SIGTERM, up to ``wait_s`` for them to go, then SIGKILL (so
+    that the folder can be removed after). Linux only (/proc); elsewhere Ray's reaper stops them
+    when this process exits."""
     import signal
 
     proc = Path("/proc")
     if not proc.is_dir():
         return
-    for p in proc.iterdir():
-        if not p.name.isdigit() or int(p.name) == os.getpid():
-            continue
-        try:
-            if session_dir in (p / "cmdline").read_bytes().decode(errors="replace"):
-                os.kill(int(p.name), signal.SIGTERM)
-        except (OSError, ValueError):  # gone meanwhile, or not ours to read
-            pass
+
+    def alive() -> list[int]:
+        pids = []
+        for p in proc.iterdir():
+            try:
+                if p.name.isdigit() and int(p.name) != os.getpid() and \
+                        session_dir in (p / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(p.name))
+            except OSError:  # gone meanwhile, or not ours to read
+                pass
+        return pids
+
+    deadline = time.monotonic() + wait_s
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in alive():
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 @contextmanager

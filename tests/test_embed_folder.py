@@ -115,6 +115,27 @@ def test_worker_alone_bad_file_metrics_and_cache(tiny_generator_file, tmp_path):
     assert broken.embed(photos[:1])[0]["row"]["status"] == "failed"
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_processes_of_a_failed_start_are_stopped(tmp_path):
+    """What a local start that timed out leaves (processes naming the session's folder) is stopped:
+    SIGTERM, then SIGKILL for one that ignores it; a process not naming the folder is left alone."""
+    session = tempfile.mkdtemp(prefix="i2s-ray-test-")
+    try:
+        ready = "print('ready', flush=True); time.sleep(60)"
+        ours = [subprocess.Popen([sys.executable, "-c", code + ready, session], stdout=subprocess.PIPE, text=True)
+                for code in ("import time; ", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); ")]
+        other = subprocess.Popen([sys.executable, "-c", "import time; " + ready, str(tmp_path)], stdout=subprocess.PIPE,
+                                 text=True)
+        assert [p.stdout.readline().strip() for p in (*ours, other)] == ["ready"] * 3  # handlers set
+        F._stop_processes_of(session, wait_s=2)
+        assert [p.wait(timeout=5) for p in ours] == [-signal.SIGTERM, -signal.SIGKILL]
+        assert other.poll() is None
+        other.kill()
+        other.wait()
+    finally:
+        shutil.rmtree(session, ignore_errors=True)
+
+
 # ----------------------------------------------------------------------------- on the shared session
 # (each run starts its workers: a process importing torch and loading the generator, 10-30 s here)
 
