@@ -9,6 +9,14 @@
   and says which in one printed line.
 * ``"random-ffhq"`` / ``"random-mini"``: the same architectures with fresh random weights
   (paper Fig. 5 (b)(e); benchmarks). A path loads a converted ``.pt`` or an official ``.pkl``.
+* **StyleGAN2 tier** — ``"stylegan2-ffhq"`` (FFHQ-1024 faces) and ``"stylegan2-afhqcat"`` (AFHQ
+  cats, 512 px): NVIDIA's StyleGAN2(-ADA) generators (:mod:`i2s.stylegan2`), not the paper's, read
+  from their pickles without running the code they carry (:mod:`i2s.weights.ada_pickle`,
+  :mod:`i2s.weights.tf_stylegan2`). A ``.pkl`` path may be any of NVIDIA's three pickle formats.
+
+Every generator records its **domain** (``G.info["domain"]``, :func:`domain`): what it was trained
+on (``"faces"``, ``"cats"``); results carry it, so that a non-face generator's in-domain images
+are not counted as faces.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from pathlib import Path
 import torch
 
 from .stylegan import StyleGAN, StyleGANConfig, random_weights
+from .stylegan2 import StyleGAN2
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MINI_PATH = REPO_ROOT / "data" / "models" / "mini-faces64.pt"
@@ -28,7 +37,12 @@ MINI_CONFIG = StyleGANConfig(resolution=64, fmap_base=1024, fmap_max=128)
 #: generator carries (``G.name``, latent files). ``auto`` picks one of the first two; anything
 #: else is a file.
 MODEL_NAMES = {"ffhq": "stylegan1-ffhq-1024", "mini": "mini-faces64", "random-ffhq": "random-ffhq",
-               "random-mini": "random-mini"}
+               "random-mini": "random-mini", "stylegan2-ffhq": "stylegan2-ffhq-1024",
+               "stylegan2-afhqcat": "stylegan2-afhqcat-512"}
+#: The StyleGAN2 models by short name: (registry checkpoint, domain). Their full names are the
+#: checkpoints' names.
+STYLEGAN2_MODELS = {"stylegan2-ffhq": ("stylegan2-ffhq-1024", "faces"),
+                    "stylegan2-afhqcat": ("stylegan2-afhqcat-512", "cats")}
 FFHQ_PICKLE = "karras2019stylegan-ffhq-1024x1024.pkl"
 
 
@@ -75,12 +89,27 @@ def _cached_conversion(conv: Path | None, sha256: str | None) -> StyleGAN | None
     return None
 
 
-def _convert_and_cache(pkl: Path, stem: str) -> StyleGAN:
+def convert_network_pickle(pkl: Path, **info) -> StyleGAN | StyleGAN2:
+    """Convert any of NVIDIA's network pickles: StyleGAN v1 (TF), StyleGAN2 (TF, version 4) or
+    StyleGAN2-ADA (PyTorch), chosen by the file's first global (each reader checks the rest).
+    ``info`` (``name``, ``tier``, ``domain``) goes to the StyleGAN2 readers."""
+    from .weights.ada_pickle import convert_ada_pickle, network_pickle_kind
+    from .weights.tf_pickle import convert_pickle
+    from .weights.tf_stylegan2 import convert_tf_stylegan2
+
+    kind = network_pickle_kind(pkl)
+    if kind == "stylegan2-ada-pytorch":
+        return convert_ada_pickle(pkl, **info)
+    if kind == "tf-v4":
+        return convert_tf_stylegan2(pkl, **info)
+    return convert_pickle(pkl)
+
+
+def _convert_and_cache(pkl: Path, stem: str, **info) -> StyleGAN | StyleGAN2:
     """Convert ``pkl`` and cache the result under its source's sha256 (see :func:`converted_path`)."""
     from .weights.converted import save_converted
-    from .weights.tf_pickle import convert_pickle
 
-    G = convert_pickle(pkl)
+    G = convert_network_pickle(pkl, **info)
     out = converted_path(stem, G.info["source_sha256"])
     save_converted(out, G.cfg, G.state_dict(), G.info)
     G.info["path"] = str(out)
@@ -110,11 +139,52 @@ def _load_ffhq() -> StyleGAN:
         f"(it lands in {pkl}). Or use model='mini'.")
 
 
+def _load_stylegan2(short: str) -> StyleGAN2:
+    """A registry StyleGAN2 model: the cached conversion of its pickle (keyed by the pickle's
+    reference sha256), else a fresh conversion of the cached pickle."""
+    from .weights.fetch import WeightsUnavailable, reference_sha256, weights_dir
+    from .weights.registry import get
+    from .weights.tf_pickle import _sha256
+
+    full, domain = STYLEGAN2_MODELS[short]
+    ckpt = get(full)
+    pkl = weights_dir() / ckpt.filename
+    sha = reference_sha256(full)
+    if sha is None and pkl.is_file():
+        sha = _sha256(pkl)
+    G = _cached_conversion(converted_path(full, sha) if sha else None, sha)
+    if G is None and pkl.is_file():
+        print(f"[i2s] converting {pkl} (once)")
+        G = _convert_and_cache(pkl, full, name=full, tier="stylegan2", domain=domain)
+    if G is None:
+        raise WeightsUnavailable(
+            f"the StyleGAN2 weights {full} are not in the cache. Run `i2s weights fetch {full}` "
+            f"({ckpt.urls[0]}), or download {ckpt.filename} yourself and run `i2s weights import {full} PATH`. "
+            "Or use model='mini'.")
+    G.info.update(name=full, tier="stylegan2", domain=domain)
+    return G  # type: ignore[return-value]
+
+
+def random_weights_like(G: StyleGAN | StyleGAN2, seed: int = 0) -> StyleGAN | StyleGAN2:
+    """``G``'s architecture with fresh random weights (paper Fig. 5 (b)(e)), StyleGAN v1 or StyleGAN2."""
+    from .stylegan2 import random_weights as random_weights2
+
+    return random_weights2(G, seed) if isinstance(G, StyleGAN2) else random_weights(G, seed)
+
+
+def domain(G: StyleGAN | StyleGAN2) -> str:
+    """What ``G`` was trained on (``"faces"``, ``"cats"``, ...; ``"unknown"`` when not recorded).
+    StyleGAN v1 generators without a record are face models (FFHQ, mini), as the kit always assumed."""
+    d = (getattr(G, "info", None) or {}).get("domain")
+    return str(d) if d else ("faces" if isinstance(G, StyleGAN) else "unknown")
+
+
 def load_generator(name_or_path: str | Path = "auto", device: str | torch.device = "cpu",
-                   verbose: bool = True) -> StyleGAN:
-    """Load a generator by name (``auto``, ``ffhq``, ``mini``, ``random-ffhq``, ``random-mini``)
-    or from a file (converted ``.pt`` or official ``.pkl``). Returns it in eval mode on ``device``.
-    ``G.info`` records the name and tier; a line saying which generator runs is printed."""
+                   verbose: bool = True) -> StyleGAN | StyleGAN2:
+    """Load a generator by name (``auto``, ``ffhq``, ``mini``, ``random-ffhq``, ``random-mini``,
+    ``stylegan2-ffhq``, ``stylegan2-afhqcat``) or from a file (converted ``.pt`` or any of NVIDIA's
+    ``.pkl`` formats). Returns it in eval mode on ``device``. ``G.info`` records the name, tier and
+    domain; a line saying which generator runs is printed."""
     name = str(name_or_path)
     if name == "auto":
         name = "ffhq" if ffhq_available() else "mini"
@@ -136,6 +206,8 @@ def load_generator(name_or_path: str | Path = "auto", device: str | torch.device
         cfg = StyleGANConfig.ffhq1024() if name == "random-ffhq" else MINI_CONFIG
         G = random_weights(StyleGAN(cfg), seed=0)
         G.info = {"name": name, "tier": "random", "seed": 0}
+    elif name in STYLEGAN2_MODELS:
+        G = _load_stylegan2(name)
     else:
         path = Path(name).expanduser()
         if not path.is_file():
@@ -151,13 +223,15 @@ def load_generator(name_or_path: str | Path = "auto", device: str | torch.device
             from .weights.converted import load_converted
 
             G = load_converted(path)
+    G.info["domain"] = domain(G)
     G = G.to(device).eval().requires_grad_(False)
     if verbose:
-        print(f"[i2s] generator: {G.name} ({describe_tier(G)}), {G.resolution}px, {G.num_layers} style layers")
+        print(f"[i2s] generator: {G.name} ({describe_tier(G)}), {G.resolution}px, {G.num_layers} style layers, "
+              f"domain {G.info['domain']}")
     return G
 
 
-def short_name(G_or_name: "StyleGAN | str") -> str:
+def short_name(G_or_name: "StyleGAN | StyleGAN2 | str") -> str:
     """The kit's short name of a generator or a generator name (``stylegan1-ffhq-1024`` ->
     ``ffhq``, :data:`MODEL_NAMES`), used for folders and CLI choices; other names (a path, a
     custom pickle's) are returned as they are."""
@@ -165,7 +239,7 @@ def short_name(G_or_name: "StyleGAN | str") -> str:
     return next((short for short, full in MODEL_NAMES.items() if name in (short, full)), name)
 
 
-def weights_hash(G: StyleGAN) -> str:
+def weights_hash(G: StyleGAN | StyleGAN2) -> str:
     """SHA-256 of the generator's parameters and buffers (cached in ``G.info``): which weights ran, in
     cache keys, direction and encoder files."""
     if "weights_sha256" not in G.info:
@@ -177,12 +251,13 @@ def weights_hash(G: StyleGAN) -> str:
     return G.info["weights_sha256"]
 
 
-def describe_tier(G: StyleGAN) -> str:
+def describe_tier(G: StyleGAN | StyleGAN2) -> str:
     """One phrase naming the tier (and, for mini, how far its training got)."""
     tier = G.info.get("tier", "unknown")
     text = {"paper": "paper tier: official StyleGAN v1 FFHQ-1024",
             "embedded": "embedded tier: our mini model, not the paper's",
-            "random": "random weights"}.get(tier, f"tier {tier}")
+            "random": "random weights",
+            "stylegan2": "StyleGAN2 tier: NVIDIA's StyleGAN2 weights, not the paper's StyleGAN v1"}.get(tier, f"tier {tier}")
     if tier == "embedded" and "kimg" in G.info:
         text += f", trained on {float(G.info['kimg']):.0f}k images"
         if not G.info.get("fully_grown", True):

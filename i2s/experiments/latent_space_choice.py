@@ -37,7 +37,7 @@ def latent_space_choice(s: Session, names: Sequence[str], labels: Sequence[str],
     (c) into W from w̄, (d) into W from a random code, (e) into W+ of the random-weights generator,
     (f) into W+ from w̄, (g) into W+ from a random code."""
     from ..plots import image_rows
-    from ..stylegan import random_weights
+    from ..models import random_weights_like as random_weights  # StyleGAN v1 or StyleGAN2 alike
 
     first = first_of_each_class(labels)
     x = imgs[first]

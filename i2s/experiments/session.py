@@ -16,7 +16,7 @@ import torch
 from ..embed import EmbedResult
 from ..io import atomic_write_text, write_csv
 from ..loss import EmbeddingLoss, LossSettings
-from ..models import describe_tier, load_generator, short_name
+from ..models import describe_tier, domain, load_generator, short_name
 from ..runner import cached_embed
 from ..stylegan import StyleGAN
 
@@ -127,9 +127,9 @@ class Session:
 
     @property
     def tag(self) -> dict:
-        """Written into every table: which generator and perceptual network produced it."""
-        return {"model": self.G.name, "tier": self.G.info.get("tier"), "perceptual_net": self.loss_fn.perceptual_net,
-                "profile": self.profile}
+        """Written into every table: which generator (and its domain) and perceptual network produced it."""
+        return {"model": self.G.name, "tier": self.G.info.get("tier"), "domain": domain(self.G),
+                "perceptual_net": self.loss_fn.perceptual_net, "profile": self.profile}
 
     def embed(self, images: torch.Tensor, steps: int | None = None, loss_fn: EmbeddingLoss | None = None,
               G: StyleGAN | None = None, **settings) -> EmbedResult:

@@ -1,4 +1,4 @@
-"""The kit's own generator file format (``"i2s-stylegan1"``) and its loader.
+"""The kit's own generator file formats (``"i2s-stylegan1"``, ``"i2s-stylegan2"``) and their loader.
 
 A converted file is a plain ``torch.save`` of a dict that ``torch.load(...,
 weights_only=True)`` can read without executing code::
@@ -8,7 +8,9 @@ weights_only=True)`` can read without executing code::
 
 It is written by :func:`i2s.weights.tf_pickle.convert_pickle` from NVIDIA's official
 StyleGAN v1 pickle and read here, with no dependency on the pickle reader, so that
-``i2s.load_generator`` can import this module alone.
+``i2s.load_generator`` can import this module alone. ``"i2s-stylegan2"`` is the same dict for a
+:class:`i2s.stylegan2.StyleGAN2` (``config`` a ``StyleGAN2Config``), written by the StyleGAN2
+readers (:mod:`i2s.weights.ada_pickle`, :mod:`i2s.weights.tf_stylegan2`).
 """
 
 from __future__ import annotations
@@ -21,14 +23,21 @@ from typing import Any
 import torch
 
 from ..stylegan import StyleGAN, StyleGANConfig
+from ..stylegan2 import StyleGAN2, StyleGAN2Config
+from ..stylegan2 import config_problems as stylegan2_config_problems
 from .limits import (MAX_GENERATOR_ELEMENTS, PlainValueError, WeightsFormatError, check_torch_zip, config_problems,
                      first_line, legacy_torch_globals, plain_value, quote, unsafe_global)
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "WeightsFormatError", "UnsafeWeightsError", "load_converted",
+__all__ = ["FORMAT", "FORMAT_STYLEGAN2", "FORMAT_VERSION", "WeightsFormatError", "UnsafeWeightsError", "load_converted",
            "save_converted", "build_from_state_dict"]
 
 #: Value of the ``"format"`` key of a converted generator file.
 FORMAT = "i2s-stylegan1"
+#: The same for a StyleGAN2 generator.
+FORMAT_STYLEGAN2 = "i2s-stylegan2"
+#: format -> (config class, generator class, the config's bounds check)
+_FORMATS: dict[str, tuple[Any, Any, Any]] = {FORMAT: (StyleGANConfig, StyleGAN, config_problems),
+                                             FORMAT_STYLEGAN2: (StyleGAN2Config, StyleGAN2, stylegan2_config_problems)}
 #: Newest ``"format_version"`` this code reads and the one it writes.
 FORMAT_VERSION = 1
 
@@ -44,9 +53,14 @@ _CONVERT_HINT = ("convert NVIDIA's StyleGAN v1 pickle with `i2s.load_generator('
                  "`i2s weights fetch stylegan1-ffhq-1024`")
 
 
-def build_from_state_dict(cfg: StyleGANConfig, state_dict: dict[str, torch.Tensor],
-                          info: dict[str, Any] | None = None) -> StyleGAN:
-    """Build ``StyleGAN(cfg)`` and load ``state_dict`` into it with ``strict=True``.
+def _format_of(cfg: Any) -> str:
+    return FORMAT_STYLEGAN2 if isinstance(cfg, StyleGAN2Config) else FORMAT
+
+
+def build_from_state_dict(cfg: StyleGANConfig | StyleGAN2Config, state_dict: dict[str, torch.Tensor],
+                          info: dict[str, Any] | None = None) -> StyleGAN | StyleGAN2:
+    """Build ``StyleGAN(cfg)`` (``StyleGAN2(cfg)`` for a StyleGAN2Config) and load ``state_dict``
+    into it with ``strict=True``.
 
     The module is created on the ``meta`` device and then materialised, so building it
     neither spends time on a random initialisation that is overwritten at once nor draws
@@ -56,14 +70,14 @@ def build_from_state_dict(cfg: StyleGANConfig, state_dict: dict[str, torch.Tenso
     sd = {k: (v.float() if v.is_floating_point() and v.dtype != torch.float32 else v)
           for k, v in state_dict.items()}
     with torch.device("meta"):
-        G = StyleGAN(cfg)
+        G = _FORMATS[_format_of(cfg)][1](cfg)
     G = G.to_empty(device="cpu")
     G.load_state_dict(sd, strict=True)
     G.info = dict(info or {})
     return G.eval()
 
 
-def save_converted(path: str | os.PathLike[str], cfg: StyleGANConfig,
+def save_converted(path: str | os.PathLike[str], cfg: StyleGANConfig | StyleGAN2Config,
                    state_dict: dict[str, torch.Tensor], info: dict[str, Any]) -> Path:
     """Write a converted generator file atomically (temp file in the same folder + ``os.replace``).
 
@@ -72,7 +86,7 @@ def save_converted(path: str | os.PathLike[str], cfg: StyleGANConfig,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "format": FORMAT,
+        "format": _format_of(cfg),
         "format_version": FORMAT_VERSION,
         "config": cfg.to_dict(),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in state_dict.items()},
@@ -90,11 +104,11 @@ MAX_CONVERTED_BYTES = 4 * MAX_GENERATOR_ELEMENTS + (16 << 20)
 _INFO_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "tier": (str,), "source": (str,), "source_sha256": (str,), "source_format": (str,),
     "kimg": (int, float), "planned_kimg": (int, float), "align_zoom": (int, float),
-    "trained_resolution": (int,), "fully_grown": (bool,), "finished": (bool,),
+    "trained_resolution": (int,), "fully_grown": (bool,), "finished": (bool,), "domain": (str,),
 }
 
 
-def load_converted(path: str | os.PathLike[str]) -> StyleGAN:
+def load_converted(path: str | os.PathLike[str]) -> StyleGAN | StyleGAN2:
     """Load a generator written by :func:`i2s.weights.tf_pickle.convert_pickle`.
 
     Before ``torch.load(path, map_location="cpu", weights_only=True)`` (no code runs) the file
@@ -140,13 +154,13 @@ def load_converted(path: str | os.PathLike[str]) -> StyleGAN:
         raise WeightsFormatError(
             f"cannot read {path} as a converted i2s generator ({type(e).__name__}: {first_line(e)}); "
             "if it is NVIDIA's TensorFlow pickle, use i2s.weights.convert_pickle instead") from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+    if not isinstance(obj, dict) or obj.get("format") not in _FORMATS:
         raise WeightsFormatError(_not_ours(path, obj))
     version = obj.get("format_version")
     if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
         raise WeightsFormatError(
             f"{path}: unsupported format_version {quote(version)} (this code reads 1..{FORMAT_VERSION})")
-    cfg = _checked_config(path, obj.get("config"))
+    cfg = _checked_config(path, obj.get("config"), obj["format"])
     state_dict = _checked_state_dict(path, obj.get("state_dict"), cfg)
     info = _checked_info(path, obj.get("info"))
     info.setdefault("name", path.stem)
@@ -164,21 +178,24 @@ def _unsafe_message(path: Path, what: str) -> str:
             f"trust and {_CONVERT_HINT}")
 
 
-def _checked_config(path: Path, config: Any) -> StyleGANConfig:
-    """The file's StyleGANConfig, if its fields are known, typed and within the kit's bounds."""
+def _checked_config(path: Path, config: Any, fmt: str = FORMAT) -> StyleGANConfig | StyleGAN2Config:
+    """The file's StyleGANConfig (StyleGAN2Config for ``"i2s-stylegan2"``), if its fields are known,
+    typed and within the kit's bounds."""
     if not isinstance(config, dict) or not all(type(k) is str for k in config):
         raise WeightsFormatError(f"{path}: missing or malformed 'config' ({type(config).__name__})")
+    config_cls, _, problems_of = _FORMATS[fmt]
     try:
-        cfg = StyleGANConfig.from_dict(config)
+        cfg = config_cls.from_dict(config)
     except (TypeError, ValueError) as e:
         raise WeightsFormatError(f"{path}: bad config: {first_line(e)}") from None
-    problems = config_problems(cfg)
+    problems = problems_of(cfg)
     if problems:
         raise WeightsFormatError(f"{path}: refusing its config: " + "; ".join(problems))
     return cfg
 
 
-def _checked_state_dict(path: Path, state_dict: Any, cfg: StyleGANConfig) -> dict[str, torch.Tensor]:
+def _checked_state_dict(path: Path, state_dict: Any, cfg: StyleGANConfig | StyleGAN2Config,
+                        ) -> dict[str, torch.Tensor]:
     """The state dict, if it has exactly the tensors of ``StyleGAN(cfg)`` with their shapes.
 
     Checked against a ``meta``-device model before any tensor is cast or copied, so a crafted
@@ -187,7 +204,7 @@ def _checked_state_dict(path: Path, state_dict: Any, cfg: StyleGANConfig) -> dic
     if not isinstance(state_dict, dict):
         raise WeightsFormatError(f"{path}: missing or malformed 'state_dict' ({type(state_dict).__name__})")
     with torch.device("meta"):
-        want = {k: tuple(t.shape) for k, t in StyleGAN(cfg).state_dict().items()}
+        want = {k: tuple(t.shape) for k, t in _FORMATS[_format_of(cfg)][1](cfg).state_dict().items()}
     missing = [k for k in want if k not in state_dict]
     extra = [quote(k) for k in state_dict if k not in want]
     wrong = [f"{k}: {quote(tuple(v.shape)) if isinstance(v, torch.Tensor) else type(v).__name__}, expected {want[k]}"
@@ -258,7 +275,7 @@ def _not_ours(path: Path, obj: Any) -> str:
             return (f"{path} is an i2s latent file (written by `i2s embed`), not a generator: pass it to "
                     "`i2s morph`, and give the generator with --model")
         if fmt is not None:
-            return f"{path} is not an {FORMAT!r} file (format: {quote(fmt)}); {_CONVERT_HINT}"
+            return f"{path} is not an {FORMAT!r} or {FORMAT_STYLEGAN2!r} file (format: {quote(fmt)}); {_CONVERT_HINT}"
         tensors = [k for k, v in obj.items() if isinstance(v, torch.Tensor)]
         if tensors and len(tensors) == len(obj):
             return (f"{path} is a bare state dict ({len(tensors)} tensors, e.g. {quote(tensors[0])}), not an "

@@ -86,7 +86,14 @@ _MAX_HTML = 256 * 1024
 _MAGIC: dict[str, tuple[bytes, ...]] = {
     "stylegan1-tf-pickle": (b"\x80",),
     "torchvision-state-dict": (b"PK", b"\x80"),
+    "stylegan2-ada-pytorch-pickle": (b"\x80",),
+    "stylegan2-tf-pickle": (b"\x80",),
 }
+#: The network-pickle kinds: module and function that load a file safely without building it, and
+#: what the file is called in a refusal.
+_VALIDATORS = {"stylegan1-tf-pickle": ("tf_pickle", "validate_pickle", "a StyleGAN v1 network pickle"),
+               "stylegan2-ada-pytorch-pickle": ("ada_pickle", "validate_ada_pickle", "a StyleGAN2-ADA network pickle"),
+               "stylegan2-tf-pickle": ("tf_stylegan2", "validate_tf_stylegan2", "a StyleGAN2 TensorFlow pickle")}
 
 
 class _DownloadFailed(Exception):
@@ -237,20 +244,24 @@ def _check_content(ckpt: Checkpoint, path: Path, where: str | None = None) -> No
 def _check_loads(ckpt: Checkpoint, path: Path, where: str) -> None:
     """Load ``path`` safely as what ``ckpt`` is (no tensor is built); raise :class:`InvalidWeightsFile`.
 
-    A StyleGAN v1 pickle goes through :func:`i2s.weights.tf_pickle.validate_pickle` (the allow-list
+    A StyleGAN v1 pickle goes through :func:`i2s.weights.tf_pickle.validate_pickle` (StyleGAN2 pickles
+    through ``ada_pickle.validate_ada_pickle`` / ``tf_stylegan2.validate_tf_stylegan2``; the allow-list
     unpickler, the bounded architecture, every variable's shape), so a truncated, crafted or
     wrong file is never installed and its sha256 never recorded. torchvision state dicts are
     covered by their confirmed sha256 prefix.
     """
-    if ckpt.kind != "stylegan1-tf-pickle":
+    if ckpt.kind not in _VALIDATORS:
         return
-    from .converted import WeightsFormatError  # noqa: PLC0415 - numpy/torch only when needed
-    from .tf_pickle import UnsafePickleError, validate_pickle
+    import importlib  # noqa: PLC0415
 
+    from .converted import WeightsFormatError  # noqa: PLC0415 - numpy/torch only when needed
+    from .tf_pickle import UnsafePickleError
+
+    module, func, what = _VALIDATORS[ckpt.kind]
     try:
-        validate_pickle(path)
+        getattr(importlib.import_module(f".{module}", __package__), func)(path)
     except (WeightsFormatError, UnsafePickleError) as e:
-        raise InvalidWeightsFile(f"{where} does not load as a StyleGAN v1 network pickle, so it was not "
+        raise InvalidWeightsFile(f"{where} does not load as {what}, so it was not "
                                  f"installed and its sha256 not recorded: {e}") from None
 
 

@@ -47,7 +47,7 @@ import pickletools
 import re
 import struct
 import warnings
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
@@ -70,6 +70,22 @@ _IMPORT_HINT = ("download it in a browser or with gdown and then run "
                 "`i2s weights import stylegan1-ffhq-1024 PATH`")
 #: Estimated size of the official FFHQ-1024 file (reference-facts §1; no published size).
 _OFFICIAL_SIZE_HINT = "the official FFHQ-1024 pickle is about 324.5 MB"
+
+
+@dataclass(frozen=True)
+class PickleKind:
+    """What the file checks say a network pickle is and how to get it again (the StyleGAN2 readers,
+    :mod:`i2s.weights.tf_stylegan2` and :mod:`i2s.weights.ada_pickle`, pass their own)."""
+
+    what: str = "StyleGAN v1 network pickle"
+    refetch: str = REFETCH_HINT
+    import_hint: str = _IMPORT_HINT
+    size_hint: str = _OFFICIAL_SIZE_HINT
+    typical_ops: str = "about 10,000"
+    fetch_hint: str = "fetch it with `i2s weights fetch stylegan1-ffhq-1024`"
+
+
+V1_PICKLE = PickleKind()
 
 
 # --------------------------------------------------------------------------- unpickling
@@ -205,21 +221,20 @@ def _html_title(head: bytes) -> str:
     return quote(head[:60])
 
 
-def _check_file(path: Path) -> int:
+def _check_file(path: Path, kind: PickleKind = V1_PICKLE) -> int:
     """Existence, size and magic-bytes checks before unpickling; returns the size."""
     if not path.exists():
-        raise FileNotFoundError(
-            f"StyleGAN pickle not found: {path}; fetch it with `i2s weights fetch stylegan1-ffhq-1024`")
+        raise FileNotFoundError(f"StyleGAN pickle not found: {path}; {kind.fetch_hint}")
     if not path.is_file():
         raise WeightsFormatError(f"{path} is not a regular file")
     size = path.stat().st_size
     if size == 0:
         raise WeightsFormatError(
-            f"{path} is empty (0 bytes): the download did not complete; {REFETCH_HINT}")
+            f"{path} is empty (0 bytes): the download did not complete; {kind.refetch}")
     if size > MAX_PICKLE_BYTES:
         raise WeightsFormatError(
-            f"refusing to load {path}: {size:,} bytes, more than any StyleGAN v1 network pickle needs "
-            f"({MAX_PICKLE_BYTES:,} at most; {_OFFICIAL_SIZE_HINT})")
+            f"refusing to load {path}: {size:,} bytes, more than any {kind.what} needs "
+            f"({MAX_PICKLE_BYTES:,} at most; {kind.size_hint})")
     with open(path, "rb") as f:
         head = f.read(4096)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
@@ -227,7 +242,7 @@ def _check_file(path: Path) -> int:
         raise WeightsFormatError(
             f"{path}: this is an HTML page (Google Drive quota/confirmation page?), not the pickle: "
             f"title {_html_title(head)}, {size:,} bytes. Google Drive answers busy or large files with such "
-            f"a page; {_IMPORT_HINT}, or {REFETCH_HINT}")
+            f"a page; {kind.import_hint}, or {kind.refetch}")
     if head.startswith(b"PK\x03\x04"):
         raise WeightsFormatError(
             f"{path} is a zip archive (a PyTorch checkpoint or a zipped download?), not NVIDIA's "
@@ -236,11 +251,12 @@ def _check_file(path: Path) -> int:
         raise WeightsFormatError(f"{path} is gzip-compressed; decompress it first")
     if len(head) < 2 or head[0] != 0x80 or not 2 <= head[1] <= 5:
         raise WeightsFormatError(
-            f"{path} is not a binary pickle (it starts with {head[:16]!r}, {size:,} bytes); {REFETCH_HINT}")
+            f"{path} is not a binary pickle (it starts with {head[:16]!r}, {size:,} bytes); {kind.refetch}")
     return size
 
 
-def _scan_opcodes(stream: Any, path: Path) -> None:
+def _scan_opcodes(stream: Any, path: Path, kind: PickleKind = V1_PICKLE,
+                  refused: frozenset[str] | set[str] = _REFUSED_OPCODES) -> None:
     """Walk the pickle's opcodes (``pickletools.genops``, nothing is built) and refuse bombs.
 
     Refused: more than :data:`MAX_OPCODES` opcodes or :data:`MAX_TEXT_CHARS` characters of text,
@@ -252,10 +268,10 @@ def _scan_opcodes(stream: Any, path: Path) -> None:
     for count, (op, arg, _) in enumerate(pickletools.genops(stream), 1):
         if count > MAX_OPCODES:
             raise WeightsFormatError(f"refusing to load {path}: more than {MAX_OPCODES:,} pickle opcodes; "
-                                     "a StyleGAN v1 network pickle has about 10,000")
-        if op.name in _REFUSED_OPCODES:
+                                     f"a {kind.what} has {kind.typical_ops}")
+        if op.name in refused:
             raise WeightsFormatError(f"refusing to load {path}: it uses the pickle opcode {op.name}, which no "
-                                     "StyleGAN v1 network pickle contains; nothing was loaded")
+                                     f"{kind.what} contains; nothing was loaded")
         if op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
             if not isinstance(arg, int) or arg > stores:
                 raise WeightsFormatError(f"refusing to load {path}: a pickle memo index {quote(arg)} beyond the "
@@ -267,15 +283,16 @@ def _scan_opcodes(stream: Any, path: Path) -> None:
             text += len(arg)
             if text > MAX_TEXT_CHARS:
                 raise WeightsFormatError(f"refusing to load {path}: more than {MAX_TEXT_CHARS:,} characters of "
-                                         "text, far more than a StyleGAN v1 network pickle holds")
+                                         f"text, far more than a {kind.what} holds")
 
 
-def _unpickle(path: Path) -> Any:
-    """Scan, then unpickle ``path`` through a read-only memory map (no read preallocates)."""
+def _unpickle(path: Path, kind: PickleKind = V1_PICKLE, unpickler: Any = None) -> Any:
+    """Scan, then unpickle ``path`` through a read-only memory map (no read preallocates), with
+    :class:`SafeUnpickler` or ``unpickler(stream, source=...)``."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        _scan_opcodes(mm, path)
+        _scan_opcodes(mm, path, kind)
         mm.seek(0)
-        return SafeUnpickler(mm, source=str(path)).load()
+        return (unpickler or SafeUnpickler)(mm, source=str(path)).load()
 
 
 def _raw_bytes(data: Any, where: str) -> bytes:
@@ -351,7 +368,8 @@ def _plain_scalar(value: Any) -> Any:
     return NotImplemented
 
 
-def _check_stub(net: Any, what: str, path: Path, stack: tuple[int, ...] = (), done: set[int] | None = None) -> None:
+def _check_stub(net: Any, what: str, path: Path, stack: tuple[int, ...] = (), done: set[int] | None = None,
+                versions: tuple[int, ...] = (2, 3)) -> None:
     """Validate one Network stub and its components, and build its arrays (views, no copies).
 
     Every field is type-checked and bounded (names, static_kwargs, components nested at most
@@ -376,11 +394,16 @@ def _check_stub(net: Any, what: str, path: Path, stack: tuple[int, ...] = (), do
     if missing:
         raise WeightsFormatError(f"{path}: {what} lacks the Network state keys {missing}")
     version = net.version
-    if type(version) is int and version == 4:
+    if versions == (4,):
+        if not (type(version) is int and version == 4):
+            raise WeightsFormatError(
+                f"{path}: {what} has network version {quote(version)}, not 4: not a StyleGAN2 (NVlabs/stylegan2) "
+                "TensorFlow pickle" + (", but a StyleGAN v1 one" if version in (2, 3) else ""))
+    elif type(version) is int and version == 4:
         raise WeightsFormatError(
             f"{path}: {what} is a version-4 network, i.e. a StyleGAN2 (NVlabs/stylegan2) pickle; "
             "only StyleGAN v1 pickles (network version 2 or 3, NVlabs/stylegan) are supported")
-    if type(version) is not int or version not in (2, 3):
+    elif type(version) is not int or version not in (2, 3):
         raise WeightsFormatError(
             f"{path}: {what} has network version {quote(version)}; only StyleGAN v1 pickles "
             "(version 2 or 3) are supported")
@@ -398,7 +421,7 @@ def _check_stub(net: Any, what: str, path: Path, stack: tuple[int, ...] = (), do
     for key, comp in net.components.items():
         if type(key) is not str or len(key) > _MAX_NAME:
             raise WeightsFormatError(f"{path}: {what} has a component named {quote(key)}")
-        _check_stub(comp, f"{what}.components[{quote(key)}]", path, stack + (id(net),), done)
+        _check_stub(comp, f"{what}.components[{quote(key)}]", path, stack + (id(net),), done, versions)
     done.add(id(net))
 
 
@@ -418,7 +441,8 @@ def _checked_variables(variables: Any, where: str) -> list[tuple[str, np.ndarray
     return out
 
 
-def load_tf_pickle(path: str | os.PathLike[str]) -> tuple[TFNetworkStub, TFNetworkStub, TFNetworkStub]:
+def load_tf_pickle(path: str | os.PathLike[str], *, versions: tuple[int, ...] = (2, 3), kind: PickleKind = V1_PICKLE,
+                   ) -> tuple[TFNetworkStub, TFNetworkStub, TFNetworkStub]:
     """Safely unpickle an official StyleGAN v1 network pickle into ``(G, D, Gs)`` stubs.
 
     Checks, in order: the file exists, is not empty or oversized, is not an HTML page or another
@@ -432,25 +456,28 @@ def load_tf_pickle(path: str | os.PathLike[str]) -> tuple[TFNetworkStub, TFNetwo
         FileNotFoundError: no such file.
         UnsafePickleError: the file references a global outside the allow-list.
         WeightsFormatError: empty, HTML, truncated, corrupt, crafted, not ``(G, D, Gs)``, or StyleGAN2.
+
+    ``versions=(4,)`` reads StyleGAN2 pickles instead (only version 4), for
+    :mod:`i2s.weights.tf_stylegan2`; ``kind`` words the file checks' messages.
     """
     path = Path(path)
-    size = _check_file(path)
+    size = _check_file(path, kind)
     try:
-        obj = _unpickle(path)
+        obj = _unpickle(path, kind)
     except (UnsafePickleError, WeightsFormatError):
         raise
     except (EOFError, pickle.UnpicklingError, struct.error, ValueError, TypeError, IndexError,
             KeyError, AttributeError, OverflowError, MemoryError, RecursionError) as e:
         raise WeightsFormatError(
-            f"{path} is truncated or corrupt ({size:,} bytes; {_OFFICIAL_SIZE_HINT}): "
-            f"{type(e).__name__}: {quote(str(e))}; {REFETCH_HINT}") from None
+            f"{path} is truncated or corrupt ({size:,} bytes; {kind.size_hint}): "
+            f"{type(e).__name__}: {quote(str(e))}; {kind.refetch}") from None
     if not isinstance(obj, (tuple, list)) or len(obj) != 3:
         desc = f"a {len(obj)}-tuple" if isinstance(obj, (tuple, list)) else f"a {type(obj).__name__}"
         raise WeightsFormatError(
             f"{path}: expected the official (G, D, Gs) 3-tuple of networks, found {desc}")
     done: set[int] = set()
     for what, net in zip(("G", "D", "Gs"), obj):
-        _check_stub(net, what, path, done=done)
+        _check_stub(net, what, path, done=done, versions=versions)
     return tuple(obj)  # type: ignore[return-value]
 
 
