@@ -151,7 +151,8 @@ def test_expected_outputs_come_from_the_named_results(tmp_path):
 def test_committed_outputs_carry_the_expected_names():
     from conftest import REPO
 
-    assert missing_outputs(REPO / "figures" / "mini", REPO / "results" / "mini" / "quick") == []
+    assert missing_outputs(REPO / "figures" / "mini" / "quick", REPO / "results" / "mini" / "quick") == []
+    assert missing_outputs(REPO / "figures" / "mini", REPO / "results" / "mini" / "full") == []
 
 
 def test_loss_vs_steps_measures_every_image_and_draws_the_spread():
