@@ -113,6 +113,7 @@ def bench(args: argparse.Namespace) -> int:
                          "s_per_image_5000": round(PAPER_STEPS / ips, 1), "peak_gib": round(peak_gib(dev), 2),
                          "resolution": G.resolution, "device": device_name(dev)})
             print(f"{precision:>9} {b:>5} {ips:>11.2f} {PAPER_STEPS / ips:>11.1f} {peak_gib(dev):>8.2f}", flush=True)
+            write_csv(out / "bench.csv", rows)  # after every row: a run cut off by its time limit keeps them
             if b > 1 and ips < best * 1.05:  # batching stopped paying
                 break
             best = max(best, ips)

@@ -11,10 +11,12 @@
 #              (NVIDIA's FFHQ-1024 layout, random values; protocol.json, protocol.png);
 # 3. train:    when the packed training data is there ($DATA, default ~/.cache/i2s/train-data/faces64.npy,
 #              from scripts/prepare_mini_data.py; the .zip of `python -m i2s.train --pack` too) and the
-#              EfficientNet-Lite0 wheel is installed: $TRAIN_MINUTES (3) minutes of mini v3's recipe
+#              EfficientNet-Lite0 wheel is installed: $TRAIN_MINUTES (2) minutes of mini v3's recipe
 #              (scripts/train_mini_v3.sh) with --device cuda (train.log, log.jsonl, the last samples).
 # Each part runs under its own time limit and a failing part does not stop the others; the exit
-# status is the number of parts that failed. summary.txt lists them.
+# status is the number of parts that failed. summary.txt lists them; at most 8 files in $OUT (what a
+# lent machine sends back): summary.txt, gpu_check.log, bench.md/csv, protocol.json/png, log.jsonl,
+# train-samples.png.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=cuda
@@ -33,15 +35,16 @@ if [ -z "${PY:-}" ]; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 DATA=${DATA:-$HOME/.cache/i2s/train-data/faces64.npy}
-TRAIN_MINUTES=${TRAIN_MINUTES:-3}
+TRAIN_MINUTES=${TRAIN_MINUTES:-2}  # the limits below add up to 9 minutes
 failed=0
 : > "$OUT/summary.txt"
+: > "$OUT/gpu_check.log"
 
-part() {  # part NAME SECONDS COMMAND...: run it under a limit, its output in $OUT/NAME.log
+part() {  # part NAME SECONDS COMMAND...: run it under a limit, its output added to $OUT/gpu_check.log
   local name=$1 limit=$2; shift 2
   local t0=$SECONDS
-  echo "== $name (at most ${limit} s): $*"
-  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+  echo "== $name (at most ${limit} s): $*" | tee -a "$OUT/gpu_check.log"
+  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$OUT/gpu_check.log"
   local rc=${PIPESTATUS[0]}
   echo "$name: exit $rc after $((SECONDS - t0)) s" | tee -a "$OUT/summary.txt"
   [ "$rc" -eq 0 ] || failed=$((failed + 1))
@@ -49,8 +52,8 @@ part() {  # part NAME SECONDS COMMAND...: run it under a limit, its output in $O
 
 { echo "device check $(date -u +%FT%TZ) on $DEVICE${TINY:+ (tiny)}"; command -v nvidia-smi >/dev/null && \
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; } | tee -a "$OUT/summary.txt"
-part bench 240 "$PY" scripts/gpu_check.py bench --device "$DEVICE" --out "$OUT" $TINY
-part protocol 150 "$PY" scripts/gpu_check.py protocol --device "$DEVICE" --out "$OUT" $TINY
+part bench 210 "$PY" scripts/gpu_check.py bench --device "$DEVICE" --out "$OUT" $TINY
+part protocol 120 "$PY" scripts/gpu_check.py protocol --device "$DEVICE" --out "$OUT" $TINY
 
 if [ ! -f "$DATA" ]; then
   echo "train: skipped, no packed data at $DATA (scripts/prepare_mini_data.py makes it)" | tee -a "$OUT/summary.txt"
@@ -66,7 +69,7 @@ else
             --fmap-base 1024 --fmap-max 128 --ema-kimg 5 --one-g-pass --d-precision float32
             --diffaug-policy translation,cutout --locality 1 --total-kimg 2000 --ckpt-every 50 --sample-every 20)
   fi
-  part train $((TRAIN_MINUTES * 60 + 120)) "$PY" -m i2s.train --data "$DATA" --out "$RUN" --device "$DEVICE" \
+  part train $((TRAIN_MINUTES * 60 + 90)) "$PY" -m i2s.train --data "$DATA" --out "$RUN" --device "$DEVICE" \
     --no-progress --minutes "$TRAIN_MINUTES" --seed 0 "${RECIPE[@]}"
   cp "$RUN/log.jsonl" "$OUT/" 2>/dev/null
   last=$(ls "$RUN"/samples-*.png 2>/dev/null | tail -1)
