@@ -46,21 +46,7 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def _at_least(lowest: int):
-    """An argparse type: a whole number >= ``lowest``."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"want a whole number >= {lowest}; got {text!r}") from None
-        if v < lowest:
-            raise argparse.ArgumentTypeError(f"want a whole number >= {lowest}; got {v}")
-        return v
-
-    return parse
-
-
-_positive, _non_negative = _at_least(1), _at_least(0)
+_positive, _non_negative = common.at_least(1), common.at_least(0)
 
 
 def safe_stem(stem: str) -> str:

@@ -3,6 +3,7 @@ errors, the device and generator every command loads, one-line reports. torch-fr
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -61,3 +62,17 @@ def plain_torch_text(text: str) -> str:
     import re
 
     return re.sub(r"[^.;]*weights_only\s*=\s*False[^.;]*[.;]?", "", text).strip() or "refused by torch.load"
+
+
+def at_least(lowest: int):
+    """An argparse type: a whole number >= ``lowest``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"want a whole number >= {lowest}; got {text!r}") from None
+        if v < lowest:
+            raise argparse.ArgumentTypeError(f"want a whole number >= {lowest}; got {v}")
+        return v
+
+    return parse

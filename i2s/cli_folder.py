@@ -8,22 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_common import (EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED, UsageError, check_writable,
+from .cli_common import (EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED, UsageError, at_least, check_writable,
                          resolve_device)
-
-
-def _whole(lowest: int):
-    """An argparse type: a whole number >= ``lowest``."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"want a whole number >= {lowest}; got {text!r}") from None
-        if v < lowest:
-            raise argparse.ArgumentTypeError(f"want a whole number >= {lowest}; got {v}")
-        return v
-
-    return parse
 
 
 def add_folder_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +24,7 @@ def add_folder_parser(sub: argparse._SubParsersAction) -> None:
                     "that finished.")
     f.add_argument("folder", help="folder of photos (JPEG, PNG, WebP, ...; searched recursively)")
     f.add_argument("--out", required=True, help="output folder")
-    f.add_argument("--workers", type=_whole(1), default=None,
+    f.add_argument("--workers", type=at_least(1), default=None,
                    help="Ray workers, one CPU (and one GPU where there are GPUs) each; default: one per GPU, "
                         "1 without GPUs")
     f.add_argument("--address", default=None,
@@ -49,7 +35,7 @@ def add_folder_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--space", default="w+", choices=["w+", "w", "z"], help="latent space (§3.3)")
     f.add_argument("--init", default="mean", choices=["mean", "uniform", "normal", "encoder"],
                    help="initial latent (§5.1): mean = w̄")
-    f.add_argument("--steps", type=_whole(0), default=None,
+    f.add_argument("--steps", type=at_least(0), default=None,
                    help="Adam steps; default 5000 (the paper's), 1250 with --schedule fast")
     f.add_argument("--schedule", default="paper", choices=["paper", "fast"], help="as for i2s embed")
     f.add_argument("--loss", default="full", choices=["full", "mse", "conv3_2", "mse+conv3_2", "perceptual"],
@@ -58,10 +44,10 @@ def add_folder_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--perceptual", default="auto",
                    help="perceptual network: auto | random | efficientnet-lite0 | PATH to vgg16-397923af.pth")
     f.add_argument("--align", action="store_true", help="FFHQ-align faces first (dlib); otherwise centre-crop")
-    f.add_argument("--batch", type=_whole(1), default=8, help="photos optimised together on a worker")
+    f.add_argument("--batch", type=at_least(1), default=8, help="photos optimised together on a worker")
     f.add_argument("--seed", type=int, default=0, help="seed of the uniform/normal initial latent")
     f.add_argument("--device", default="auto", help="auto (each worker's GPU when it has one) or cpu")
-    f.add_argument("--checkpoint-every", type=_whole(0), default=250,
+    f.add_argument("--checkpoint-every", type=at_least(0), default=250,
                    help="each batch saves a resumable checkpoint every N steps (0: none)")
     f.add_argument("--cache-dir", default=None,
                    help="the embedding cache (default $I2S_CACHE_DIR or ~/.cache/i2s/embeddings; on a cluster: "

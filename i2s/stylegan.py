@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -399,21 +399,13 @@ class Synthesis(nn.Module):
         return img
 
 
-class StyleGAN(nn.Module):
-    """The generator ``G`` of the kit.
+class Generator(nn.Module):
+    """What every generator of the kit shares (v1 here, StyleGAN2 in :mod:`i2s.stylegan2`): the
+    properties Algorithm 1 and the edits read, ``forward`` and w̄'s estimate. A subclass sets
+    ``cfg``, ``mapping`` (with ``w_avg`` and ``w(z)``), ``synthesis`` and ``info``."""
 
-    ``G.mapping(z)`` -> W+ code [N, num_layers, w_dim]; ``G.synthesis(w_plus, noise_mode)``
-    -> images [N, 3, resolution, resolution] in ~[-1, 1]; ``G(z, truncation_psi)`` both.
-    ``num_layers`` (18 at 1024 px), ``resolution`` and ``w_avg`` (w̄) as in the paper.
-    ``info`` is a dict that loaders fill with the model's name, tier and provenance.
-    """
-
-    def __init__(self, cfg: StyleGANConfig | None = None) -> None:
-        super().__init__()
-        self.cfg = cfg or StyleGANConfig()
-        self.mapping = Mapping(self.cfg)
-        self.synthesis = Synthesis(self.cfg)
-        self.info: dict = {"name": "untrained", "tier": "random"}
+    cfg: Any
+    info: dict
 
     @property
     def num_layers(self) -> int:
@@ -460,6 +452,25 @@ class StyleGAN(nn.Module):
 
     def extra_repr(self) -> str:
         return f"resolution={self.resolution}, num_layers={self.num_layers}, name={self.name!r}"
+
+
+
+
+class StyleGAN(Generator):
+    """The generator ``G`` of the kit.
+
+    ``G.mapping(z)`` -> W+ code [N, num_layers, w_dim]; ``G.synthesis(w_plus, noise_mode)``
+    -> images [N, 3, resolution, resolution] in ~[-1, 1]; ``G(z, truncation_psi)`` both.
+    ``num_layers`` (18 at 1024 px), ``resolution`` and ``w_avg`` (w̄) as in the paper.
+    ``info`` is a dict that loaders fill with the model's name, tier and provenance.
+    """
+
+    def __init__(self, cfg: StyleGANConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or StyleGANConfig()
+        self.mapping = Mapping(self.cfg)
+        self.synthesis = Synthesis(self.cfg)
+        self.info: dict = {"name": "untrained", "tier": "random"}
 
 
 def random_weights(G: StyleGAN, seed: int = 0) -> StyleGAN:

@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .stylegan import Generator
+
 NoiseMode = Literal["const", "random", "none"]
 
 __all__ = ["StyleGAN2Config", "StyleGAN2", "config_problems", "generator_elements", "setup_filter", "upfirdn2d",
@@ -497,7 +499,7 @@ class Synthesis(nn.Module):
         return img
 
 
-class StyleGAN2(nn.Module):
+class StyleGAN2(Generator):
     """The StyleGAN2 generator with :class:`i2s.stylegan.StyleGAN`'s interface (module docstring)."""
 
     def __init__(self, cfg: StyleGAN2Config | None = None) -> None:
@@ -508,52 +510,9 @@ class StyleGAN2(nn.Module):
         self.info: dict = {"name": "untrained-stylegan2", "tier": "random"}
 
     @property
-    def num_layers(self) -> int:
-        return self.cfg.num_layers
-
-    @property
-    def resolution(self) -> int:
-        return self.cfg.resolution
-
-    @property
-    def z_dim(self) -> int:
-        return self.cfg.z_dim
-
-    @property
-    def w_dim(self) -> int:
-        return self.cfg.w_dim
-
-    @property
-    def w_avg(self) -> torch.Tensor:
-        return self.mapping.w_avg
-
-    @property
-    def name(self) -> str:
-        return str(self.info.get("name", "unnamed"))
-
-    @property
     def domain(self) -> str:
         """What the generator draws (``"faces"``, ``"cats"``, ...; ``"unknown"`` when not recorded)."""
         return str(self.info.get("domain") or "unknown")
-
-    @property
-    def device(self) -> torch.device:
-        return self.mapping.w_avg.device
-
-    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise_mode: NoiseMode = "const") -> torch.Tensor:
-        return self.synthesis(self.mapping(z, truncation_psi), noise_mode=noise_mode)
-
-    @torch.no_grad()
-    def estimate_w_avg(self, n: int = 10_000, seed: int = 0, batch: int = 1000) -> torch.Tensor:
-        g = torch.Generator().manual_seed(seed)
-        total = torch.zeros(self.w_dim, dtype=torch.float64)
-        for i in range(0, n, batch):
-            z = torch.randn(min(batch, n - i), self.z_dim, generator=g).to(self.device)
-            total += self.mapping.w(z).double().sum(0).cpu()
-        return (total / n).float()
-
-    def extra_repr(self) -> str:
-        return f"resolution={self.resolution}, num_layers={self.num_layers}, name={self.name!r}"
 
 
 def random_weights(G: StyleGAN2, seed: int = 0) -> StyleGAN2:
