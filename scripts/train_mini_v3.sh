@@ -6,6 +6,8 @@
 #
 # The recipe is data/models/mini-faces64.md's "v3 in progress"; the photos come from
 # scripts/prepare_mini_data.py. RUN, DATA and MINUTES may be set in the environment.
+# On a new machine (no run folder) it goes on from the newest committed snapshot,
+# data/models/interim/mini-v3-<k>k.pt (G and G_ema from it, images seen kept, D and Adam afresh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-$HOME/.cache/i2s/train-runs/mini-v3}
@@ -17,7 +19,9 @@ while true; do
   if [ -f "$RUN/checkpoint.pt" ] || [ -f "$RUN/checkpoint-prev.pt" ]; then
     "$PY" -m i2s.train --out "$RUN" --resume --data "$DATA" --threads 1 --no-progress --minutes "$MINUTES" --compile
   else
+    CARRY=$(ls data/models/interim/mini-v3-*k.pt 2>/dev/null | sort -t- -k3 -n | tail -1 || true)
     "$PY" -m i2s.train --data "$DATA" --out "$RUN" --threads 1 --no-progress --minutes "$MINUTES" --compile \
+      ${CARRY:+--transfer "$CARRY"} \
       --d-arch projected --proj-res 96 --d-width 0.5 --d-flip --schedule 64:rest --batch 16 \
       --fmap-base 1024 --fmap-max 128 --ema-kimg 5 --one-g-pass --d-precision float32 \
       --diffaug-policy translation,cutout --locality 1 --total-kimg "$TOTAL_KIMG" --ckpt-every 4 --sample-every 10 --seed 0
