@@ -512,3 +512,18 @@ def test_an_unknown_diffaug_operation_is_one_line_before_training(data_path, tmp
         main(_projected_argv(data_path, tmp_path / "r", "--diffaug-policy", "color,colour"))
     assert "colour" in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_keep_every_exports_g_ema_snapshots_that_load(data_path, tmp_path):
+    """--keep-every: a G_ema export at the first checkpoint past each multiple, loadable by name."""
+    from i2s.models import load_generator
+
+    out = tmp_path / "run"
+    assert main(_argv(data_path, out, "--total-kimg", "0.048", "--ckpt-every", "0.008", "--keep-every", "0.016",
+                      "--sample-every", "1")) == 0
+    snaps = sorted(p.name for p in (out / "snapshots").iterdir())
+    assert snaps == ["0.016k.pt", "0.032k.pt", "0.048k.pt"]
+    seen = sorted(int(torch.load(out / "snapshots" / n, weights_only=False)["info"]["images_seen"]) for n in snaps)
+    assert seen == [16, 32, 48]
+    G = load_generator(out / "snapshots" / snaps[0])
+    assert G.resolution == 64

@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     # bookkeeping
     p.add_argument("--ckpt-every", type=float, default=5.0, help="kimg")
     p.add_argument("--sample-every", type=float, default=5.0, help="kimg")
+    p.add_argument("--keep-every", type=float, default=0.0,
+                   help="kimg: at the first checkpoint past every multiple, also export G_ema to "
+                        "OUT/snapshots/<k>k.pt (float16, ~8 MB for mini), so a run that goes wrong can be "
+                        "measured along the way and rolled back (--transfer); 0: off")
     p.add_argument("--log-every", type=float, default=1.0, help="kimg")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")

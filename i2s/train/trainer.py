@@ -404,6 +404,15 @@ class Trainer:
         atomic_save(self.checkpoint_dict(), path, keep_prev=out / "checkpoint-prev.pt")
         return path
 
+    def keep_snapshot(self, checkpoint: Path) -> Path:
+        """``--keep-every``: the checkpoint's G_ema exported (as ``--export`` does) to
+        ``OUT/snapshots/<k>k.pt``, where k is the thousands of images seen (``164k.pt``)."""
+        from .export import export_from_checkpoint
+
+        out = checkpoint.parent / "snapshots" / f"{self.state.images_seen / 1000:g}k.pt"
+        out.parent.mkdir(exist_ok=True)
+        return export_from_checkpoint(checkpoint, out)
+
     def load_checkpoint(self, ckpt: dict) -> None:
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ValueError("not an i2s training checkpoint")
@@ -525,6 +534,8 @@ class Trainer:
         pbar = tqdm(total=total, initial=min(st.images_seen, total), unit="img", unit_scale=True,
                     dynamic_ncols=True, disable=args.no_progress, desc="i2s.train")
         self._meter = {"t": time.perf_counter(), "images": 0, "sums": {}, "n": 0}
+        keep = every(args.keep_every) if getattr(args, "keep_every", 0) else 0
+        kept = st.images_seen // keep if keep else 0  # the multiples of --keep-every already passed
         steps = 0
         try:
             deadline = time.monotonic() + args.minutes * 60 if getattr(args, "minutes", None) else math.inf
@@ -549,7 +560,10 @@ class Trainer:
                     st.next_sample = (st.images_seen // every(args.sample_every) + 1) * every(args.sample_every)
                 if self.out is not None and (st.images_seen >= st.next_ckpt or done or self._stop_signal is not None):
                     st.next_ckpt = (st.images_seen // every(args.ckpt_every) + 1) * every(args.ckpt_every)
-                    self.save_checkpoint()
+                    path = self.save_checkpoint()
+                    if keep and st.images_seen // keep > kept:
+                        kept = st.images_seen // keep
+                        self.keep_snapshot(path)
                 if self._stop_signal is not None:
                     if self.out is not None:
                         self.sample_grid(self.out / f"samples-{self._kimg_tag(st.images_seen)}.png")
