@@ -375,9 +375,9 @@ def test_run_notebooks_skip_done_and_run_times_merge(monkeypatch, tmp_path):
     model = i2s.models.short_name(make_generator(32))
     res = results / model / "full"
     exp = i2s.report.EXPECTED["06_pairwise_distances"]
-    for f in exp["figures"]:  # the full profile's figures live in figures/<model>/full/
-        (figures / model / "full").mkdir(parents=True, exist_ok=True)
-        (figures / model / "full" / f"{f}.png").write_bytes(b"png")
+    for f in exp["figures"]:  # the full profile's figures are a model's default ones: figures/<model>/
+        (figures / model).mkdir(parents=True, exist_ok=True)
+        (figures / model / f"{f}.png").write_bytes(b"png")
     for t in exp["tables"]:  # 06 is done; 03 has only one of its tables
         write_csv(res / f"{t}.csv", [{"a": 1}])
     write_csv(res / f"{i2s.report.EXPECTED['03_defects']['tables'][0]}.csv", [{"a": 1}])
@@ -410,10 +410,10 @@ def test_a_perceptual_network_other_than_the_default_runs_in_folders_of_its_own(
     assert s.results == tmp_path / "r" / name / "quick-efficientnet-lite0"
     assert s.figures == tmp_path / "f" / name / "quick-efficientnet-lite0"
     d = ex.Session.start(model="mini", profile="quick", figures_dir=tmp_path / "f", results_dir=tmp_path / "r")
-    assert d.results == tmp_path / "r" / name / "quick" and d.figures == tmp_path / "f" / name
+    assert d.results == tmp_path / "r" / name / "quick" and d.figures == tmp_path / "f" / name / "quick"
     assert not d.loss_fn.perceptual_net.startswith("efficientnet")
     full = ex.Session.start(model="mini", profile="full", figures_dir=tmp_path / "f", results_dir=tmp_path / "r")
-    assert full.figures == tmp_path / "f" / name / "full"  # the long run never overwrites the quick figures
+    assert full.figures == tmp_path / "f" / name  # the full profile's are the default figures, apart from quick's
 
     calls, reports = [], []
     monkeypatch.setattr(i2s.report, "write_report", lambda results: reports.append(results) or results / "REPORT.md")
