@@ -297,8 +297,8 @@ class Rehearsal:
         lines = [f"# Rehearsal of the paper tier ({'passed' if ok else 'FAILED'})", "", banner, "",
                  f"Machine: {_machine()}; {self.args.jobs} notebook(s) side by side, {self.args.per_class or 'all'} "
                  f"evaluation image(s) per class; {time.strftime('%Y-%m-%d')}.", "",
-                 f"Wall time {t_all / 60:.1f} min; CPU time of all its processes {cpu / 60:.1f} min (on "
-                 f"{os.cpu_count()} otherwise idle cores about {cpu / 60 / (os.cpu_count() or 1):.0f} min of wall "
+                 f"Wall time {t_all / 60:.1f} min; CPU time of all its processes {cpu / 60:.1f} min (so on "
+                 f"{os.cpu_count()} otherwise idle cores at least {cpu / 60 / (os.cpu_count() or 1):.0f} min of wall "
                  f"time); load average {self.load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
                  "(other jobs shared the cores).", "", "## Stages", "", "| stage | seconds | exit |", "|---|---|---|"]
         lines += [f"| {s['stage']} | {s['seconds']:.0f} | {s['exit']} |" for s in self.stages]
