@@ -315,8 +315,15 @@ def local_ray(cpus: int, gpus: int = 0, say: Callable[[str], Any] = print, **ini
     nothing of it left running afterwards. ``init``: more ``ray.init`` keywords (``runtime_env``)."""
     import ray
 
+    import signal
+    import threading
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local run reports nothing anywhere
     tmp = tempfile.mkdtemp(prefix="i2s-ray-")  # short: Ray's socket paths must stay under 108 bytes
+    # ray.init installs its own SIGINT/SIGTERM handlers in the driver and ray.shutdown leaves them:
+    # give the process its handlers back, or a later SIGTERM ends it Ray's way
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
     try:
         for attempt in range(1, LOCAL_TRIES + 1):
             try:
@@ -337,6 +344,9 @@ def local_ray(cpus: int, gpus: int = 0, say: Callable[[str], Any] = print, **ini
         ray.shutdown()
         _stop_processes_of(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def _stop_processes_of(session_dir: str, wait_s: float = 10.0) -> None:

@@ -255,3 +255,23 @@ def test_command_starts_and_stops_its_own_local_ray(tiny_generator_file, tmp_pat
         assert left == []  # no process of the session is left running
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_local_session_gives_the_signal_handlers_back(monkeypatch):
+    """ray.init installs its own SIGINT/SIGTERM handlers in the driver and ray.shutdown leaves them;
+    after a local session the process has its own back, so a later SIGTERM reaches i2s.signals'
+    deferral and not Ray's handler (which ended the whole test run when test_encoder followed)."""
+    import signal as _signal
+
+    import ray
+
+    def fake_init(**kwargs):  # what Ray's driver does to the handlers
+        for s in (_signal.SIGINT, _signal.SIGTERM):
+            _signal.signal(s, lambda *a: None)
+
+    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    before = {s: _signal.getsignal(s) for s in (_signal.SIGINT, _signal.SIGTERM)}
+    with F.local_ray(cpus=1):
+        assert _signal.getsignal(_signal.SIGTERM) is not before[_signal.SIGTERM]
+    assert {s: _signal.getsignal(s) for s in before} == before
