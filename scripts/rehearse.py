@@ -182,6 +182,7 @@ class Rehearsal:
         """``i2s.weights.fetch`` of the served VGG-16 with a registry entry that lacks the sha256
         (prefix) no random file can match; every other check of a download runs."""
         os.environ.update(I2S_HOME=str(self.home), TORCH_HOME=str(self.work / "torch"))
+        os.environ.pop("I2S_OFFLINE", None)  # the server is on this machine
         from i2s.weights import REGISTRY, fetch
 
         entry = REGISTRY["vgg16-imagenet"]
