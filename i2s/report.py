@@ -219,8 +219,8 @@ def _unchecked_claims(results: Path) -> list[Verdict]:
     pw = _read(results, PAIRS)
     if pw is not None and len(pw):
         same = pw[pw["class_a"] == pw["class_b"]]
-        ff = same[same["class_a"].map(is_face)]["dist"].to_numpy()
-        oo = same[~same["class_a"].map(is_face)]
+        face = same["class_a"].map(is_face).astype(bool)  # (an empty selection stays a row mask)
+        ff, oo = same[face]["dist"].to_numpy(), same[~face]
         c = unpaired_comparison(ff, oo["dist"].to_numpy(), "less") if len(ff) and len(oo) else None
         add("Faces form a cluster: face–face distances are smaller than within the other classes (Fig. 20)", c,
             f"mean ‖w_a − w_b‖ over {len(ff)} face pairs minus over {len(oo)} pairs within a non-face class "

@@ -469,3 +469,13 @@ def test_mse_drift_paintings_slowest_and_the_same_distance_claims(tmp_path):
     _write(tmp_path, "init_per_image", init(0.2, 0.005))
     assert _claim(tmp_path, same).verdict == "disagrees"
     assert "within the margin" in write_report(tmp_path).read_text()
+
+
+def test_cluster_claims_with_one_image_per_class_are_not_decided(tmp_path):
+    """One image per class: no pair within a class, so the cluster claims cannot be decided (no crash)."""
+    names = ["faces/f0", "cats/c0", "paintings/p0"]
+    _write(tmp_path, "pairwise_distances", [{"image_a": a, "image_b": b, "class_a": a.split("/")[0],
+                                             "class_b": b.split("/")[0], "dist": 10.0}
+                                            for i, a in enumerate(names) for b in names[i + 1:]])
+    assert _claim(tmp_path, "Faces form a cluster").verdict == "not run"
+    assert _claim(tmp_path, "Paintings scatter the most").verdict == "not run"
