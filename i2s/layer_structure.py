@@ -13,7 +13,10 @@ when a generator has that structure. These measures say whether it does:
 * **landmark displacement**: how far dlib's 68 landmarks move under each swap (coarse swaps move
   the face, fine swaps should not);
 * :func:`corner_patch`: the colour of each 4x4 border block against the blocks around it, so a
-  patch painted into one corner (mini v2's bottom-right) stands out against the other border blocks.
+  patch painted into one corner (mini v2's bottom-right) stands out against the other border blocks;
+* :func:`fixed_patch`: each 4x4 block's spread across samples against the real photos' spread at
+  the same place, so a patch drawn at one place in every sample (mini v3 run 1's black blob below
+  the mouth), wherever it is, stands out as a block that hardly varies.
 
 Every function takes a generator with the kit's interface (``mapping(z)`` -> W+,
 ``synthesis(w_plus, noise_mode)``, ``num_layers``, ``w_avg``, ``z_dim``); samples come from
@@ -29,7 +32,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-__all__ = ["COARSE", "swap_change", "truncation_share", "landmark_shift", "corner_patch", "Structure", "structure"]
+__all__ = ["COARSE", "swap_change", "truncation_share", "landmark_shift", "corner_patch", "fixed_patch", "Structure", "structure"]
 
 COARSE = (0, 1, 2, 3)  # the 4- and 8-px rows of W+: pose and face shape in StyleGAN (Fig. 3)
 BLOCK = 4  # px of the border blocks :func:`corner_patch` compares
@@ -121,6 +124,52 @@ def corner_patch(images: torch.Tensor | np.ndarray) -> dict:
             "others_max": float(others.max()), "patch": bool(corner > others.max())}
 
 
+def _blocks(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Mean RGB (levels 0-255) of every ``BLOCK``-px block: [N, H / BLOCK, W / BLOCK, 3]."""
+    from .identity import to_uint8
+
+    x = to_uint8(images).astype(np.float64)  # [N, H, W, 3]
+    n, h, w, _ = x.shape
+    gh, gw = h // BLOCK, w // BLOCK
+    return x[:, : gh * BLOCK, : gw * BLOCK].reshape(n, gh, BLOCK, gw, BLOCK, 3).mean(axis=(2, 4))
+
+
+def _local(m: np.ndarray) -> np.ndarray:
+    """Each block of a [gh, gw, 3] map minus the mean of its eight neighbours (edges repeated)."""
+    gh, gw = m.shape[:2]
+    pad = np.pad(m, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    ring = sum(pad[1 + dy: 1 + dy + gh, 1 + dx: 1 + dx + gw] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+    return m - ring / 8
+
+
+def _departure(blocks: np.ndarray, reals_blocks: np.ndarray) -> np.ndarray:
+    """|local(mean image - the reals' mean image)| per block, in units of the reals' spread (std
+    across photos) at that block; both as :func:`_blocks` gives them: [gh, gw]."""
+    spread = reals_blocks.std(axis=0).mean(axis=-1)
+    diff = blocks.mean(axis=0) - reals_blocks.mean(axis=0)
+    return np.linalg.norm(_local(diff), axis=-1) / np.maximum(spread, 1e-6)
+
+
+def fixed_patch(images: torch.Tensor | np.ndarray, reals: torch.Tensor | np.ndarray, factor: float = 3.0) -> dict:
+    """Something drawn at the same place in many samples (mini v3 run 1's black blob below the
+    mouth, or every face in one pose): a place where the samples' mean image departs from the real
+    photos' mean image more than at the places around it.
+
+    Per ``BLOCK``-px block: the difference of the two mean images, minus its eight neighbours'
+    (so a smooth shift, e.g. lighter backgrounds, cancels), in units of the photos' spread there.
+    Sampling noise sets the scale: the same measure between two halves of ``reals`` is the floor.
+    Returns the largest departure, where it is (block row, column), the floor, and ``patch``: the
+    largest departure is above ``factor`` times the floor. ``images`` and ``reals`` have one size;
+    the floor needs at least 4 reals."""
+    rb = _blocks(reals)
+    half = len(rb) // 2
+    z = _departure(_blocks(images), rb)
+    floor = float(_departure(rb[:half], rb[half:]).max()) if half >= 2 else float("nan")
+    where = np.unravel_index(int(z.argmax()), z.shape)
+    return {"max_departure": float(z.max()), "where": [int(where[0]), int(where[1])], "floor": floor,
+            "patch": bool(z.max() > factor * floor)}
+
+
 @dataclass
 class Structure:
     """The layer-structure measures of one generator (means over ``n`` samples, with their std)."""
@@ -136,14 +185,17 @@ class Structure:
     fine_landmark_shift: float
     landmark_shift_fine_over_coarse: float
     corner: dict
+    fixed: dict | None = None  # :func:`fixed_patch` against the reals given to :func:`structure`
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 @torch.no_grad()
-def structure(G, n: int = 64, seed: int = 0, landmarks: bool = True) -> Structure:
-    """All measures of the module on the same ``n`` sample pairs (``landmarks=False`` skips dlib)."""
+def structure(G, n: int = 64, seed: int = 0, landmarks: bool = True,
+              reals: torch.Tensor | np.ndarray | None = None) -> Structure:
+    """All measures of the module on the same ``n`` sample pairs (``landmarks=False`` skips dlib;
+    :func:`fixed_patch` only when real photos of G's size are given)."""
     w_a, w_b = _pairs(G, n, seed)
     x_a, x_b = _render(G, w_a), _render(G, w_b)
     x_c = _render(G, _swapped(w_a, w_b, COARSE))
@@ -161,4 +213,5 @@ def structure(G, n: int = 64, seed: int = 0, landmarks: bool = True) -> Structur
                      truncation_share=float(moved.mean() / max(between, 1e-12)),
                      coarse_landmark_shift=lm_c, fine_landmark_shift=lm_f,
                      landmark_shift_fine_over_coarse=lm_f / lm_c if lm_c > 0 else float("nan"),
-                     corner=corner_patch(torch.cat([x_a, x_b])))
+                     corner=corner_patch(torch.cat([x_a, x_b])),
+                     fixed=fixed_patch(torch.cat([x_a, x_b]), reals) if reals is not None else None)

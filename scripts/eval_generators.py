@@ -13,7 +13,8 @@ the descriptors (as FID, in another feature space).
 Beside FD and KID, every generator gets the layer-structure measures of :mod:`i2s.layer_structure`
 (issue 31, on ``--structure-n`` sample pairs): coarse-swap / fine-swap pixel change, the truncation
 share, dlib landmark displacement under coarse and fine swaps, and the bottom-right corner block
-against the other border blocks (real photos get the corner measure too), each with the issue's
+against the other border blocks (real photos get the corner measure too), and the fixed patch
+(the largest local departure of the samples' mean image from the photos' mean image), each with the issue's
 target and whether it is met.
 
 Real descriptors are cached in ``$I2S_HOME/eval/`` (keyed by the data file's size, mtime and
@@ -126,23 +127,25 @@ def real_descriptors(data: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndar
 TARGETS = {"coarse_over_fine": 0.6, "truncation_share": 0.3, "landmark_shift_fine_over_coarse": 0.5}
 
 
-def structure_row(G, n: int) -> dict:
-    """The layer-structure measures of ``G`` and whether each meets its target (corner: no patch)."""
-    st = structure(G, n=n).to_dict()
+def structure_row(G, n: int, reals: np.ndarray | None = None) -> dict:
+    """The layer-structure measures of ``G`` and whether each meets its target (corner and fixed
+    patch: none; the fixed patch only when real photos of G's size are given)."""
+    st = structure(G, n=n, reals=reals).to_dict()
     st["meets"] = {"coarse_over_fine": st["coarse_over_fine"] >= TARGETS["coarse_over_fine"],
                    "truncation_share": st["truncation_share"] >= TARGETS["truncation_share"],
                    "landmarks": bool(st["coarse_landmark_shift"] > 0 and st["landmark_shift_fine_over_coarse"]
                                      < TARGETS["landmark_shift_fine_over_coarse"]),
-                   "no_corner_patch": not st["corner"]["patch"]}
+                   "no_corner_patch": not st["corner"]["patch"],
+                   "no_fixed_patch": st["fixed"] is None or not st["fixed"]["patch"]}
     return st
 
 
 def print_structure(rows: list[dict], real_corner: dict) -> None:
     print(f"\nlayer structure (i2s.layer_structure; targets: coarse/fine >= {TARGETS['coarse_over_fine']}, "
           f"truncation share >= {TARGETS['truncation_share']}, landmarks fine/coarse < "
-          f"{TARGETS['landmark_shift_fine_over_coarse']}, no corner patch)")
+          f"{TARGETS['landmark_shift_fine_over_coarse']}, no corner patch, no fixed patch)")
     print(f"{'':28s} {'coarse':>7s} {'fine':>6s} {'c/f':>6s} {'trunc':>6s} {'lm coarse':>9s} {'lm fine':>8s} "
-          f"{'f/c':>6s} {'corner':>7s} {'others (max)':>14s}")
+          f"{'f/c':>6s} {'corner':>7s} {'others (max)':>14s} {'fixed (floor)':>14s}")
     c = real_corner
     print(f"{'real photos':28s} {'':>7s} {'':>6s} {'':>6s} {'':>6s} {'':>9s} {'':>8s} {'':>6s} "
           f"{c['bottom_right']:7.1f} {c['others_mean']:6.1f} ({c['others_max']:5.1f})")
@@ -154,8 +157,12 @@ def print_structure(rows: list[dict], real_corner: dict) -> None:
               f"{mark(ok['coarse_over_fine'])} {st['truncation_share']:5.2f}{mark(ok['truncation_share'])} "
               f"{st['coarse_landmark_shift']:9.4f} {st['fine_landmark_shift']:8.4f} "
               f"{st['landmark_shift_fine_over_coarse']:5.2f}{mark(ok['landmarks'])} "
-              f"{c['bottom_right']:6.1f}{mark(ok['no_corner_patch'])} {c['others_mean']:6.1f} ({c['others_max']:5.1f})")
-    print("(! = target not met; swaps: mean |pixel change| in [-1, 1]; landmark shifts: fraction of the width)")
+              f"{c['bottom_right']:6.1f}{mark(ok['no_corner_patch'])} {c['others_mean']:6.1f} ({c['others_max']:5.1f})"
+              + (f" {st['fixed']['max_departure']:6.2f}{mark(ok['no_fixed_patch'])} ({st['fixed']['floor']:4.2f})"
+                 if st["fixed"] else ""))
+    print("(! = target not met; swaps: mean |pixel change| in [-1, 1]; landmark shifts: fraction of the width;\n"
+          " fixed: the largest local departure of the samples' mean image from the photos', in the photos'\n"
+          " spread; floor: the same between two halves of the photos; a patch is above 3x the floor)")
 
 
 def main(argv=None) -> int:
@@ -183,7 +190,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"eval_generators: --model {spec}: {e}") from None
     real_a, real_b = real_descriptors(Path(a.data).expanduser(), a.n, a.seed)
     photos = np.load(Path(a.data).expanduser(), mmap_mode="r")
-    real_corner = corner_patch(np.asarray(photos[np.sort(np.random.default_rng(a.seed).permutation(len(photos))[:2 * a.structure_n])]))
+    structure_reals = np.asarray(photos[np.sort(np.random.default_rng(a.seed).permutation(len(photos))[:2 * a.structure_n])])
+    real_corner = corner_patch(structure_reals)
     rows = [{"label": "real vs real (floor)", "fd": frechet_distance(real_b, real_a),
              "kid": kid(real_b, real_a, a.kid_subsets, a.kid_size)}]
     for label, what, G in generators:
@@ -191,7 +199,8 @@ def main(argv=None) -> int:
         rows.append({"label": label, "model": what or label, "info": {k: G.info.get(k) for k in
                      ("name", "images_seen", "wall_clock_hours", "trained_with") if k in G.info},
                      "fd": frechet_distance(fake, real_a), "kid": kid(fake, real_a, a.kid_subsets, a.kid_size),
-                     "structure": structure_row(G, a.structure_n)})
+                     "structure": structure_row(G, a.structure_n, structure_reals
+                                                if structure_reals.shape[1] == G.resolution else None)})
     floor = rows[0]["fd"]
     print(f"\nface-descriptor space ({identity.NAME}), n = {a.n} per set, reals from {a.data}")
     print(f"{'':28s} {'FD':>8s} {'FD - floor':>10s} {'KID x1e3':>14s}")

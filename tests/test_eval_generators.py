@@ -60,6 +60,10 @@ def test_the_script_prints_and_writes_the_layer_structure_of_each_generator(tmp_
     assert "layer structure" in printed and "real photos" in printed and "tiny" in printed
     result = json.loads(out.read_text())
     st = result["rows"][1]["structure"]
-    assert st["n"] == 4 and set(st["meets"]) == {"coarse_over_fine", "truncation_share", "landmarks", "no_corner_patch"}
+    assert st["n"] == 4 and set(st["meets"]) == {"coarse_over_fine", "truncation_share", "landmarks", "no_corner_patch",
+                                                 "no_fixed_patch"}
+    # photos and generator are both 32 px: the fixed-patch measure ran against the photos
+    assert st["fixed"]["floor"] > 0 and st["meets"]["no_fixed_patch"] == (not st["fixed"]["patch"])
+    assert "fixed (floor)" in printed
     assert st["meets"]["coarse_over_fine"] == (st["coarse_over_fine"] >= ev.TARGETS["coarse_over_fine"])
     assert result["structure_targets"] == ev.TARGETS and "bottom_right" in result["real_corner"]
