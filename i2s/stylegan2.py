@@ -133,20 +133,9 @@ def config_problems(cfg: Any) -> list[str]:
     Checked arithmetically, before any module or tensor exists, against the same element budget
     as StyleGAN v1 (:data:`i2s.weights.limits.MAX_GENERATOR_ELEMENTS`).
     """
-    from .weights.limits import MAX_GENERATOR_ELEMENTS, quote
+    from .weights.limits import MAX_GENERATOR_ELEMENTS, bounds_problems, quote
 
-    problems: list[str] = []
-    res = getattr(cfg, "resolution", None)
-    if not (type(res) is int and 4 <= res <= MAX_RESOLUTION and res & (res - 1) == 0):
-        problems.append(f"resolution={quote(res)} is not a power of two from 4 to {MAX_RESOLUTION}")
-    for name, (lo, hi) in _INT_BOUNDS.items():
-        v = getattr(cfg, name, None)
-        if not (type(v) is int and lo <= v <= hi):
-            problems.append(f"{name}={quote(v)} is not an integer from {lo} to {hi}")
-    for name, (lo, hi) in _FLOAT_BOUNDS.items():
-        v = getattr(cfg, name, None)
-        if not (type(v) in (int, float) and math.isfinite(v) and lo <= v <= hi):
-            problems.append(f"{name}={quote(v)} is not a number from {lo:g} to {hi:g}")
+    problems = bounds_problems(cfg, _INT_BOUNDS, _FLOAT_BOUNDS, MAX_RESOLUTION)
     taps = getattr(cfg, "resample_filter", None)
     if not (type(taps) is tuple and 1 <= len(taps) <= 8 and all(type(t) in (int, float) and math.isfinite(t)
                                                                  for t in taps) and sum(taps) != 0):

@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WeightsFormatError", "QUOTE_LIMIT", "quote", "plain_value", "PlainValueError", "first_line",
+__all__ = ["WeightsFormatError", "QUOTE_LIMIT", "quote", "plain_value", "PlainValueError", "first_line", "bounds_problems",
            "legacy_torch_globals", "safe_torch_load",
            "MAX_RESOLUTION", "MAX_GENERATOR_ELEMENTS", "config_problems", "generator_elements",
            "check_torch_zip", "MAX_PICKLE_RECORD"]
@@ -158,6 +158,25 @@ _FLOAT_BOUNDS = {"mapping_lrmul": (1e-6, 1e3), "fmap_decay": (-8.0, 8.0), "trunc
                  "w_avg_beta": (0.0, 1.0)}
 
 
+def bounds_problems(cfg: Any, int_bounds: dict[str, tuple[int, int]], float_bounds: dict[str, tuple[float, float]],
+                    max_resolution: int) -> list[str]:
+    """The checks every generator config shares: a power-of-two ``resolution`` in
+    4..``max_resolution``, and each named field an integer (a finite number) within its bounds."""
+    problems: list[str] = []
+    res = getattr(cfg, "resolution", None)
+    if not (type(res) is int and 4 <= res <= max_resolution and res & (res - 1) == 0):
+        problems.append(f"resolution={quote(res)} is not a power of two from 4 to {max_resolution}")
+    for name, (lo, hi) in int_bounds.items():
+        v = getattr(cfg, name, None)
+        if not (type(v) is int and lo <= v <= hi):
+            problems.append(f"{name}={quote(v)} is not an integer from {lo} to {hi}")
+    for name, (lo, hi) in float_bounds.items():
+        v = getattr(cfg, name, None)
+        if not (type(v) in (int, float) and math.isfinite(v) and lo <= v <= hi):
+            problems.append(f"{name}={quote(v)} is not a number from {lo:g} to {hi:g}")
+    return problems
+
+
 def config_problems(cfg: Any) -> list[str]:
     """What makes ``cfg`` (a StyleGANConfig) too large or impossible; ``[]`` when it is fine.
 
@@ -165,21 +184,10 @@ def config_problems(cfg: Any) -> list[str]:
     power-of-two resolution in 4..:data:`MAX_RESOLUTION`, at least one feature map at every
     resolution, and at most :data:`MAX_GENERATOR_ELEMENTS` values in all.
     """
-    problems: list[str] = []
-    res = getattr(cfg, "resolution", None)
-    if not (type(res) is int and 4 <= res <= MAX_RESOLUTION and res & (res - 1) == 0):
-        problems.append(f"resolution={quote(res)} is not a power of two from 4 to {MAX_RESOLUTION}")
-    for name, (lo, hi) in _INT_BOUNDS.items():
-        v = getattr(cfg, name, None)
-        if not (type(v) is int and lo <= v <= hi):
-            problems.append(f"{name}={quote(v)} is not an integer from {lo} to {hi}")
-    for name, (lo, hi) in _FLOAT_BOUNDS.items():
-        v = getattr(cfg, name, None)
-        if not (type(v) in (int, float) and math.isfinite(v) and lo <= v <= hi):
-            problems.append(f"{name}={quote(v)} is not a number from {lo:g} to {hi:g}")
+    problems = bounds_problems(cfg, _INT_BOUNDS, _FLOAT_BOUNDS, MAX_RESOLUTION)
     if problems:
         return problems
-    empty = [r for r in _resolutions(res) if cfg.channels(r) < 1]
+    empty = [r for r in _resolutions(cfg.resolution) if cfg.channels(r) < 1]
     if empty:
         problems.append(f"fmap_base={cfg.fmap_base}, fmap_decay={cfg.fmap_decay} leave no feature maps at "
                         f"{empty[0]}x{empty[0]}")
