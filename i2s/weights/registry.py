@@ -124,60 +124,41 @@ _ENTRIES = (
 )
 
 _ADA_CDN = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
+_NVIDIA_NC = "Nvidia Source Code License-NC (NVIDIA Corporation); non-commercial research"
+
+
+def _unpublished(name: str, url: str, kind: str, description: str, max_size: int) -> Checkpoint:
+    """An NVIDIA checkpoint with no published size or checksum: its sha256 is recorded on first use."""
+    return Checkpoint(name=name, filename=url.rsplit("/", 1)[-1], urls=(url,), size=None, sha256=None,
+                      sha256_confirmed=False, md5_seen=(), kind=kind, license=_NVIDIA_NC,
+                      description=description, max_size=max_size)
+
+
 _STYLEGAN2_ENTRIES = (
     # StyleGAN2 (not the paper's generator): reference-facts §3 and the stylegan2-ada-pytorch README's
     # table of pretrained networks. NVIDIA publishes no size or checksum for any of them; the sha256
     # of the first good copy is recorded on first use (as for StyleGAN v1). Sizes are estimates from
     # the parameter counts (G + G_ema + D in float32), max_size about twice that.
-    Checkpoint(
-        name="stylegan2-ffhq-1024",
-        filename="ffhq.pkl",
-        urls=(f"{_ADA_CDN}/ffhq.pkl",),
-        size=None,
-        sha256=None,
-        sha256_confirmed=False,
-        md5_seen=(),
-        kind="stylegan2-ada-pytorch-pickle",
-        license="Nvidia Source Code License-NC (NVIDIA Corporation); non-commercial research",
-        description=(
-            "StyleGAN2 FFHQ 1024x1024 generator as a stylegan2-ada-pytorch pickle ('trained using original "
-            "StyleGAN2', i.e. config-f converted to PyTorch), domain: faces. Read without running the code "
-            "it carries. No published size or checksum; estimated at about 381 MB (G, G_ema 33.2 M values "
-            "each, D 29.0 M)."
-        ),
+    _unpublished(
+        "stylegan2-ffhq-1024", f"{_ADA_CDN}/ffhq.pkl", "stylegan2-ada-pytorch-pickle",
+        "StyleGAN2 FFHQ 1024x1024 generator as a stylegan2-ada-pytorch pickle ('trained using original "
+        "StyleGAN2', i.e. config-f converted to PyTorch), domain: faces. Read without running the code "
+        "it carries. No published size or checksum; estimated at about 381 MB (G, G_ema 33.2 M values "
+        "each, D 29.0 M).",
         max_size=800_000_000,
     ),
-    Checkpoint(
-        name="stylegan2-afhqcat-512",
-        filename="afhqcat.pkl",
-        urls=(f"{_ADA_CDN}/afhqcat.pkl",),
-        size=None,
-        sha256=None,
-        sha256_confirmed=False,
-        md5_seen=(),
-        kind="stylegan2-ada-pytorch-pickle",
-        license="Nvidia Source Code License-NC (NVIDIA Corporation); non-commercial research",
-        description=(
-            "StyleGAN2-ADA AFHQ Cat 512x512 generator (stylegan2-ada-pytorch pickle, 'trained from scratch "
-            "using ADA'), domain: cats. No published size or checksum; estimated at about 364 MB."
-        ),
+    _unpublished(
+        "stylegan2-afhqcat-512", f"{_ADA_CDN}/afhqcat.pkl", "stylegan2-ada-pytorch-pickle",
+        "StyleGAN2-ADA AFHQ Cat 512x512 generator (stylegan2-ada-pytorch pickle, 'trained from scratch "
+        "using ADA'), domain: cats. No published size or checksum; estimated at about 364 MB.",
         max_size=750_000_000,
     ),
-    Checkpoint(
-        name="stylegan2-ffhq-config-f",
-        filename="stylegan2-ffhq-config-f.pkl",
-        urls=("https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-ffhq-config-f.pkl",),
-        size=None,
-        sha256=None,
-        sha256_confirmed=False,
-        md5_seen=(),
-        kind="stylegan2-tf-pickle",
-        license="Nvidia Source Code License-NC (NVIDIA Corporation); non-commercial research",
-        description=(
-            "The original StyleGAN2 config-f FFHQ 1024x1024 TensorFlow pickle (G, D, Gs; dnnlib Network "
-            "version 4), domain: faces; the same generator as stylegan2-ffhq-1024. No published size or "
-            "checksum; estimated at about 381 MB."
-        ),
+    _unpublished(
+        "stylegan2-ffhq-config-f", "https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-ffhq-config-f.pkl",
+        "stylegan2-tf-pickle",
+        "The original StyleGAN2 config-f FFHQ 1024x1024 TensorFlow pickle (G, D, Gs; dnnlib Network "
+        "version 4), domain: faces; the same generator as stylegan2-ffhq-1024. No published size or "
+        "checksum; estimated at about 381 MB.",
         max_size=800_000_000,
     ),
 )
