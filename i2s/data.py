@@ -31,7 +31,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Sequence, Union
 
 import torch
 
@@ -44,6 +44,7 @@ __all__ = [
     "CLASSES",
     "FACE_CLASSES",
     "is_face",
+    "in_domain",
     "image_stem",
     "IMAGE_EXTENSIONS",
     "EvalImage",
@@ -82,6 +83,15 @@ def is_face(name: str | None) -> bool:
     """True when ``name`` (an image name ``"<class>/<stem>"``, or a class) is of a face class
     (:data:`FACE_CLASSES`); the kit's one test of "is this image a face"."""
     return bool(name) and str(name).split("/", 1)[0] in FACE_CLASSES
+
+
+def in_domain(domain: str) -> Callable[[str | None], bool]:
+    """Which images claims about "faces" are about for a generator of ``domain``: for a face
+    generator :func:`is_face`; for another (a cat generator: ``"cats"``) the images of that class,
+    so that photos of faces are not counted as its in-domain images."""
+    if domain == "faces":
+        return is_face
+    return lambda name: bool(name) and str(name).split("/", 1)[0] == domain
 
 
 def image_stem(name: str) -> str:

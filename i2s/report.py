@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import experiments as ex
-from .data import is_face
+from .data import in_domain
 from .io import atomic_write_text
 from .stats import EQUIVALENCE_RULE, RULE, Comparison, equivalence, paired_comparison, unpaired_comparison
 
@@ -190,7 +190,7 @@ def claims(results: Path) -> list[Verdict]:
 
     mo = _read(results, MORPH)
     if mo is not None and len(mo):
-        for claim, c, what, unit in ex.morph_claims(mo):
+        for claim, c, what, unit in ex.morph_claims(mo, _in_domain(results)):
             add(claim, c, what, unit)
 
     out += _unchecked_claims(results)
@@ -368,10 +368,7 @@ def _in_domain(results: Path):
     generator that is :func:`i2s.data.is_face`; for another (a cat generator: ``"cats"``) the images
     of that class, so that photos of faces are not counted as its in-domain images; for an unknown
     domain no image (those claims are not run)."""
-    d = _domain(results)
-    if d == "faces":
-        return is_face
-    return lambda name: bool(name) and str(name).split("/", 1)[0] == d
+    return in_domain(_domain(results))
 
 
 def _tag(results: Path) -> pd.Series | None:

@@ -276,6 +276,26 @@ def test_morph_pairs_of_the_evaluation_set_give_five_morphs_a_side():
     assert labels[pairs[shown[3]][1]] == "cats" and labels[pairs[shown[4]][1]] == "dogs"  # within, then between
 
 
+def test_morph_pairs_and_claims_follow_the_generators_domain():
+    """For a cat generator, "faces" in §4.1's claims are its cats: the cat pairs are the in-domain
+    morphs, and human faces count as a class of their own (i2s.data.in_domain)."""
+    from i2s.data import in_domain
+
+    labels = ["faces"] * 3 + ["cats"] * 4 + ["dogs"] * 2
+    pairs, _ = ex.morph_pairs(labels, in_domain("cats"))
+    cat_pairs = [p for p in pairs if labels[p[0]] == labels[p[1]] == "cats"]
+    assert len(cat_pairs) == 6 and sum(labels[a] == labels[b] == "faces" for a, b in pairs) == 1  # faces: within
+    table = pd.DataFrame([{"morph": f"cats/c{i} → cats/d{i}", "max_over_mean": 1.1, "kept_between": 0.9 + 0.01 * i,
+                           "mid_face_score": 0.0, "ends_face_score": 0.0} for i in range(5)]
+                         + [{"morph": f"faces/a{i} → dogs/b{i}", "max_over_mean": 1.5, "kept_between": 0.0,
+                             "mid_face_score": 0.2 + 0.01 * i, "ends_face_score": 0.0} for i in range(5)])
+    as_cats = ex.morph_claims(table, in_domain("cats"))
+    assert as_cats[0][1].verdict == "agrees" and "(5)" in as_cats[0][2]  # the five cat morphs stay cats
+    assert as_cats[1][1] is not None and "(5)" in as_cats[1][2]  # faces → dogs: two non-cat ends
+    as_faces = ex.morph_claims(table)  # read as a face model's: no face ↔ face morph at all
+    assert as_faces[0][1] is None
+
+
 def test_morph_faces_on_known_frames():
     """A 'morph' that stays one real face is kept all the way; one through noise is not."""
     from i2s.data import expression_pairs, load_target

@@ -5,13 +5,14 @@ directions found from the generator alone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..data import image_stem, is_face
+from ..data import image_stem, in_domain, is_face
+from ..models import domain
 from ..edits import ExpressionRule, expression_rule
 from .common import Result, figure_output, first_of_each_class, load_classes, render, table_output
 from .edit_claims import AVERAGE, PAIR, crossover_claims, expression_claims, lams_where_both_hold, morph_claims, smile_comparison
@@ -355,13 +356,15 @@ class Morphing(Result):
     labels: list[str]  # "A → B" per morph
 
 
-def morph_pairs(labels: Sequence[str]) -> tuple[list[tuple[int, int]], list[int]]:
-    """Which images §4.1's measures morph: every pair of faces; for each other class its first two
+def morph_pairs(labels: Sequence[str], faces_are: Callable[[str | None], bool] = is_face
+                ) -> tuple[list[tuple[int, int]], list[int]]:
+    """Which images §4.1's measures morph: every pair of faces (the generator's in-domain images,
+    ``faces_are``: :func:`i2s.data.in_domain`); for each other class its first two
     images (within the class) and its first image with the next class's (between classes); one
     face to the last other class. Returns (pairs, the rows the figure shows: three face pairs, one
     within a class, one between classes and the face → other morph, as Fig. 4's rows)."""
-    faces = [i for i, c in enumerate(labels) if is_face(c)]
-    classes = [c for c in dict.fromkeys(labels) if not is_face(c)]
+    faces = [i for i, c in enumerate(labels) if faces_are(c)]
+    classes = [c for c in dict.fromkeys(labels) if not faces_are(c)]
     members = {c: [i for i, l in enumerate(labels) if l == c] for c in classes}
     face_pairs = [(a, b) for k, a in enumerate(faces) for b in faces[k + 1:]]
     within = [(m[0], m[1]) for m in members.values() if len(m) >= 2]
@@ -381,14 +384,15 @@ def morphing(s: Session, codes: EmbeddedClasses, frames: int = 7) -> Morphing:
     input photos at both ends and names the REPORT's verdicts in its title."""
     from ..plots import image_rows
 
-    pairs, shown = morph_pairs(codes.labels)
+    faces_are = in_domain(domain(s.G))
+    pairs, shown = morph_pairs(codes.labels, faces_are)
     labels = [f"{codes.names[a]} → {codes.names[b]}" for a, b in pairs]
     rows = morph_rows(s, [(codes.w_plus[a], codes.w_plus[b]) for a, b in pairs], frames=frames)
     table = pd.concat([morph_smoothness(rows, labels), morph_faces(rows, s.zoom)], axis=1)
     lams = torch.linspace(1, 0, frames).tolist()
     grid = [torch.cat([codes.images[pairs[k][0]][None], rows[k], codes.images[pairs[k][1]][None]]) for k in shown]
     verdicts = "; ".join(f"{claim.split(' (§')[0]}: {'not measured' if c is None else c.verdict}"
-                         for claim, c, _, _ in morph_claims(table)[:2])
+                         for claim, c, _, _ in morph_claims(table, faces_are)[:2])
     fig = image_rows(grid, [labels[k] for k in shown], ["photo A"] + [f"λ={l:.2f}" for l in lams] + ["photo B"],
                      title="Fig. 4 / Fig. 15 (§4.1): morphing w = λ·w_A + (1 − λ)·w_B between embeddings, "
                            f"λ = 1 (A) to 0 (B); {len(shown)} of {len(pairs)} morphs shown.\nREPORT: {verdicts}")

@@ -20,6 +20,7 @@ figures' titles (:mod:`i2s.experiments.applications`) decide from the same numbe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -177,8 +178,10 @@ def lams_where_both_hold(table: pd.DataFrame) -> list[float]:
             if "; λ = " in c.claim and c.verdict == "agrees"]
 
 
-def morph_claims(table: pd.DataFrame) -> list[tuple[str, Comparison | None, str, str]]:
+def morph_claims(table: pd.DataFrame, faces_are: Callable[[str | None], bool] = is_face
+                 ) -> list[tuple[str, Comparison | None, str, str]]:
     """§4.1 / Fig. 4 from ``morph_smoothness.csv``: (claim, comparison, what is compared, unit).
+    "Faces" are the generator's in-domain images (``faces_are``: :func:`i2s.data.in_domain`).
 
     * face ↔ face morphs stay faces: per morph, the share of its intermediate frames that are a
       face on the descriptor path between its ends (``kept_between``), against :data:`KEPT_SHARE`;
@@ -188,7 +191,7 @@ def morph_claims(table: pd.DataFrame) -> list[tuple[str, Comparison | None, str,
       change over the mean one).
     """
     ends = table["morph"].astype(str).str.split(" → ")
-    n_faces = ends.map(lambda e: sum(is_face(x) for x in e))
+    n_faces = ends.map(lambda e: sum(faces_are(x) for x in e))
     faces, nonfaces, mixed = table[n_faces == 2], table[n_faces == 0], table[n_faces < 2]
     out: list[tuple[str, Comparison | None, str, str]] = []
     if "kept_between" in table.columns:
