@@ -330,7 +330,7 @@ def cached_embed(G: StyleGAN, images: torch.Tensor, settings: EmbedSettings | No
             base = Path(o.checkpoint)
             tag = hashlib.sha256("".join(keys[i] for i in todo).encode()).hexdigest()[:12]
             o = replace(o, checkpoint=base.with_name(f"{base.stem}-{tag}{base.suffix or '.pt'}"))
-        # equal chunks of at most batch_size (25 -> 7, 6, 6, 6, not 8, 8, 8, 1: a lone image is slow)
+        # chunks of ceil(n / ceil(n / batch_size)) images (25 at most 8 -> 7, 7, 7, 4, not 8, 8, 8, 1: a lone image is slow)
         batch_size = batch_size or default_batch_size(G)
         size = math.ceil(len(todo) / math.ceil(len(todo) / batch_size))
         embed_in_batches(G, images[todo], size, s, loss_fn=loss_fn, options=o, identity=identity, on_chunk=store,
