@@ -319,6 +319,45 @@ def test_projected_training_step_and_exact_resume(data_path, tmp_path):
             assert torch.equal(v, b[net][k]), (net, k)
 
 
+@pytest.mark.slow
+def test_pixel_d_beside_the_projected_d_trains_resumes_exactly_and_carries(data_path, tmp_path):
+    """--d-pixel: a pixel-space StyleGAN D trains beside the projected one (its own loss, R1 on
+    its steps), G's loss gains its weighted term, the run resumes exactly with both Ds, a resume
+    without it is refused in one line, and the carried state takes it along."""
+    pixel = ("--d-pixel", "0.5", "--d-pixel-fmap", "128", "--r1-interval", "1")
+    trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "run", *pixel)))
+    P0 = _params(trainer.D_pixel)
+    m = trainer.training_step()
+    assert all(math.isfinite(m[k]) for k in ("loss_D_pixel", "r1_pixel", "loss_G_pixel"))
+    P1 = _params(trainer.D_pixel)  # the full-resolution path trained (the lower fromrgb layers are unused)
+    assert all(not torch.equal(P1[k], P0[k]) for k in ("fromrgb.4.conv.weight", "blocks.4.conv0.conv.weight",
+                                                       "epilogue.dense1.weight"))
+    alone = Trainer(parse_args(_projected_argv(data_path, tmp_path / "alone")))
+    assert alone.D_pixel is None and "loss_D_pixel" not in alone.training_step()
+
+    extra = ("--total-kimg", "0.012", "--ckpt-every", "1", "--sample-every", "1", *pixel)
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(_projected_argv(data_path, straight, *extra)) == 0
+    assert main(_projected_argv(data_path, split, "--total-kimg", "0.004", *extra[2:])) == 0
+    assert main(["--out", str(split), "--resume", "--total-kimg", "0.012", "--threads", "1", "--no-progress"]) == 0
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(split / "checkpoint.pt", weights_only=True)
+    for net in ("G", "D", "G_ema", "D_pixel"):
+        for k, v in a[net].items():
+            assert torch.equal(v, b[net][k]), (net, k)
+
+    without = {k: v for k, v in a.items() if k not in ("D_pixel", "opt_D_pixel")}
+    with pytest.raises(ValueError, match="no pixel D"):
+        Trainer(parse_args(_projected_argv(data_path, tmp_path / "x", *pixel))).load_checkpoint(without)
+    carry = tmp_path / "carry.pt"
+    assert main(["--out", str(straight), "--export-carry", str(carry)]) == 0
+    nxt = Trainer(parse_args(_projected_argv(data_path, tmp_path / "next", *pixel)))
+    copied, left = nxt.transfer_from(torch.load(carry, weights_only=True))
+    assert left == 0
+    k = next(iter(a["D_pixel"]))
+    torch.testing.assert_close(nxt.D_pixel.state_dict()[k], a["D_pixel"][k], atol=2e-3, rtol=1e-3)
+
+
 def test_carried_state_is_small_and_transfers_D_too(data_path, tmp_path):
     """--export-carry writes G/G_ema and D's heads in float16, without optimiser moments;
     --transfer from it restores all three networks (D too, unlike an exported generator) and the

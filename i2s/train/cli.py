@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d-flip", action="store_true",
                    help="projected D: view every image (real and fake) through random left-right/upside-down flips, "
                         "so no corner of G's output escapes D (see i2s.train.trainer.random_flips)")
+    p.add_argument("--d-pixel", type=float, default=0.0, metavar="WEIGHT",
+                   help="projected D: also train a small StyleGAN D on the pixels (logistic loss, R1) and add WEIGHT "
+                        "times its G loss: it sees what the frozen features are blind to (mini v3 run 1's black blob)")
+    p.add_argument("--d-pixel-fmap", type=int, default=512, help="--d-pixel: fmap_base of the pixel D")
     p.add_argument("--d-down", choices=("pool", "stride"), default="stride",
                    help="D down-sampling: v1's blur-conv-avgpool, or blur + stride-2 conv (4x fewer MACs)")
     # schedule

@@ -93,7 +93,8 @@ def export_carry(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> P
     # D's fixed random projections stay float32 (a fresh D of the same seed has them exactly)
     obj = {"format": CARRY_FORMAT, "format_version": 1, "config": ckpt["config"],
            "G": half(ckpt["G"]), "G_ema": half(ckpt["G_ema"]), "D": half(ckpt["D"], keep="proj."),
-           "state": ckpt["state"], "args": ckpt["args"]}
+           "state": ckpt["state"], "args": ckpt["args"],
+           **({"D_pixel": half(ckpt["D_pixel"])} if "D_pixel" in ckpt else {})}
     path = Path(out_path)
     atomic_save(obj, path)
     return path

@@ -4,7 +4,7 @@ exactly (networks, optimisers, RNG states and the data position).
 
 Checkpoint format (``torch.load(path, weights_only=True)``): ``{"format":
 "i2s-train-checkpoint", "format_version": 1, "config", "G", "D", "G_ema", "opt_G", "opt_D",
-"state", "rng", "args"}``.
+"state", "rng", "args"}``, plus ``"D_pixel", "opt_D_pixel"`` in a run with ``--d-pixel``.
 """
 
 from __future__ import annotations
@@ -135,6 +135,13 @@ class Trainer:
                                             width=getattr(args, "d_width", 1.0)).to(self.device)
         else:
             self.D = Discriminator(self.cfg, args.mbstd_group, args.d_down).to(self.device)
+        # --d-pixel: beside the projected D, a small pixel-space StyleGAN D (Kumari et al. 2022 keep
+        # the GAN's own D beside the pretrained-feature ones): what the frozen features cannot see,
+        # such as a patch drawn into every sample, it can
+        self.D_pixel: Discriminator | None = None
+        if self.projected and getattr(args, "d_pixel", 0.0) > 0:
+            pixel_cfg = StyleGANConfig(resolution=args.resolution, fmap_base=args.d_pixel_fmap, fmap_max=args.fmap_max)
+            self.D_pixel = Discriminator(pixel_cfg, args.mbstd_group, args.d_down).to(self.device)
         self.precision = _precision.resolve(getattr(args, "precision", "float32"), self.device)
         self.d_precision = self.precision if getattr(args, "d_precision", "same") == "same" else "float32"
         if self.d_precision != self.precision:  # D's own arithmetic: float32 in channels-last order
@@ -144,6 +151,8 @@ class Trainer:
         # One plain lr for all of G: mapping lrmul 0.01 is in its runtime weight scale.
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=args.lr, betas=betas, eps=1e-8)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=betas, eps=1e-8)
+        self.opt_D_pixel = (torch.optim.Adam(self.D_pixel.parameters(), lr=args.lr, betas=betas, eps=1e-8)
+                            if self.D_pixel is not None else None)
         self.state = TrainState()
         self.stream = BatchStream(len(self.data), args.seed)
         g = torch.Generator().manual_seed(args.seed + SAMPLE_SEED_OFFSET)
@@ -261,6 +270,8 @@ class Trainer:
             # v1 reset_opt_for_new_lod: fresh Adam moments whenever lod crosses an integer.
             self.opt_G.state.clear()
             self.opt_D.state.clear()
+            if self.opt_D_pixel is not None:
+                self.opt_D_pixel.state.clear()
         st.phase_index, st.phase_stage = key
 
     # ---------------------------------------------------------------- the step
@@ -338,16 +349,50 @@ class Trainer:
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         self.opt_D.step()
+        pixel = self._pixel_d_step(reals, fakes) if self.D_pixel is not None else {}
         self.state.d_steps += 1
 
         self.D.requires_grad_(False)
         if fakes_g is None:
             fakes_g = self.generate(self.G, batch, block, alpha)
         loss_G = hinge_g_loss(self.discriminate(fakes_g, block, alpha))
+        if self.D_pixel is not None:  # --d-pixel: plus the pixel D's non-saturating loss, weighted
+            self.D_pixel.requires_grad_(False)
+            loss_G_pixel = F.softplus(-self._pixel_logits(fakes_g)).mean()
+            loss_G = loss_G + self.args.d_pixel * loss_G_pixel
+            pixel["loss_G_pixel"] = float(loss_G_pixel.detach())
         self._g_update(loss_G, batch)
+        if self.D_pixel is not None:
+            self.D_pixel.requires_grad_(True)
         mean = lambda ls: float(sum(x.detach().mean() for x in ls) / len(ls))  # noqa: E731
         return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()), "r1": float("nan"),
-                "real_logit": mean(real_logits), "fake_logit": mean(fake_logits), **self._locality_log()}
+                "real_logit": mean(real_logits), "fake_logit": mean(fake_logits), **pixel, **self._locality_log()}
+
+    def _pixel_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The pixel D's logits (``--d-pixel``) on DiffAugment'ed images at the model resolution."""
+        if x.shape[-1] != self.cfg.resolution:
+            x = upscale2d(x, self.cfg.resolution // x.shape[-1])
+        last = len(self.G.synthesis.torgb) - 1
+        with _precision.autocast(self.precision, self.device):
+            return self.D_pixel(self.augment(x), last, 1.0).float()
+
+    def _pixel_d_step(self, reals: torch.Tensor, fakes: torch.Tensor) -> dict[str, float]:
+        """One step of the pixel D (``--d-pixel``): v1's logistic loss with lazy R1, as the StyleGAN D's."""
+        args = self.args
+        do_r1 = args.r1_gamma > 0 and self.state.d_steps % args.r1_interval == 0
+        reals_in = reals.detach().requires_grad_(do_r1)
+        real_logits = self._pixel_logits(reals_in)
+        loss = F.softplus(self._pixel_logits(fakes)).mean() + F.softplus(-real_logits).mean()
+        out = {"loss_D_pixel": float(loss.detach())}
+        if do_r1:
+            (grad,) = torch.autograd.grad(real_logits.sum(), reals_in, create_graph=True)
+            r1 = grad.square().sum(dim=(1, 2, 3)).mean()
+            loss = loss + r1 * (args.r1_gamma / 2 * args.r1_interval)
+            out["r1_pixel"] = float(r1.detach())
+        self.opt_D_pixel.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_D_pixel.step()
+        return out
 
     def _locality_log(self) -> dict[str, float]:
         loc = getattr(self, "_locality", None)
@@ -393,6 +438,8 @@ class Trainer:
             "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "state": asdict(self.state), "rng": rng, "args": plain(vars(self.args)),
+            **({"D_pixel": self.D_pixel.state_dict(), "opt_D_pixel": self.opt_D_pixel.state_dict()}
+               if self.D_pixel is not None else {}),
         }
 
     def save_checkpoint(self, out: Path | None = None) -> Path:
@@ -423,6 +470,12 @@ class Trainer:
         self.G_ema.load_state_dict(ckpt["G_ema"])
         self.opt_G.load_state_dict(ckpt["opt_G"])
         self.opt_D.load_state_dict(ckpt["opt_D"])
+        if self.D_pixel is not None:
+            if "D_pixel" not in ckpt:
+                raise ValueError("the checkpoint has no pixel D (--d-pixel): resume it without --d-pixel, or start "
+                                 "from it with --transfer")
+            self.D_pixel.load_state_dict(ckpt["D_pixel"])
+            self.opt_D_pixel.load_state_dict(ckpt["opt_D_pixel"])
         self.state = TrainState(**ckpt["state"])
         self.stream = BatchStream(len(self.data), self.args.seed, self.state.data_epoch, self.state.data_pos)
         torch.set_rng_state(ckpt["rng"]["torch"])
@@ -446,10 +499,10 @@ class Trainer:
         elif ckpt.get("format") not in (CHECKPOINT_FORMAT, CARRY_FORMAT):
             raise ValueError("not an i2s training checkpoint, carried state or exported generator")
         copied = fresh = 0
-        for name in ("G", "D", "G_ema"):
+        for name in ("G", "D", "G_ema") + (("D_pixel",) if self.D_pixel is not None else ()):
             net = getattr(self, name)
             own = net.state_dict()
-            take = {k: v for k, v in ckpt[name].items() if k in own and own[k].shape == v.shape}
+            take = {k: v for k, v in ckpt.get(name, {}).items() if k in own and own[k].shape == v.shape}
             net.load_state_dict(take, strict=False)
             copied += len(take)
             fresh += len(own) - len(take)
