@@ -454,6 +454,33 @@ def test_random_flips_cover_all_four_views_and_pass_gradients():
     assert torch.equal(x.grad, torch.ones_like(x))
 
 
+def test_upside_down_flips_are_rarer_than_upright_views():
+    """--d-flip at 1/2 upside down leaks (a v3 arm drew every face upside down): the default keeps
+    upright views the more likely, and 0 never flips vertically."""
+    from i2s.train.trainer import VERTICAL_FLIP_P, random_flips
+
+    torch.manual_seed(0)
+    x = torch.arange(4.0).view(1, 1, 2, 2).expand(4000, 1, 2, 2)
+    upside_down = (random_flips(x)[:, 0, 0, :] >= 2).all(dim=1).float().mean().item()  # top row holds 2, 3
+    assert VERTICAL_FLIP_P < 0.5 and abs(upside_down - VERTICAL_FLIP_P) < 0.03
+    assert not (random_flips(x, 0.0)[:, 0, 0, :] >= 2).any()
+
+
+def test_range_penalty_counts_only_what_leaves_the_image_range(data_path, tmp_path):
+    """mean relu(|x| - 1)^2: nothing inside [-1, 1], the squared excess outside; with
+    --range-penalty a training step logs it and its gradient pulls a stray pixel back."""
+    from i2s.train.trainer import range_penalty
+
+    assert range_penalty(torch.tensor([0.5, -1.0, 3.0, -4.0])) == pytest.approx((0 + 0 + 4 + 9) / 4)
+    x = torch.tensor([0.9, 2.0, -3.0], requires_grad=True)
+    range_penalty(x).backward()
+    assert x.grad[0] == 0 and x.grad[1] > 0 and x.grad[2] < 0  # descent moves 2 down and -3 up
+    trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "run", "--range-penalty", "10")))
+    m = trainer.training_step()
+    assert math.isfinite(m["range"]) and m["range"] >= 0
+    assert "range" not in Trainer(parse_args(_projected_argv(data_path, tmp_path / "off"))).training_step()
+
+
 def test_packed_archive_round_trip(tmp_path):
     from i2s.train.data import open_dataset, pack_dataset
 

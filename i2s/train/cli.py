@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d-flip", action="store_true",
                    help="projected D: view every image (real and fake) through random left-right/upside-down flips, "
                         "so no corner of G's output escapes D (see i2s.train.trainer.random_flips)")
+    p.add_argument("--d-flip-v", type=float, default=0.2, metavar="P",
+                   help="--d-flip: probability of an upside-down flip (1/2 leaks: G may then draw faces upside down)")
+    p.add_argument("--range-penalty", type=float, default=0.0, metavar="WEIGHT",
+                   help="add WEIGHT * mean relu(|x| - 1)^2 of G's images to its loss: keeps pixels in [-1, 1], where "
+                        "the projected D's frozen features still see them (v3 run 1's black blob was at -53)")
     p.add_argument("--d-pixel", type=float, default=0.0, metavar="WEIGHT",
                    help="projected D: also train a small StyleGAN D on the pixels (logistic loss, R1) and add WEIGHT "
                         "times its G loss: it sees what the frozen features are blind to (mini v3 run 1's black blob)")

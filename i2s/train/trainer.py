@@ -69,6 +69,10 @@ class TrainState:
     next_log: int = 0
 
 
+#: ``--d-flip``'s default probability of an upside-down flip (see :func:`random_flips`).
+VERTICAL_FLIP_P = 0.2
+
+
 def layout(x: torch.Tensor, res: int) -> torch.Tensor:
     """An image's layout at ``res`` px, free of its colours: the grey image, average-pooled to
     ``res`` x ``res`` and standardised per image (zero mean, unit spread; +0.1 keeps flat images finite)."""
@@ -77,19 +81,33 @@ def layout(x: torch.Tensor, res: int) -> torch.Tensor:
     return g / (g.std(dim=(2, 3), keepdim=True) + 0.1)
 
 
-def random_flips(x: torch.Tensor) -> torch.Tensor:
-    """Flip each image left-right and/or upside down with probability 1/2 each (differentiable).
+def random_flips(x: torch.Tensor, p_vertical: float = VERTICAL_FLIP_P) -> torch.Tensor:
+    """Flip each image left-right with probability 1/2 and upside down with ``p_vertical``
+    (differentiable).
 
     For the projected D (``--d-flip``): EfficientNet's TensorFlow "same" padding pads only the
     bottom and right edges of its stride-2 layers, and the trained heads end up least sensitive
-    to the bottom-right corner (measured: 0.6 of the mean input gradient at 15k images), where
-    G then paints a coloured patch in every sample. Seen through random flips, every corner of
-    G's image is sometimes the top-left of D's view."""
+    to the bottom-right corner (measured: 0.6 of the mean input gradient at 15k images). Seen
+    through random flips, every corner of G's image is sometimes the top-left of D's view.
+    Upside-down flips at 1/2 leak (Karras et al. 2020, ADA §2.2: D then sees upright and
+    upside-down images equally often, real or fake, and cannot tell them apart): a mini v3 arm at
+    1/2 drew every face upside down by 30k images. Below 1/2 the upright image stays the more
+    likely one, so only it is real to D."""
     n = x.shape[0]
     h = (torch.rand(n, device=x.device) < 0.5).view(-1, 1, 1, 1)
-    v = (torch.rand(n, device=x.device) < 0.5).view(-1, 1, 1, 1)
+    v = (torch.rand(n, device=x.device) < p_vertical).view(-1, 1, 1, 1)
     x = torch.where(h, x.flip(3), x)
     return torch.where(v, x.flip(2), x)
+
+
+def range_penalty(x: torch.Tensor) -> torch.Tensor:
+    """``mean relu(|x| - 1)^2``: how far G's pixels stray outside the image range [-1, 1].
+
+    The projected D sees pixels through a frozen network whose ReLU6 units saturate: a pixel
+    pushed far outside the range (v2's corner patch reached -33, v3 run 1's black blob -53, in
+    [-1, 1] units) no longer changes D's features, so D's gradient there is zero and nothing
+    brings it back (``--range-penalty``)."""
+    return F.relu(x.float().abs() - 1.0).square().mean()
 
 
 class Trainer:
@@ -202,7 +220,7 @@ class Trainer:
             if x.shape[-1] != self.cfg.resolution:
                 x = upscale2d(x, self.cfg.resolution // x.shape[-1])
             if getattr(self.args, "d_flip", False):
-                x = random_flips(x)
+                x = random_flips(x, getattr(self.args, "d_flip_v", VERTICAL_FLIP_P))
             return [o.float() for o in self.D(self.augment(x))]
 
     def sample_w(self, G: StyleGAN, n: int, block: int) -> torch.Tensor:
@@ -315,15 +333,20 @@ class Trainer:
         D.requires_grad_(False)
         fakes = fakes_g if fakes_g is not None else self.generate(G, batch, block, alpha)
         loss_G = F.softplus(-self.discriminate(fakes, block, alpha)).mean()
-        self._g_update(loss_G, batch)
+        self._g_update(loss_G, batch, fakes)
         return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()),
                 "r1": float(r1.detach()) if do_r1 else float("nan"), **self._locality_log(),
                 "real_logit": float(real_logits.detach().mean()), "fake_logit": float(fake_logits.detach().mean())}
 
-    def _g_update(self, loss_G: torch.Tensor, batch: int) -> None:
-        """Backward and Adam for G (with the lazy locality penalty when due), then G_ema."""
+    def _g_update(self, loss_G: torch.Tensor, batch: int, fakes: torch.Tensor | None = None) -> None:
+        """Backward and Adam for G (with the lazy locality penalty when due, and the range penalty
+        on the step's ``fakes``), then G_ema."""
         args, st = self.args, self.state
         block = self.schedule.at(st.images_seen)[0]
+        self._range = None
+        if getattr(args, "range_penalty", 0.0) > 0 and fakes is not None:
+            self._range = range_penalty(fakes)
+            loss_G = loss_G + args.range_penalty * self._range
         self._locality = None
         if (getattr(args, "locality", 0.0) > 0 and block == len(self.G.synthesis.torgb) - 1
                 and st.iterations % args.locality_interval == 0):
@@ -361,7 +384,7 @@ class Trainer:
             loss_G_pixel = F.softplus(-self._pixel_logits(fakes_g)).mean()
             loss_G = loss_G + self.args.d_pixel * loss_G_pixel
             pixel["loss_G_pixel"] = float(loss_G_pixel.detach())
-        self._g_update(loss_G, batch)
+        self._g_update(loss_G, batch, fakes_g)
         if self.D_pixel is not None:
             self.D_pixel.requires_grad_(True)
         mean = lambda ls: float(sum(x.detach().mean() for x in ls) / len(ls))  # noqa: E731
@@ -395,8 +418,12 @@ class Trainer:
         return out
 
     def _locality_log(self) -> dict[str, float]:
-        loc = getattr(self, "_locality", None)
-        return {"locality": float(loc.detach())} if loc is not None else {}
+        out = {}
+        for name in ("locality", "range"):
+            v = getattr(self, f"_{name}", None)
+            if v is not None:
+                out[name] = float(v.detach())
+        return out
 
     # ---------------------------------------------------------------- outputs
 
