@@ -82,7 +82,9 @@ class ProjectedDiscriminator(nn.Module):
     """D(x) for images in [-1, 1]: a list of logit maps, one per feature scale.
 
     ``input_size`` is the resolution the feature network sees (the images are up-sampled
-    bilinearly); ``csm=False`` keeps cross-channel mixing only. ``proj_seed`` fixes the random
+    bilinearly); one more than a multiple of 32 (97, 129) makes every stride-2 "same" padding of
+    the network symmetric (at 96 it pads the bottom and right edges only), so no edge of the
+    image is seen differently from the others; ``csm=False`` keeps cross-channel mixing only. ``proj_seed`` fixes the random
     projections (saved in the state dict, so a checkpoint restores them exactly). ``width``
     scales the mixed channels and the heads (0.5: a quarter of the heads' multiply-adds, which
     are two thirds of D's at width 1 and 128 px)."""
@@ -90,8 +92,8 @@ class ProjectedDiscriminator(nn.Module):
     def __init__(self, input_size: int = 128, csm: bool = True, proj_seed: int = 0,
                  head_max: int = 512, feature_net: FeatureNet | None = None, width: float = 1.0) -> None:
         super().__init__()
-        if input_size < 64 or input_size % 32:
-            raise ValueError(f"projected D input size must be a multiple of 32 and >= 64, got {input_size}")
+        if input_size < 64 or input_size % 32 not in (0, 1):
+            raise ValueError(f"projected D input size must be a multiple of 32 (or one more) and >= 64, got {input_size}")
         self.input_size = input_size
         # a plain attribute, not a sub-module: its weights are not part of D's state dict
         self.__dict__["feature_net"] = feature_net if feature_net is not None else load_feature_net()

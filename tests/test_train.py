@@ -274,6 +274,36 @@ def test_projected_discriminator_trains_heads_only():
         ProjectedDiscriminator(input_size=100)
 
 
+def test_projected_d_at_one_more_than_a_multiple_of_32_pads_every_edge_alike():
+    """EfficientNet's stride-2 layers use TensorFlow's "same" padding: a total of
+    max((ceil(i / s) - 1) s + k - i, 0) pixels, the odd one at the bottom and right. At 96 px every
+    stride-2 layer pads an odd total (bottom and right edges only); at 97 every one pads an even
+    total, split evenly, so no edge of the image is seen differently. D runs at 97 px."""
+    import math
+
+    from i2s.projected import ProjectedDiscriminator
+
+    D = ProjectedDiscriminator(input_size=97)
+    pads: list[int] = []
+
+    def record(module, inputs):
+        i, k, s_ = inputs[0].shape[-1], module.kernel_size[0], module.stride[0]
+        pads.append(max((math.ceil(i / s_) - 1) * s_ + k - i, 0))
+
+    hooks = [m.register_forward_pre_hook(record) for m in D.feature_net.modules()
+             if isinstance(m, torch.nn.Conv2d) and m.stride[0] == 2]
+    assert len(hooks) == 5  # the stem and four stages: 1/2 to 1/32
+    x = torch.randn(2, 3, 64, 64)
+    out = D(x)
+    assert all(o.shape[:2] == (2, 1) for o in out)
+    assert len(pads) == 5 and all(p % 2 == 0 for p in pads)
+    pads.clear()
+    ProjectedDiscriminator(input_size=96, feature_net=D.feature_net)(x)
+    assert len(pads) == 5 and all(p % 2 == 1 for p in pads)
+    for h in hooks:
+        h.remove()
+
+
 def test_hinge_losses():
     from i2s.projected import hinge_d_loss, hinge_g_loss
 

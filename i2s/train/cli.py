@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d-arch", choices=("stylegan", "projected"), default="stylegan",
                    help="stylegan: v1's D_basic with the logistic loss and R1 (mini v1's recipe); projected: "
                         "heads on frozen ImageNet EfficientNet-Lite0 features with the hinge loss (Projected GAN, mini v2)")
-    p.add_argument("--proj-res", type=int, default=128, help="projected D: input size of the feature network")
+    p.add_argument("--proj-res", type=int, default=128,
+                   help="projected D: input size of the feature network (a multiple of 32, or one more: 97 pads "
+                        "every edge alike)")
     p.add_argument("--no-csm", dest="csm", action="store_false", help="projected D: cross-channel mixing only")
     p.add_argument("--d-width", type=float, default=1.0,
                    help="projected D: width of the mixed features and heads (0.5: a quarter of the heads' multiply-adds)")
