@@ -24,7 +24,8 @@ while true; do
       ${CARRY:+--transfer "$CARRY"} \
       --d-arch projected --proj-res 96 --d-width 0.5 --d-flip --schedule 64:rest --batch 16 \
       --fmap-base 1024 --fmap-max 128 --ema-kimg 5 --one-g-pass --d-precision float32 \
-      --diffaug-policy translation,cutout --locality 1 --total-kimg "$TOTAL_KIMG" --ckpt-every 4 --sample-every 10 --keep-every 20 --seed 0
+      --diffaug-policy translation,cutout --locality 0.3 --range-penalty 10 --d-flip-v 0.2 \
+      --total-kimg "$TOTAL_KIMG" --ckpt-every 4 --sample-every 10 --keep-every 10 --seed 0
   fi
   seen=$("$PY" -c "import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])['images_seen'])" "$RUN/log.jsonl")
   [ "$seen" -ge $((TOTAL_KIMG * 1000)) ] && break

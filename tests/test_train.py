@@ -320,6 +320,17 @@ def _projected_argv(data_path: Path, out: Path, *extra: str) -> list[str]:
             "--fmap-max", "32", "--no-progress", *extra]
 
 
+def _straight_and_split(data_path: Path, tmp_path: Path, *extra: str) -> tuple[dict, dict]:
+    """A projected run of 12 images straight, and one stopped at 4 and resumed: both final checkpoints."""
+    more = ("--ckpt-every", "1", "--sample-every", "1", *extra)
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(_projected_argv(data_path, straight, "--total-kimg", "0.012", *more)) == 0
+    assert main(_projected_argv(data_path, split, "--total-kimg", "0.004", *more)) == 0
+    assert main(["--out", str(split), "--resume", "--total-kimg", "0.012", "--threads", "1", "--no-progress"]) == 0
+    return (torch.load(straight / "checkpoint.pt", weights_only=True),
+            torch.load(split / "checkpoint.pt", weights_only=True))
+
+
 @pytest.mark.slow
 def test_projected_training_step_and_exact_resume(data_path, tmp_path):
     trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "run", "--precision", "bf16")))
@@ -336,13 +347,7 @@ def test_projected_training_step_and_exact_resume(data_path, tmp_path):
     assert torch.equal(D1["proj.ccm0"], D0["proj.ccm0"])
     assert all(torch.equal(v, feat0[k]) for k, v in trainer.D.feature_net.state_dict().items())
 
-    extra = ("--total-kimg", "0.012", "--ckpt-every", "1", "--sample-every", "1")
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    assert main(_projected_argv(data_path, straight, *extra)) == 0
-    assert main(_projected_argv(data_path, split, "--total-kimg", "0.004", *extra[2:])) == 0
-    assert main(["--out", str(split), "--resume", "--total-kimg", "0.012", "--threads", "1", "--no-progress"]) == 0
-    a = torch.load(straight / "checkpoint.pt", weights_only=True)
-    b = torch.load(split / "checkpoint.pt", weights_only=True)
+    a, b = _straight_and_split(data_path, tmp_path)
     assert a["args"]["d_arch"] == b["args"]["d_arch"] == "projected"
     for net in ("G", "D", "G_ema"):
         for k, v in a[net].items():
@@ -365,13 +370,8 @@ def test_pixel_d_beside_the_projected_d_trains_resumes_exactly_and_carries(data_
     alone = Trainer(parse_args(_projected_argv(data_path, tmp_path / "alone")))
     assert alone.D_pixel is None and "loss_D_pixel" not in alone.training_step()
 
-    extra = ("--total-kimg", "0.012", "--ckpt-every", "1", "--sample-every", "1", *pixel)
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    assert main(_projected_argv(data_path, straight, *extra)) == 0
-    assert main(_projected_argv(data_path, split, "--total-kimg", "0.004", *extra[2:])) == 0
-    assert main(["--out", str(split), "--resume", "--total-kimg", "0.012", "--threads", "1", "--no-progress"]) == 0
-    a = torch.load(straight / "checkpoint.pt", weights_only=True)
-    b = torch.load(split / "checkpoint.pt", weights_only=True)
+    a, b = _straight_and_split(data_path, tmp_path, *pixel)
+    straight = tmp_path / "straight"
     for net in ("G", "D", "G_ema", "D_pixel"):
         for k, v in a[net].items():
             assert torch.equal(v, b[net][k]), (net, k)
