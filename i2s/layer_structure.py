@@ -14,9 +14,9 @@ when a generator has that structure. These measures say whether it does:
   the face, fine swaps should not);
 * :func:`corner_patch`: the colour of each 4x4 border block against the blocks around it, so a
   patch painted into one corner (mini v2's bottom-right) stands out against the other border blocks;
-* :func:`fixed_patch`: each 4x4 block's spread across samples against the real photos' spread at
-  the same place, so a patch drawn at one place in every sample (mini v3 run 1's black blob below
-  the mouth), wherever it is, stands out as a block that hardly varies.
+* :func:`fixed_patch`: where the samples' mean image departs locally from the real photos' mean
+  image, against the same between two halves of the photos, so a patch drawn at one place in many
+  samples (mini v3 run 1's black blob below the mouth), wherever it is, stands out.
 
 Every function takes a generator with the kit's interface (``mapping(z)`` -> W+,
 ``synthesis(w_plus, noise_mode)``, ``num_layers``, ``w_avg``, ``z_dim``); samples come from

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -313,17 +313,8 @@ class Trainer:
                 fakes = self.generate(G, batch, block, alpha)
         if self.projected:
             return self._projected_step(reals, fakes, fakes_g, batch, block, alpha)
-        # D: softplus(D(fake)) + softplus(-D(real))  [+ lazy R1: gamma/2 |grad D(real)|^2]
-        do_r1 = args.r1_gamma > 0 and st.d_steps % args.r1_interval == 0
-        reals_in = reals.detach().requires_grad_(do_r1)
-        real_logits = self.discriminate(reals_in, block, alpha)
-        fake_logits = self.discriminate(fakes, block, alpha)
-        loss_D = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
-        r1 = torch.zeros(())
-        if do_r1:
-            (grad,) = torch.autograd.grad(real_logits.sum(), reals_in, create_graph=True)
-            r1 = grad.square().sum(dim=(1, 2, 3)).mean()
-            loss_D = loss_D + r1 * (args.r1_gamma / 2 * args.r1_interval)
+        loss_D, r1, real_logits, fake_logits = self._logistic_d_loss(lambda x: self.discriminate(x, block, alpha),
+                                                                    reals, fakes)
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         self.opt_D.step()
@@ -335,7 +326,7 @@ class Trainer:
         loss_G = F.softplus(-self.discriminate(fakes, block, alpha)).mean()
         self._g_update(loss_G, batch, fakes)
         return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()),
-                "r1": float(r1.detach()) if do_r1 else float("nan"), **self._locality_log(),
+                "r1": float(r1.detach()) if r1 is not None else float("nan"), **self._penalty_log(),
                 "real_logit": float(real_logits.detach().mean()), "fake_logit": float(fake_logits.detach().mean())}
 
     def _g_update(self, loss_G: torch.Tensor, batch: int, fakes: torch.Tensor | None = None) -> None:
@@ -389,7 +380,7 @@ class Trainer:
             self.D_pixel.requires_grad_(True)
         mean = lambda ls: float(sum(x.detach().mean() for x in ls) / len(ls))  # noqa: E731
         return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()), "r1": float("nan"),
-                "real_logit": mean(real_logits), "fake_logit": mean(fake_logits), **pixel, **self._locality_log()}
+                "real_logit": mean(real_logits), "fake_logit": mean(fake_logits), **pixel, **self._penalty_log()}
 
     def _pixel_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The pixel D's logits (``--d-pixel``) on DiffAugment'ed images at the model resolution."""
@@ -399,25 +390,36 @@ class Trainer:
         with _precision.autocast(self.precision, self.device):
             return self.D_pixel(self.augment(x), last, 1.0).float()
 
-    def _pixel_d_step(self, reals: torch.Tensor, fakes: torch.Tensor) -> dict[str, float]:
-        """One step of the pixel D (``--d-pixel``): v1's logistic loss with lazy R1, as the StyleGAN D's."""
+    def _logistic_d_loss(self, logits: Callable[[torch.Tensor], torch.Tensor], reals: torch.Tensor,
+                         fakes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """v1's D loss, ``softplus(D(fake)) + softplus(-D(real))``, plus the lazy R1 penalty
+        ``gamma/2 |grad D(real)|^2`` every ``--r1-interval`` D steps (scaled up by the interval).
+        Returns (loss, R1 or None when not due, real logits, fake logits)."""
         args = self.args
         do_r1 = args.r1_gamma > 0 and self.state.d_steps % args.r1_interval == 0
         reals_in = reals.detach().requires_grad_(do_r1)
-        real_logits = self._pixel_logits(reals_in)
-        loss = F.softplus(self._pixel_logits(fakes)).mean() + F.softplus(-real_logits).mean()
-        out = {"loss_D_pixel": float(loss.detach())}
+        real_logits = logits(reals_in)
+        fake_logits = logits(fakes)
+        loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+        r1 = None
         if do_r1:
             (grad,) = torch.autograd.grad(real_logits.sum(), reals_in, create_graph=True)
             r1 = grad.square().sum(dim=(1, 2, 3)).mean()
             loss = loss + r1 * (args.r1_gamma / 2 * args.r1_interval)
+        return loss, r1, real_logits, fake_logits
+
+    def _pixel_d_step(self, reals: torch.Tensor, fakes: torch.Tensor) -> dict[str, float]:
+        """One step of the pixel D (``--d-pixel``): the StyleGAN D's logistic loss with lazy R1."""
+        loss, r1, _, _ = self._logistic_d_loss(self._pixel_logits, reals, fakes)
+        out = {"loss_D_pixel": float(loss.detach())}  # with R1 when due, as the StyleGAN D's loss_D
+        if r1 is not None:
             out["r1_pixel"] = float(r1.detach())
         self.opt_D_pixel.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_D_pixel.step()
         return out
 
-    def _locality_log(self) -> dict[str, float]:
+    def _penalty_log(self) -> dict[str, float]:
         out = {}
         for name in ("locality", "range"):
             v = getattr(self, f"_{name}", None)
