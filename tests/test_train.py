@@ -496,6 +496,15 @@ def test_upside_down_flips_are_rarer_than_upright_views():
     assert not (random_flips(x, 0.0)[:, 0, 0, :] >= 2).any()
 
 
+@pytest.mark.parametrize("flag, value, says", [("--d-flip-v", "0.5", "below 0.5"), ("--d-flip-v", "-1", "below 0.5"),
+                                                ("--range-penalty", "nan", "0 or more"), ("--d-pixel", "-2", "0 or more"),
+                                                ("--locality", "-0.1", "0 or more")])
+def test_bad_weights_and_flip_probability_are_one_line(data_path, tmp_path, flag, value, says):
+    with pytest.raises(SystemExit) as e:
+        main(_projected_argv(data_path, tmp_path / "run", flag, value))
+    assert says in str(e.value) and str(e.value).startswith("[i2s.train] --") and "\n" not in str(e.value)
+
+
 def test_range_penalty_counts_only_what_leaves_the_image_range(data_path, tmp_path):
     """mean relu(|x| - 1)^2: nothing inside [-1, 1], the squared excess outside; with
     --range-penalty a training step logs it and its gradient pulls a stray pixel back."""

@@ -136,6 +136,12 @@ class Trainer:
         if unknown:
             raise ValueError(f"--diffaug-policy: unknown operation(s) {', '.join(sorted(unknown))}; "
                              f"use a comma list of color, translation, cutout")
+        if not 0.0 <= getattr(args, "d_flip_v", VERTICAL_FLIP_P) < 0.5:
+            raise ValueError(f"--d-flip-v {args.d_flip_v}: give a probability from 0 to below 0.5 (at 0.5 or more "
+                             "D cannot tell upright from upside-down faces)")
+        for flag in ("range_penalty", "d_pixel", "locality"):
+            if not getattr(args, flag, 0.0) >= 0:  # also NaN
+                raise ValueError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: give a weight of 0 or more")
 
         if data is None:
             data = open_dataset(args.data)
