@@ -184,6 +184,27 @@ def test_resume_is_exact(data_path, tmp_path):
     assert list(split.glob("samples-*.png"))
 
 
+def test_resume_takes_lr_and_betas_from_the_arguments_not_from_adams_saved_state(data_path, tmp_path):
+    """--lr given on resume continues the run at that lr (Adam's saved param groups would
+    otherwise bring back the old one); without it the checkpoint's lr and betas stay."""
+    run = tmp_path / "run"
+    assert main(_argv(data_path, run, "--total-kimg", "0.008", "--ckpt-every", "1", "--sample-every", "1",
+                      "--lr", "0.002", "--beta2", "0.9")) == 0
+
+    def resume(kimg: str, *extra: str) -> dict:
+        assert main(["--out", str(run), "--resume", "--total-kimg", kimg, "--threads", "1", "--no-progress",
+                     *extra]) == 0
+        return torch.load(run / "checkpoint.pt", weights_only=True)
+
+    kept = resume("0.016")
+    changed = resume("0.024", "--lr", "0.0005")
+    for opt in ("opt_G", "opt_D"):
+        assert kept[opt]["param_groups"][0]["lr"] == 0.002 and kept[opt]["param_groups"][0]["betas"] == (0.0, 0.9)
+        assert changed[opt]["param_groups"][0]["lr"] == 0.0005
+        assert changed[opt]["param_groups"][0]["betas"] == (0.0, 0.9)
+    assert changed["args"]["lr"] == 0.0005 and changed["state"]["images_seen"] == 24
+
+
 @pytest.mark.slow
 def test_export_loads_with_weights_only(data_path, tmp_path):
     trainer = Trainer(parse_args(_argv(data_path, tmp_path / "run")))

@@ -511,6 +511,12 @@ class Trainer:
                                  "from it with --transfer")
             self.D_pixel.load_state_dict(ckpt["D_pixel"])
             self.opt_D_pixel.load_state_dict(ckpt["opt_D_pixel"])
+        # Adam's saved param groups carry the old run's lr and betas: the arguments win (the
+        # checkpoint's own unless --lr/--beta1/--beta2 were given on resume), so a run can be
+        # continued at a lower lr.
+        for opt in (self.opt_G, self.opt_D, self.opt_D_pixel):
+            for group in opt.param_groups if opt is not None else ():
+                group["lr"], group["betas"] = self.args.lr, (self.args.beta1, self.args.beta2)
         self.state = TrainState(**ckpt["state"])
         self.stream = BatchStream(len(self.data), self.args.seed, self.state.data_epoch, self.state.data_pos)
         torch.set_rng_state(ckpt["rng"]["torch"])
