@@ -62,7 +62,7 @@ import torch
 
 from ..stylegan2 import StyleGAN2, StyleGAN2Config, setup_filter
 from ..stylegan2 import config_problems as stylegan2_config_problems
-from .converted import build_from_state_dict, save_converted
+from .converted import build_from_state_dict
 from .limits import PlainValueError, WeightsFormatError, plain_value, quote
 from .tf_pickle import (_REFUSED_OPCODES, PickleKind, UnsafePickleError, _build_array, _check_file, _DtypeRecord,
                         _plain_scalar, _ReadOnlyClass, _ScalarRecord, _scan_opcodes, _sha256, _some, _unpickle)
@@ -734,10 +734,7 @@ def convert_ada_pickle(path: str | os.PathLike[str], out_path: str | os.PathLike
         **_info_of(data),
     }
     del data
-    G = build_from_state_dict(cfg, sd, info)
-    if out_path is not None:
-        save_converted(out_path, cfg, sd, info)
-    return G
+    return build_from_state_dict(cfg, sd, info, save_to=out_path)
 
 
 def validate_ada_pickle(path: str | os.PathLike[str]) -> StyleGAN2Config:

@@ -58,9 +58,11 @@ def _format_of(cfg: Any) -> str:
 
 
 def build_from_state_dict(cfg: StyleGANConfig | StyleGAN2Config, state_dict: dict[str, torch.Tensor],
-                          info: dict[str, Any] | None = None) -> StyleGAN | StyleGAN2:
+                          info: dict[str, Any] | None = None,
+                          save_to: str | os.PathLike[str] | None = None) -> StyleGAN | StyleGAN2:
     """Build ``StyleGAN(cfg)`` (``StyleGAN2(cfg)`` for a StyleGAN2Config) and load ``state_dict``
-    into it with ``strict=True``.
+    into it with ``strict=True``; with ``save_to``, also write the converted file there
+    (:func:`save_converted`, after the build has checked the state dict).
 
     The module is created on the ``meta`` device and then materialised, so building it
     neither spends time on a random initialisation that is overwritten at once nor draws
@@ -74,6 +76,8 @@ def build_from_state_dict(cfg: StyleGANConfig | StyleGAN2Config, state_dict: dic
     G = G.to_empty(device="cpu")
     G.load_state_dict(sd, strict=True)
     G.info = dict(info or {})
+    if save_to is not None:
+        save_converted(save_to, cfg, state_dict, G.info)
     return G.eval()
 
 

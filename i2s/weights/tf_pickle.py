@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from ..stylegan import StyleGAN, StyleGANConfig
-from .converted import WeightsFormatError, build_from_state_dict, load_converted, save_converted
+from .converted import WeightsFormatError, build_from_state_dict, load_converted
 from .limits import PlainValueError, config_problems, plain_value, quote
 
 __all__ = [
@@ -896,10 +896,7 @@ def convert_pickle(path: str | os.PathLike[str], out_path: str | os.PathLike[str
         "tf_static_kwargs": {k: quote(v, 200) for k, v in Gs.static_kwargs.items()},
     }
     del Gs
-    G = build_from_state_dict(cfg, sd, info)
-    if out_path is not None:
-        save_converted(out_path, cfg, sd, info)
-    return G
+    return build_from_state_dict(cfg, sd, info, save_to=out_path)
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ import torch
 
 from ..stylegan2 import StyleGAN2, StyleGAN2Config, setup_filter
 from ..stylegan2 import config_problems as stylegan2_config_problems
-from .converted import build_from_state_dict, save_converted
+from .converted import build_from_state_dict
 from .limits import WeightsFormatError, quote
 from .tf_pickle import (PickleKind, TFNetworkStub, _check_file, _naming, _same, _sha256, _some, collect_variables,
                         load_tf_pickle)
@@ -249,10 +249,7 @@ def convert_tf_stylegan2(path: str | os.PathLike[str], out_path: str | os.PathLi
         "tf_static_kwargs": {k: quote(v, 200) for k, v in Gs.static_kwargs.items()},
     }
     del Gs
-    G = build_from_state_dict(cfg, sd, info)
-    if out_path is not None:
-        save_converted(out_path, cfg, sd, info)
-    return G
+    return build_from_state_dict(cfg, sd, info, save_to=out_path)
 
 
 def validate_tf_stylegan2(path: str | os.PathLike[str]) -> StyleGAN2Config:
