@@ -8,7 +8,8 @@ described; a second, disjoint set of ``--n`` real photos against the first gives
 (real-vs-real at the same n: what a perfect generator would score). KID is the unbiased MMD²
 with the cubic polynomial kernel ``(x·y / d + 1)³`` (Bińkowski et al. 2018), mean and std over
 ``--kid-subsets`` subsets of ``--kid-size``; FD is the Fréchet distance of Gaussians fitted to
-the descriptors (as FID, in another feature space).
+the descriptors (as FID, in another feature space), printed with its mean and covariance terms and
+the samples' spread against the photos' (:func:`fd_parts`).
 
 Beside FD and KID, every generator gets the layer-structure measures of :mod:`i2s.layer_structure`
 (issue 31, on ``--structure-n`` sample pairs): coarse-swap / fine-swap pixel change, the truncation
@@ -55,6 +56,21 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     covmean = linalg.sqrtm(s_a @ s_b)
     covmean = covmean.real
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * covmean))
+
+
+def fd_parts(fake: np.ndarray, real: np.ndarray, axes: int = 3) -> dict:
+    """Where a Fréchet distance comes from: its mean term ``||mu_f - mu_r||²`` and covariance term,
+    the samples' spread against the photos' (``tr S_f / tr S_r``: below 1, the samples are less
+    varied than the photos), and the variance ratio along the photos' first ``axes`` principal
+    axes (in the training photos the photos at either end of each of the first axes differ in sex,
+    age and ancestry together: the groups a generator that drops modes drops first)."""
+    mu_f, mu_r = fake.mean(0), real.mean(0)
+    s_f, s_r = np.cov(fake, rowvar=False), np.cov(real, rowvar=False)
+    mean_term = float(((mu_f - mu_r) ** 2).sum())
+    _, _, vt = np.linalg.svd(real - mu_r, full_matrices=False)
+    along = [float(np.var((fake - mu_r) @ v) / np.var((real - mu_r) @ v)) for v in vt[:axes]]
+    return {"mean": mean_term, "cov": frechet_distance(fake, real) - mean_term,
+            "spread": float(np.trace(s_f) / np.trace(s_r)), "spread_along_axes": along}
 
 
 def kid(a: np.ndarray, b: np.ndarray, subsets: int = 50, size: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -192,21 +208,26 @@ def main(argv=None) -> int:
     photos = np.load(Path(a.data).expanduser(), mmap_mode="r")
     structure_reals = np.asarray(photos[np.sort(np.random.default_rng(a.seed).permutation(len(photos))[:2 * a.structure_n])])
     real_corner = corner_patch(structure_reals)
-    rows = [{"label": "real vs real (floor)", "fd": frechet_distance(real_b, real_a),
+    rows = [{"label": "real vs real (floor)", "fd": frechet_distance(real_b, real_a), "fd_parts": fd_parts(real_b, real_a),
              "kid": kid(real_b, real_a, a.kid_subsets, a.kid_size)}]
     for label, what, G in generators:
         fake = describe(sample(G, a.n), label)
         rows.append({"label": label, "model": what or label, "info": {k: G.info.get(k) for k in
                      ("name", "images_seen", "wall_clock_hours", "trained_with") if k in G.info},
-                     "fd": frechet_distance(fake, real_a), "kid": kid(fake, real_a, a.kid_subsets, a.kid_size),
+                     "fd": frechet_distance(fake, real_a), "fd_parts": fd_parts(fake, real_a),
+                     "kid": kid(fake, real_a, a.kid_subsets, a.kid_size),
                      "structure": structure_row(G, a.structure_n, structure_reals
                                                 if structure_reals.shape[1] == G.resolution else None)})
     floor = rows[0]["fd"]
     print(f"\nface-descriptor space ({identity.NAME}), n = {a.n} per set, reals from {a.data}")
-    print(f"{'':28s} {'FD':>8s} {'FD - floor':>10s} {'KID x1e3':>14s}")
+    print(f"{'':28s} {'FD':>8s} {'FD - floor':>10s} {'KID x1e3':>14s}   {'mean':>6s} {'cov':>6s} {'spread':>6s}  along axes 1-3")
     for r in rows:
         k, ks = r["kid"]
-        print(f"{r['label']:28s} {r['fd']:8.4f} {r['fd'] - floor:10.4f} {k * 1e3:8.3f} ± {ks * 1e3:.3f}")
+        fp = r["fd_parts"]
+        print(f"{r['label']:28s} {r['fd']:8.4f} {r['fd'] - floor:10.4f} {k * 1e3:8.3f} ± {ks * 1e3:.3f}   "
+              f"{fp['mean']:6.4f} {fp['cov']:6.4f} {fp['spread']:6.2f}  {' '.join(f'{v:.2f}' for v in fp['spread_along_axes'])}")
+    print("(FD = mean + cov term; spread: tr S / tr S_photos, the samples' variety against the photos', 1 for a "
+          "perfect generator;\n along axes: the same along the photos' first three principal axes)")
     print_structure(rows[1:], real_corner)
     result = {"feature_space": identity.NAME, "n": a.n, "seed": a.seed, "data": str(a.data),
               "kid": {"subsets": a.kid_subsets, "size": a.kid_size, "kernel": "(x.y/128 + 1)^3"},

@@ -24,6 +24,21 @@ def test_frechet_distance_of_gaussians():
     assert ev.frechet_distance(a, rng.normal(0, 1, (20000, 4))) < 0.01
 
 
+def test_fd_parts_add_up_and_see_a_narrow_generator():
+    """The mean and covariance terms add up to the FD; a generator half as spread as the photos
+    scores spread 0.25 (variances), along every principal axis too; a shifted one only a mean term."""
+    rng = np.random.default_rng(2)
+    real = rng.normal(0, 1, (20000, 4)) * np.array([3.0, 2.0, 1.0, 1.0])
+    narrow = rng.normal(0, 1, (20000, 4)) * np.array([3.0, 2.0, 1.0, 1.0]) * 0.5
+    p = ev.fd_parts(narrow, real)
+    assert p["mean"] + p["cov"] == pytest.approx(ev.frechet_distance(narrow, real))
+    assert p["spread"] == pytest.approx(0.25, rel=0.05)
+    assert p["spread_along_axes"] == pytest.approx([0.25, 0.25, 0.25], rel=0.08)
+    shifted = ev.fd_parts(rng.normal(0, 1, (20000, 4)) * np.array([3.0, 2.0, 1.0, 1.0]) + 1.0, real)
+    assert shifted["mean"] == pytest.approx(4.0, rel=0.05) and abs(shifted["cov"]) < 0.05
+    assert shifted["spread"] == pytest.approx(1.0, rel=0.05)
+
+
 def test_kid_is_unbiased_near_zero_and_grows_with_the_shift():
     rng = np.random.default_rng(1)
     a, b = rng.normal(0, 1, (3000, 8)), rng.normal(0, 1, (3000, 8))
@@ -67,3 +82,4 @@ def test_the_script_prints_and_writes_the_layer_structure_of_each_generator(tmp_
     assert "fixed (floor)" in printed
     assert st["meets"]["coarse_over_fine"] == (st["coarse_over_fine"] >= ev.TARGETS["coarse_over_fine"])
     assert result["structure_targets"] == ev.TARGETS and "bottom_right" in result["real_corner"]
+    assert "spread" in printed and set(result["rows"][1]["fd_parts"]) == {"mean", "cov", "spread", "spread_along_axes"}
