@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import torch
@@ -38,8 +38,39 @@ NoiseMode = Literal["const", "random", "none"]
 __all__ = ["StyleGANConfig", "StyleGAN", "Mapping", "Synthesis", "random_weights", "NoiseMode"]
 
 
+class GeneratorConfig:
+    """What the v1 and StyleGAN2 configs share: the W+ row count of a power-of-two resolution and
+    a dict round trip that refuses unknown fields (lists from JSON become the tuples a field holds)."""
+
+    resolution: int
+
+    @property
+    def log2_res(self) -> int:
+        r = int(math.log2(self.resolution))
+        if 2**r != self.resolution or r < 2:
+            raise ValueError(f"resolution must be a power of two >= 4, got {self.resolution}")
+        return r
+
+    @property
+    def num_layers(self) -> int:
+        """Rows of a W+ code (style inputs; NVIDIA's ``num_ws``): 2 per resolution, 18 at 1024 px."""
+        return 2 * self.log2_res - 2
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Any:
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(d) - set(known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) and isinstance(known[k].default, tuple) else v
+                      for k, v in d.items()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
-class StyleGANConfig:
+class StyleGANConfig(GeneratorConfig):
     """Architecture hyper-parameters (names and defaults of NVlabs/stylegan ``G_style``)."""
 
     resolution: int = 1024
@@ -57,18 +88,6 @@ class StyleGANConfig:
     truncation_cutoff: int = 8
     w_avg_beta: float = 0.995
 
-    @property
-    def log2_res(self) -> int:
-        r = int(math.log2(self.resolution))
-        if 2**r != self.resolution or r < 2:
-            raise ValueError(f"resolution must be a power of two >= 4, got {self.resolution}")
-        return r
-
-    @property
-    def num_layers(self) -> int:
-        """Number of style inputs (rows of a W+ code): 2 per resolution, 18 at 1024 px."""
-        return 2 * self.log2_res - 2
-
     def channels(self, res: int) -> int:
         """Feature maps at output resolution ``res``: ``nf(log2(res) - 1)``."""
         stage = int(math.log2(res)) - 1
@@ -78,17 +97,6 @@ class StyleGANConfig:
     def ffhq1024(cls) -> "StyleGANConfig":
         """The paper's generator: StyleGAN v1 trained on FFHQ at 1024x1024."""
         return cls()
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "StyleGANConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown StyleGANConfig fields: {sorted(unknown)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------- layers

@@ -37,14 +37,14 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .stylegan import Generator
+from .stylegan import Generator, GeneratorConfig
 
 NoiseMode = Literal["const", "random", "none"]
 
@@ -55,7 +55,7 @@ _SQRT2 = math.sqrt(2)
 
 
 @dataclass(frozen=True)
-class StyleGAN2Config:
+class StyleGAN2Config(GeneratorConfig):
     """Architecture hyper-parameters, named as in stylegan2-ada-pytorch's ``Generator`` kwargs.
 
     ``channels(res) = min(channel_base // res, channel_max)`` (TF StyleGAN2's ``fmap_base`` is
@@ -81,20 +81,8 @@ class StyleGAN2Config:
     w_avg_beta: float = 0.995
 
     @property
-    def log2_res(self) -> int:
-        r = int(math.log2(self.resolution))
-        if 2**r != self.resolution or r < 2:
-            raise ValueError(f"resolution must be a power of two >= 4, got {self.resolution}")
-        return r
-
-    @property
     def block_resolutions(self) -> list[int]:
         return [2**k for k in range(2, self.log2_res + 1)]
-
-    @property
-    def num_layers(self) -> int:
-        """Rows of a W+ code (NVIDIA's ``num_ws``): the convolutions plus the last ToRGB, 18 at 1024 px."""
-        return 2 * self.log2_res - 2
 
     def channels(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
@@ -103,20 +91,6 @@ class StyleGAN2Config:
     def ffhq1024(cls) -> "StyleGAN2Config":
         """StyleGAN2 config-f at 1024 px (``stylegan2-ffhq-config-f.pkl``, ADA's ``ffhq.pkl``)."""
         return cls()
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "StyleGAN2Config":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown StyleGAN2Config fields: {sorted(unknown)}")
-        d = dict(d)
-        if "resample_filter" in d and isinstance(d["resample_filter"], list):
-            d["resample_filter"] = tuple(d["resample_filter"])
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 #: Bounds of the fields (the released networks: 3 channels, 512, 8 layers, 32768, 512).
