@@ -12,11 +12,12 @@
 # 3. train:    when the packed training data is there ($DATA, default ~/.cache/i2s/train-data/faces64.npy,
 #              from scripts/prepare_mini_data.py; the .zip of `python -m i2s.train --pack` too) and the
 #              EfficientNet-Lite0 wheel is installed: $TRAIN_MINUTES (2) minutes of mini v3's recipe
-#              (scripts/train_mini_v3.sh) with --device cuda (train.log, log.jsonl, the last samples).
+#              (scripts/mini_v3_recipe.sh, from the newest committed snapshot) with --device cuda
+#              (log.jsonl, and the trained generator: mini-v3-gpu.pt).
 # Each part runs under its own time limit and a failing part does not stop the others; the exit
 # status is the number of parts that failed. summary.txt lists them; at most 8 files in $OUT (what a
 # lent machine sends back): summary.txt, gpu_check.log, bench.md/csv, protocol.json/png, log.jsonl,
-# train-samples.png.
+# mini-v3-gpu.pt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=cuda
@@ -64,16 +65,15 @@ else
   RUN=$(mktemp -d)
   if [ -n "$TINY" ]; then  # the dry run: a narrow network for a few seconds
     RECIPE=(--schedule 8:rest --batch 4 --fmap-base 64 --fmap-max 16 --total-kimg 0.02 --log-every 0.004)
-  else  # scripts/train_mini_v3.sh's recipe, on the GPU (no --compile: minutes of compiling)
-    RECIPE=(--d-arch projected --proj-res 96 --d-width 0.5 --d-flip --schedule 64:rest --batch 16
-            --fmap-base 1024 --fmap-max 128 --ema-kimg 5 --one-g-pass --d-precision float32
-            --diffaug-policy translation,cutout --locality 1 --total-kimg 2000 --ckpt-every 50 --sample-every 20)
+  else  # scripts/train_mini_v3.sh's recipe from the newest committed snapshot, on the GPU (no --compile)
+    source scripts/mini_v3_recipe.sh
+    RECIPE=("${MINI_V3_RECIPE[@]}" ${MINI_V3_CARRY:+--transfer "$MINI_V3_CARRY"} --ckpt-every 50 --sample-every 20)
   fi
   part train $((TRAIN_MINUTES * 60 + 90)) "$PY" -m i2s.train --data "$DATA" --out "$RUN" --device "$DEVICE" \
     --no-progress --minutes "$TRAIN_MINUTES" --seed 0 "${RECIPE[@]}"
   cp "$RUN/log.jsonl" "$OUT/" 2>/dev/null
-  last=$(ls "$RUN"/samples-*.png 2>/dev/null | tail -1)
-  [ -n "$last" ] && cp "$last" "$OUT/train-samples.png"
+  # the trained generator comes back (G_ema, float16): evaluate it here with scripts/eval_generators.py
+  "$PY" -m i2s.train --out "$RUN" --export "$OUT/mini-v3-gpu.pt" 2>&1 | tee -a "$OUT/gpu_check.log"
   rm -rf "$RUN"
 fi
 echo "failed parts: $failed" | tee -a "$OUT/summary.txt"

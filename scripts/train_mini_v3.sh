@@ -5,27 +5,28 @@
 #   nohup scripts/train_mini_v3.sh > ~/.cache/i2s/train-runs/mini-v3.out 2>&1 &
 #
 # The recipe is data/models/mini-faces64.md's "v3 in progress"; the photos come from
-# scripts/prepare_mini_data.py. RUN, DATA and MINUTES may be set in the environment.
+# scripts/prepare_mini_data.py. RUN, DATA, MINUTES and LR may be set in the environment.
 # On a new machine (no run folder) it goes on from the newest committed snapshot,
 # data/models/interim/mini-v3-<k>k.pt (G and G_ema from it, images seen kept, D and Adam afresh).
+# The snapshots were made in two phases: to 100k images with --locality 0.3 at lr 0.002 (the
+# coarse rows learn to carry the layout), then with --locality 0 at a lower lr (the structure
+# stays, FD falls); a run started here is in the second phase. A resumed run keeps the lr it
+# was started with unless LR is given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-$HOME/.cache/i2s/train-runs/mini-v3}
 DATA=${DATA:-$HOME/.cache/i2s/train-data/faces64.npy}
 MINUTES=${MINUTES:-60}
 PY=${PY:-.venv/bin/python}
-TOTAL_KIMG=2000
+source scripts/mini_v3_recipe.sh
+TOTAL_KIMG=2000  # as in the recipe
 while true; do
   if [ -f "$RUN/checkpoint.pt" ] || [ -f "$RUN/checkpoint-prev.pt" ]; then
-    "$PY" -m i2s.train --out "$RUN" --resume --data "$DATA" --threads 1 --no-progress --minutes "$MINUTES" --compile
+    "$PY" -m i2s.train --out "$RUN" --resume --data "$DATA" --threads 1 --no-progress --minutes "$MINUTES" --compile \
+      ${LR:+--lr "$LR"}
   else
-    CARRY=$(ls data/models/interim/mini-v3-*k.pt 2>/dev/null | sort -t- -k3 -n | tail -1 || true)
     "$PY" -m i2s.train --data "$DATA" --out "$RUN" --threads 1 --no-progress --minutes "$MINUTES" --compile \
-      ${CARRY:+--transfer "$CARRY"} \
-      --d-arch projected --proj-res 96 --d-width 0.5 --d-flip --schedule 64:rest --batch 16 \
-      --fmap-base 1024 --fmap-max 128 --ema-kimg 5 --one-g-pass --d-precision float32 \
-      --diffaug-policy translation,cutout --locality 0.3 --range-penalty 10 --d-flip-v 0.2 \
-      --total-kimg "$TOTAL_KIMG" --ckpt-every 4 --sample-every 10 --keep-every 10 --seed 0
+      ${MINI_V3_CARRY:+--transfer "$MINI_V3_CARRY"} "${MINI_V3_RECIPE[@]}" --ckpt-every 4 --sample-every 10 --keep-every 10
   fi
   seen=$("$PY" -c "import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])['images_seen'])" "$RUN/log.jsonl")
   [ "$seen" -ge $((TOTAL_KIMG * 1000)) ] && break

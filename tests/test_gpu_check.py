@@ -36,7 +36,11 @@ def test_device_script_dry_run_on_the_cpu(tmp_path):
     proto = json.loads((out / "protocol.json").read_text())
     assert proto["steps"] == 3 and proto["finite"] and proto["loss_fell"] and len(proto["images"]) == 2
     assert (out / "protocol.png").stat().st_size > 0
-    assert (out / "log.jsonl").read_text().strip() and (out / "train-samples.png").is_file()
+    assert (out / "log.jsonl").read_text().strip()
+    from i2s.models import load_generator  # the trained generator comes back and loads
+
+    G = load_generator(out / "mini-v3-gpu.pt", verbose=False)
+    assert G.info["trained_resolution"] == 8 and G.info["images_seen"] >= 20  # the tiny recipe: 8-px phase
     assert len(list(out.iterdir())) <= 8  # what a lent GPU machine sends back
 
 
@@ -47,3 +51,21 @@ def test_device_check_without_a_gpu_says_so_in_one_line(tmp_path):
     if p.returncode == 0:
         pytest.skip("a GPU is present: the dry run is the other test")
     assert p.returncode == 2 and "torch sees no GPU" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_the_v3_recipe_both_scripts_source_parses_as_the_second_phase():
+    """scripts/mini_v3_recipe.sh (train_mini_v3.sh and gpu_check.sh train with it) holds options
+    i2s.train accepts, and they are the second phase: no locality term, the lower lr, the range
+    penalty; the snapshot it goes on from is a committed one."""
+    from i2s.train.cli import parse_args
+
+    p = subprocess.run(["bash", "-c", 'source scripts/mini_v3_recipe.sh && printf "%s\\0" "${MINI_V3_RECIPE[@]}" '
+                        '&& printf "CARRY=%s" "$MINI_V3_CARRY"'], cwd=REPO, capture_output=True, text=True,
+                       env={k: v for k, v in os.environ.items() if k != "LR"})
+    assert p.returncode == 0, p.stderr
+    *recipe, carry = p.stdout.split("\0")
+    args = parse_args(recipe)
+    assert (args.d_arch, args.locality, args.range_penalty, args.d_flip_v) == ("projected", 0.0, 10.0, 0.2)
+    assert args.lr < 0.002  # below the first phase's
+    carry = carry.removeprefix("CARRY=")
+    assert carry.startswith("data/models/interim/mini-v3-") and (REPO / carry).is_file()

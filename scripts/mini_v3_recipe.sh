@@ -1,0 +1,13 @@
+# mini v3's training recipe (issue 31), sourced by scripts/train_mini_v3.sh and scripts/gpu_check.sh
+# so that both train the same thing. The second phase: the committed snapshot's coarse rows already
+# carry the layout (--locality 0.3 at lr 0.002 to 100k images), so the locality term is off and the
+# lr lower (data/models/mini-faces64.md, "v3 in progress"). LR may be set in the environment.
+MINI_V3_RECIPE=(
+  --d-arch projected --proj-res 96 --d-width 0.5 --d-flip --d-flip-v 0.2 --schedule 64:rest --batch 16
+  --fmap-base 1024 --fmap-max 128 --ema-kimg 5 --one-g-pass --d-precision float32
+  --diffaug-policy translation,cutout --range-penalty 10 --locality 0 --lr "${LR:-0.0005}"
+  --total-kimg 2000 --seed 0
+)
+# The newest committed snapshot, which a run on a new machine goes on from (--transfer): G and
+# G_ema from it, the images seen kept, D and Adam afresh.
+MINI_V3_CARRY=$(ls data/models/interim/mini-v3-*k.pt 2>/dev/null | sort -t- -k3 -n | tail -1 || true)
