@@ -7,7 +7,7 @@ training photos framed as mini is (FFHQ recipe, zoom 0.7; ``scripts/prepare_mini
 described; a second, disjoint set of ``--n`` real photos against the first gives the floor
 (real-vs-real at the same n: what a perfect generator would score). KID is the unbiased MMD²
 with the cubic polynomial kernel ``(x·y / d + 1)³`` (Bińkowski et al. 2018), mean and std over
-``--kid-subsets`` subsets of ``--kid-size``; FD is the Fréchet distance of Gaussians fitted to
+``--kid-subsets`` subsets of ``--kid-size`` (at most half of ``--n``); FD is the Fréchet distance of Gaussians fitted to
 the descriptors (as FID, in another feature space), printed with its mean and covariance terms and
 the samples' spread against the photos' (:func:`fd_parts`).
 
@@ -74,9 +74,11 @@ def fd_parts(fake: np.ndarray, real: np.ndarray, axes: int = 3) -> dict:
 
 
 def kid(a: np.ndarray, b: np.ndarray, subsets: int = 50, size: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """Unbiased MMD² with the kernel (x·y/d + 1)³, mean and std over random subsets."""
+    """Unbiased MMD² with the kernel (x·y/d + 1)³, mean and std over random subsets of ``size``,
+    or of half the smaller set when that is smaller (subsets of a whole set would all be alike,
+    and the std zero)."""
     rng = np.random.default_rng(seed)
-    d, m = a.shape[1], min(size, len(a), len(b))
+    d, m = a.shape[1], min(size, max(min(len(a), len(b)) // 2, 2))
     vals = []
     for _ in range(subsets):
         x, y = a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)]
@@ -230,7 +232,7 @@ def main(argv=None) -> int:
           "perfect generator;\n along axes: the same along the photos' first three principal axes)")
     print_structure(rows[1:], real_corner)
     result = {"feature_space": identity.NAME, "n": a.n, "seed": a.seed, "data": str(a.data),
-              "kid": {"subsets": a.kid_subsets, "size": a.kid_size, "kernel": "(x.y/128 + 1)^3"},
+              "kid": {"subsets": a.kid_subsets, "size": min(a.kid_size, max(a.n // 2, 2)), "kernel": "(x.y/128 + 1)^3"},
               "structure_n": a.structure_n, "structure_targets": TARGETS, "real_corner": real_corner,
               "seconds": round(time.time() - t0, 1), "rows": rows}
     atomic_write_text(Path(a.out), json.dumps(result, indent=2) + "\n")

@@ -47,6 +47,9 @@ def test_kid_is_unbiased_near_zero_and_grows_with_the_shift():
     k1, _ = ev.kid(a, b + 0.5, subsets=20, size=500)
     k2, _ = ev.kid(a, b + 1.0, subsets=20, size=500)
     assert 0 < k1 < k2
+    # sets smaller than --kid-size: subsets of half of them, so the spread is a spread
+    _, s_small = ev.kid(a[:300], b[:300], subsets=10, size=1000)
+    assert s_small > 1e-8  # not rounding noise (whole-set subsets gave ~1e-16)
 
 
 def test_a_bad_generator_file_is_one_line_before_any_work(tmp_path, monkeypatch):
