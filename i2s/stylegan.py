@@ -301,12 +301,46 @@ class ToRGB(nn.Module):
 # --------------------------------------------------------------------------- networks
 
 
-class Mapping(nn.Module):
-    """z -> W+: pixel norm, ``mapping_layers`` dense layers with leaky ReLU, broadcast.
+class MappingBase(nn.Module):
+    """What the v1 and StyleGAN2 mappings share around their dense layers (``w(z)``): the
+    broadcast to W+, the tracked ``w_avg`` (the official ``dlatent_avg``, the paper's w̄) and the
+    truncation trick, as ``G_style`` / NVIDIA's ``MappingNetwork`` do."""
 
-    Also holds ``w_avg`` (the official ``dlatent_avg``, the paper's w̄) and applies the
-    truncation trick, as ``G_style`` does around the mapping network.
-    """
+    cfg: Any
+    w_avg: torch.Tensor
+
+    def w(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, update_w_avg: bool = False) -> torch.Tensor:
+        """z [N, z_dim] -> W+ code [N, num_layers, w_dim] (w broadcast to every layer).
+
+        With ``truncation_psi != 1`` the first ``truncation_cutoff`` layers (default: the
+        config's, 8 for FFHQ v1, every row for a StyleGAN2 config's ``None``) are pulled towards
+        ``w_avg``. ``update_w_avg`` tracks the moving average during training (beta ``w_avg_beta``).
+        """
+        w = self.w(z)
+        if update_w_avg:
+            with torch.no_grad():
+                self.w_avg.copy_(torch.lerp(w.detach().mean(0), self.w_avg, self.cfg.w_avg_beta))
+        w_plus = w.unsqueeze(1).repeat(1, self.cfg.num_layers, 1)
+        if truncation_psi != 1.0:
+            w_plus = self.truncate(w_plus, truncation_psi, truncation_cutoff)
+        return w_plus
+
+    def truncate(self, w_plus: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
+        """Truncation trick: ``w_avg + psi * (w - w_avg)`` on rows ``< cutoff``."""
+        cutoff = self.cfg.truncation_cutoff if cutoff is None else cutoff
+        cutoff = w_plus.shape[1] if cutoff is None else cutoff
+        out = w_plus.clone()
+        out[:, :cutoff] = torch.lerp(self.w_avg.to(w_plus), w_plus[:, :cutoff], psi)
+        return out
+
+
+class Mapping(MappingBase):
+    """z -> W+: pixel norm, ``mapping_layers`` dense layers with leaky ReLU, broadcast
+    (:class:`MappingBase`: ``w_avg`` and truncation)."""
 
     def __init__(self, cfg: StyleGANConfig) -> None:
         super().__init__()
@@ -324,30 +358,6 @@ class Mapping(nn.Module):
         for layer in self.layers:
             x = _lrelu(layer(x))
         return x
-
-    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, update_w_avg: bool = False) -> torch.Tensor:
-        """z [N, z_dim] -> W+ code [N, num_layers, w_dim] (w broadcast to every layer).
-
-        With ``truncation_psi != 1`` the first ``truncation_cutoff`` layers (default: the
-        config's, 8 for FFHQ) are pulled towards ``w_avg``. ``update_w_avg`` tracks the
-        moving average during training (beta ``w_avg_beta``).
-        """
-        w = self.w(z)
-        if update_w_avg:
-            with torch.no_grad():
-                self.w_avg.copy_(torch.lerp(w.detach().mean(0), self.w_avg, self.cfg.w_avg_beta))
-        w_plus = w.unsqueeze(1).repeat(1, self.cfg.num_layers, 1)
-        if truncation_psi != 1.0:
-            w_plus = self.truncate(w_plus, truncation_psi, truncation_cutoff)
-        return w_plus
-
-    def truncate(self, w_plus: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
-        """Truncation trick: ``w_avg + psi * (w - w_avg)`` on layers ``< cutoff``."""
-        cutoff = self.cfg.truncation_cutoff if cutoff is None else cutoff
-        out = w_plus.clone()
-        out[:, :cutoff] = torch.lerp(self.w_avg.to(w_plus), w_plus[:, :cutoff], psi)
-        return out
 
 
 class Synthesis(nn.Module):

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .stylegan import Generator, GeneratorConfig
+from .stylegan import Generator, GeneratorConfig, MappingBase
 
 NoiseMode = Literal["const", "random", "none"]
 
@@ -378,8 +378,8 @@ class SynthesisBlock(nn.Module):
         return x, img
 
 
-class Mapping(nn.Module):
-    """z -> W+ (``MappingNetwork`` without labels); holds ``w_avg`` and applies truncation."""
+class Mapping(MappingBase):
+    """z -> W+ (``MappingNetwork`` without labels; :class:`MappingBase`: ``w_avg`` and truncation)."""
 
     def __init__(self, cfg: StyleGAN2Config) -> None:
         super().__init__()
@@ -396,26 +396,6 @@ class Mapping(nn.Module):
         for i in range(self.cfg.mapping_layers):
             x = getattr(self, f"fc{i}")(x)
         return x
-
-    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                update_w_avg: bool = False) -> torch.Tensor:
-        """z -> W+ [N, num_layers, w_dim]; truncated when ``truncation_psi != 1`` (the first
-        ``truncation_cutoff`` rows; default the config's, ``None`` = every row)."""
-        w = self.w(z)
-        if update_w_avg:
-            with torch.no_grad():
-                self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.cfg.w_avg_beta))
-        w_plus = w.unsqueeze(1).repeat(1, self.cfg.num_layers, 1)
-        if truncation_psi != 1.0:
-            w_plus = self.truncate(w_plus, truncation_psi, truncation_cutoff)
-        return w_plus
-
-    def truncate(self, w_plus: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
-        cutoff = self.cfg.truncation_cutoff if cutoff is None else cutoff
-        cutoff = w_plus.shape[1] if cutoff is None else cutoff
-        out = w_plus.clone()
-        out[:, :cutoff] = self.w_avg.to(w_plus).lerp(w_plus[:, :cutoff], psi)
-        return out
 
 
 class Synthesis(nn.Module):
