@@ -2,7 +2,7 @@
 """Generators side by side, by a network no discriminator has seen: Fréchet distance and KID in
 the 128-d face-descriptor space of dlib's face-recognition ResNet (:mod:`i2s.identity`).
 
-Samples of each generator (``--n`` of them, psi 1, random noise, seeds 0..n-1) and ``--n`` real
+Samples of each generator (``--n`` of them, psi 1, random noise, z seeds ``seed·n … seed·n + n − 1``) and ``--n`` real
 training photos framed as mini is (FFHQ recipe, zoom 0.7; ``scripts/prepare_mini_data.py``) are
 described; a second, disjoint set of ``--n`` real photos against the first gives the floor
 (real-vs-real at the same n: what a perfect generator would score). KID is the unbiased MMD²
@@ -108,11 +108,14 @@ def load_any(spec: str) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def sample(G, n: int, batch: int = 100) -> np.ndarray:
+def sample(G, n: int, batch: int = 100, first: int = 0) -> np.ndarray:
+    """``n`` samples from the z seeds ``first … first + n − 1`` (another ``--seed``: other samples);
+    the per-pixel noise is drawn from torch's generator seeded with ``first``, so a run repeats."""
+    torch.manual_seed(first)
     out = []
-    for s in tqdm(range(0, n, batch), desc="samples", leave=False):
+    for s in tqdm(range(first, first + n, batch), desc="samples", leave=False):
         z = torch.stack([torch.from_numpy(np.random.default_rng(i).standard_normal(G.z_dim)).float()
-                         for i in range(s, min(s + batch, n))])
+                         for i in range(s, min(s + batch, first + n))])
         out.append(identity.to_uint8(G.synthesis(G.mapping(z), noise_mode="random")))
     return np.concatenate(out)
 
@@ -189,7 +192,8 @@ def main(argv=None) -> int:
                    help="a generator: name (mini, mini-v1), exported .pt, or training checkpoint; repeatable")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="real photos, uint8 [N, 64, 64, 3] .npy")
     p.add_argument("--n", type=int, default=2000, help="samples per generator and real photos per set")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="picks the real photos and the samples' z (a second seed: "
+                   "both drawn afresh, for the spread of the numbers)")
     p.add_argument("--kid-subsets", type=int, default=50)
     p.add_argument("--kid-size", type=int, default=1000)
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generator_eval.json"))
@@ -213,7 +217,7 @@ def main(argv=None) -> int:
     rows = [{"label": "real vs real (floor)", "fd": frechet_distance(real_b, real_a), "fd_parts": fd_parts(real_b, real_a),
              "kid": kid(real_b, real_a, a.kid_subsets, a.kid_size)}]
     for label, what, G in generators:
-        fake = describe(sample(G, a.n), label)
+        fake = describe(sample(G, a.n, first=a.seed * a.n), label)
         rows.append({"label": label, "model": what or label, "info": {k: G.info.get(k) for k in
                      ("name", "images_seen", "wall_clock_hours", "trained_with") if k in G.info},
                      "fd": frechet_distance(fake, real_a), "fd_parts": fd_parts(fake, real_a),

@@ -52,6 +52,12 @@ def test_kid_is_unbiased_near_zero_and_grows_with_the_shift():
     assert s_small > 1e-8  # not rounding noise (whole-set subsets gave ~1e-16)
 
 
+def test_samples_repeat_for_a_seed_and_differ_between_seeds(tiny_generator_file):
+    G = ev.load_any(str(tiny_generator_file))
+    a, b, c = ev.sample(G, 3), ev.sample(G, 3), ev.sample(G, 3, first=3)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
 def test_a_bad_generator_file_is_one_line_before_any_work(tmp_path, monkeypatch):
     """A damaged --model file stops the script with one line naming it, before the real photos'
     descriptors (minutes) are computed."""
