@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from .train.discriminator import minibatch_stddev
 from .features import PROJECTED_STAGES, STAGE_CHANNELS, FeatureNet, load_feature_net, preprocess
 
 __all__ = ["ProjectedDiscriminator", "hinge_d_loss", "hinge_g_loss"]
@@ -38,21 +39,26 @@ MIX_CHANNELS = (64, 128, 256, 512)
 
 class _Head(nn.Module):
     """Spectral-norm conv stack: ``res`` -> 4 px (4x4, stride 2, channels doubling up to ``max_c``,
-    leaky ReLU 0.2), then 1x1 -> a 4x4 map of logits."""
+    leaky ReLU 0.2), then 1x1 -> a 4x4 map of logits. With ``mbstd_group`` > 1 the last map gets
+    v1's minibatch-stddev feature first (Karras et al. 2018): how much the samples of a group
+    differ, which a generator drawing too few kinds of faces cannot fake."""
 
-    def __init__(self, in_c: int, res: int, max_c: int = 512) -> None:
+    def __init__(self, in_c: int, res: int, max_c: int = 512, mbstd_group: int = 0) -> None:
         super().__init__()
+        self.mbstd_group = mbstd_group
         layers: list[nn.Module] = []
         c = in_c
         while res > 4:
             out_c = min(2 * c, max_c)
             layers += [spectral_norm(nn.Conv2d(c, out_c, 4, 2, 1)), nn.LeakyReLU(0.2)]
             c, res = out_c, res // 2
-        layers.append(spectral_norm(nn.Conv2d(c, 1, 1)))
-        self.net = nn.Sequential(*layers)
+        layers.append(spectral_norm(nn.Conv2d(c + (1 if mbstd_group > 1 else 0), 1, 1)))
+        self.net = nn.Sequential(*layers)  # the 1x1 logit conv last (the state dict's keys as before)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        if self.mbstd_group <= 1:
+            return self.net(x)
+        return self.net[-1](minibatch_stddev(self.net[:-1](x), self.mbstd_group))
 
 
 class _Projection(nn.Module):
@@ -87,10 +93,12 @@ class ProjectedDiscriminator(nn.Module):
     image is seen differently from the others; ``csm=False`` keeps cross-channel mixing only. ``proj_seed`` fixes the random
     projections (saved in the state dict, so a checkpoint restores them exactly). ``width``
     scales the mixed channels and the heads (0.5: a quarter of the heads' multiply-adds, which
-    are two thirds of D's at width 1 and 128 px)."""
+    are two thirds of D's at width 1 and 128 px); ``mbstd_group`` > 1 gives every head the
+    minibatch-stddev feature over groups of that many samples (0: none, as Sauer et al.)."""
 
     def __init__(self, input_size: int = 128, csm: bool = True, proj_seed: int = 0,
-                 head_max: int = 512, feature_net: FeatureNet | None = None, width: float = 1.0) -> None:
+                 head_max: int = 512, feature_net: FeatureNet | None = None, width: float = 1.0,
+                 mbstd_group: int = 0) -> None:
         super().__init__()
         if input_size < 64 or input_size % 32 not in (0, 1):
             raise ValueError(f"projected D input size must be a multiple of 32 (or one more) and >= 64, got {input_size}")
@@ -102,7 +110,8 @@ class ProjectedDiscriminator(nn.Module):
         self.proj = _Projection(in_c, mix, proj_seed)
         self.proj.csm = csm
         strides = (4, 8, 16, 32)
-        self.heads = nn.ModuleList(_Head(c, input_size // s, max(int(head_max * width), 8)) for c, s in zip(mix, strides))
+        self.heads = nn.ModuleList(_Head(c, input_size // s, max(int(head_max * width), 8), mbstd_group)
+                                   for c, s in zip(mix, strides))
 
     def _apply(self, fn, recurse: bool = True):  # .to(device) moves the frozen feature net too
         self.__dict__["feature_net"] = self.feature_net._apply(fn)

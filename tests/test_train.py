@@ -295,6 +295,35 @@ def test_projected_discriminator_trains_heads_only():
         ProjectedDiscriminator(input_size=100)
 
 
+def test_projected_heads_with_minibatch_stddev_see_the_group_and_keep_the_old_keys(data_path, tmp_path):
+    """--proj-mbstd G: a head's logits depend on the other samples of its group (a generator
+    drawing one face gets caught); without it they do not, and its state dict's keys are the
+    ones earlier checkpoints have. A run with it resumes exactly."""
+    from i2s.projected import ProjectedDiscriminator
+
+    plain = ProjectedDiscriminator(input_size=64, width=0.25).eval()  # eval: spectral norm's power
+    mb = ProjectedDiscriminator(input_size=64, width=0.25, feature_net=plain.feature_net, mbstd_group=4).eval()
+    # iteration would otherwise change the weights between the two calls
+    assert list(mb.state_dict()) == list(plain.state_dict())  # same keys; the logit conv takes one more map
+    assert mb.heads[0].net[-1].weight.shape[1] == plain.heads[0].net[-1].weight.shape[1] + 1
+    x = torch.randn(8, 3, 64, 64)
+    y = x.clone()
+    y[4] += 1.0  # groups are strided (sample i in group i mod 2): samples 0, 2 and 6 share its group
+    with torch.no_grad():
+        for D, moves in ((plain, False), (mb, True)):
+            a, b = D(x), D(y)
+            others = [i for i in range(8) if i != 4]
+            changed = any(not torch.allclose(p[others], q[others]) for p, q in zip(a, b))
+            assert changed == moves, D
+    with pytest.raises(ValueError, match="--proj-mbstd"):
+        Trainer(parse_args(_projected_argv(data_path, tmp_path / "bad", "--proj-mbstd", "-1")))
+    a, b = _straight_and_split(data_path, tmp_path, "--proj-mbstd", "2")
+    assert a["args"]["proj_mbstd"] == 2
+    for net in ("G", "D", "G_ema"):
+        for k, v in a[net].items():
+            assert torch.equal(v, b[net][k]), (net, k)
+
+
 def test_projected_d_at_one_more_than_a_multiple_of_32_pads_every_edge_alike():
     """EfficientNet's stride-2 layers use TensorFlow's "same" padding: a total of
     max((ceil(i / s) - 1) s + k - i, 0) pixels, the odd one at the bottom and right. At 96 px every

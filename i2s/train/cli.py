@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="projected D: input size of the feature network (a multiple of 32, or one more: 97 pads "
                         "every edge alike)")
     p.add_argument("--no-csm", dest="csm", action="store_false", help="projected D: cross-channel mixing only")
+    p.add_argument("--proj-mbstd", type=int, default=0, metavar="GROUP",
+                   help="projected D: v1's minibatch-stddev feature in every head over groups of GROUP samples "
+                        "(0: none; a signal against drawing too few kinds of faces)")
     p.add_argument("--d-width", type=float, default=1.0,
                    help="projected D: width of the mixed features and heads (0.5: a quarter of the heads' multiply-adds)")
     p.add_argument("--d-flip", action="store_true",
@@ -128,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Arguments that define the networks and cannot change on resume.
-_FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down", "d_arch", "proj_res", "csm", "d_width")
+_FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down", "d_arch", "proj_res", "csm", "d_width", "proj_mbstd")
 # Arguments that only steer this invocation and are never taken from a checkpoint.
 _PER_RUN = ("resume", "transfer", "export", "export_carry", "pack", "fp16", "bench", "bench_iters", "out", "threads", "device", "no_progress",
             "minutes", "compile")

@@ -139,6 +139,8 @@ class Trainer:
         if not 0.0 <= getattr(args, "d_flip_v", VERTICAL_FLIP_P) < 0.5:
             raise ValueError(f"--d-flip-v {args.d_flip_v}: give a probability from 0 to below 0.5 (at 0.5 or more "
                              "D cannot tell upright from upside-down faces)")
+        if getattr(args, "proj_mbstd", 0) < 0:
+            raise ValueError(f"--proj-mbstd {args.proj_mbstd}: give a group size of 2 or more, or 0 for none")
         for flag in ("range_penalty", "d_pixel", "locality"):
             if not getattr(args, flag, 0.0) >= 0:  # also NaN
                 raise ValueError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: give a weight of 0 or more")
@@ -156,7 +158,8 @@ class Trainer:
             from ..projected import ProjectedDiscriminator
 
             self.D = ProjectedDiscriminator(args.proj_res, csm=args.csm, proj_seed=args.seed,
-                                            width=getattr(args, "d_width", 1.0)).to(self.device)
+                                            width=getattr(args, "d_width", 1.0),
+                                            mbstd_group=getattr(args, "proj_mbstd", 0)).to(self.device)
         else:
             self.D = Discriminator(self.cfg, args.mbstd_group, args.d_down).to(self.device)
         # --d-pixel: beside the projected D, a small pixel-space StyleGAN D (Kumari et al. 2022 keep
