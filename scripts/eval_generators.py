@@ -21,7 +21,7 @@ target and whether it is met.
 Real descriptors are cached in ``$I2S_HOME/eval/`` (keyed by the data file's size, mtime and
 the sample indices). Writes a JSON with every number and prints a table::
 
-    python scripts/eval_generators.py --model v1=mini-v1 --model v2=data/models/mini-faces64.pt
+    python scripts/eval_generators.py --model v1=mini --model v3=data/models/interim/mini-v3-632k.pt
     python scripts/eval_generators.py --model v2=~/.cache/i2s/train-runs/mini-v2/checkpoint.pt --n 500
 """
 
@@ -189,7 +189,7 @@ def print_structure(rows: list[dict], real_corner: dict) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", action="append", required=True, metavar="LABEL=SPEC",
-                   help="a generator: name (mini, mini-v1), exported .pt, or training checkpoint; repeatable")
+                   help="a generator: a name (mini, ...), an exported .pt, or a training checkpoint; repeatable")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="real photos, uint8 [N, 64, 64, 3] .npy")
     p.add_argument("--n", type=int, default=2000, help="samples per generator and real photos per set")
     p.add_argument("--seed", type=int, default=0, help="picks the real photos and the samples' z (a second seed: "
