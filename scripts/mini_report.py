@@ -12,6 +12,16 @@ data/models/mini-faces64.md between its report markers.
 
     python scripts/mini_report.py [--steps 1000] [--holdout-n 200] [--batch 8]
 
+A candidate generator against the shipped one, paired image by image (the same photos, steps and
+loss), without touching the committed card or figures:
+
+    python scripts/mini_report.py --model mini --holdout-n 16 --no-card --figures /tmp/v1 --out /tmp/v1
+    python scripts/mini_report.py --model CANDIDATE.pt --holdout-n 16 --no-card --figures /tmp/v3 \
+        --out /tmp/v3 --against /tmp/v1/per_image.csv
+
+``--against`` prints, per group, the mean PSNR difference (this run minus the other) with its 95 %
+bootstrap interval over images (:func:`i2s.stats.paired_comparison`) and how many images gained.
+
 Embeddings go through the i2s embedding cache ($I2S_HOME/embeddings), batch by batch: on a CPU the
 full report takes hours (about 225 images x 1000 steps), and an interrupted run picks up where it
 stopped when started again.
@@ -34,6 +44,7 @@ from i2s.data import CLASSES, holdout_faces, load_class_batch
 from i2s.io import atomic_write_text, image_grid, save_png, tensor_to_pil, write_csv
 from i2s.loss import EmbeddingLoss
 from i2s.metrics import psnr, ssim
+from i2s.stats import paired_comparison
 
 REPO = Path(__file__).resolve().parents[1]
 CARD = REPO / "data" / "models" / "mini-faces64.md"
@@ -93,13 +104,17 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     ap.add_argument("--out", type=Path, default=REPO / "results" / "mini" / "report")
     ap.add_argument("--no-card", action="store_true", help="do not update the model card")
+    ap.add_argument("--figures", type=Path, default=REPO / "figures" / "mini",
+                    help="where the sample grid and the embedding pairs go (default: the committed figures/mini)")
+    ap.add_argument("--against", type=Path, help="another run's per_image.csv: paired PSNR differences per group")
     args = ap.parse_args()
+    other = read_per_image(args.against) if args.against else None
 
     G = load_generator(args.model, device=args.device)
     zoom = float(G.info.get("align_zoom", 0.7))
     loss_fn = EmbeddingLoss()
     print(f"[report] perceptual network: {loss_fn.perceptual_net}; {args.steps} steps; framing zoom {zoom}")
-    fig_dir = REPO / "figures" / "mini"
+    fig_dir = args.figures
     sample_grid(G, fig_dir / "samples.png")
     print(f"[report] wrote {fig_dir / 'samples.png'}")
 
@@ -129,6 +144,11 @@ def main() -> None:
               "perceptual_net": loss_fn.perceptual_net, "steps": args.steps, "groups": summary,
               "speed": {"device": cpu, "batch1_s_per_step": sp1, "batch8_s_per_step": sp8,
                         "batch8_ms_per_image_step": sp8 / 8 * 1000}}
+    if other is not None:
+        result["against"] = {"file": str(args.against), "groups": against(rows, other)}
+        for label, c in result["against"]["groups"].items():
+            print(f"[report] {label:<14} PSNR minus {args.against}: {c['effect']:+.2f} dB "
+                  f"[{c['low']:+.2f}, {c['high']:+.2f}] over {c['n_images']} images, {c['wins']} gained")
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "per_image.csv", rows)
     atomic_write_text(args.out / "summary.json", json.dumps(result, indent=2))
@@ -141,6 +161,35 @@ def main() -> None:
             _, tail = rest.split(END, 1)
             atomic_write_text(CARD, head + START + "\n" + md + "\n" + END + tail)
             print(f"[report] updated {CARD}")
+
+
+def read_per_image(path: Path) -> dict[tuple[str, str], float]:
+    """(group, image) -> PSNR of a report's ``per_image.csv``; a file that is not one is refused
+    in one line naming it."""
+    import csv
+
+    try:
+        with open(path, newline="") as f:
+            table = {(r["group"], r["image"]): float(r["psnr_db"]) for r in csv.DictReader(f)}
+    except (OSError, KeyError, ValueError, TypeError, csv.Error) as e:
+        raise SystemExit(f"[report] {path}: not a report's per_image.csv ({type(e).__name__}: {e}); "
+                         "give the per_image.csv another run of this script wrote")
+    return table
+
+
+def against(rows: list[dict], other: dict[tuple[str, str], float]) -> dict[str, dict]:
+    """Per group, this run's PSNR minus the other run's on the images both embedded: the mean
+    difference, its 95 % bootstrap interval over images and how many images gained. Groups with
+    no image in common are left out."""
+    out = {}
+    for label in dict.fromkeys(r["group"] for r in rows):
+        pairs = [(float(r["psnr_db"]), other[(label, r["image"])]) for r in rows
+                 if r["group"] == label and (label, r["image"]) in other]
+        if pairs:
+            a, b = zip(*pairs)
+            c = paired_comparison(a, b, "greater")
+            out[label] = {"n_images": c.n_images, "effect": c.effect, "low": c.low, "high": c.high, "wins": c.wins}
+    return out
 
 
 def render(r: dict) -> str:
