@@ -178,6 +178,9 @@ def read_per_image(path: Path) -> dict[tuple[str, str], float]:
     except (OSError, KeyError, ValueError, TypeError, csv.Error) as e:
         raise SystemExit(f"[report] {path}: not a report's per_image.csv ({type(e).__name__}: {e}); "
                          "give the per_image.csv another run of this script wrote")
+    if not table:
+        raise SystemExit(f"[report] {path}: a per_image.csv without a single image; give the per_image.csv "
+                         "of a run that finished")
     return table
 
 

@@ -40,5 +40,8 @@ def test_against_refuses_a_file_that_is_not_a_report(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(SystemExit, match="per_image.csv: not a report's per_image.csv"):
         mr.read_per_image(bad)
+    bad.write_text("group,image,psnr_db,ssim,loss,dist_to_w_avg\n")
+    with pytest.raises(SystemExit, match="per_image.csv: a per_image.csv without a single image"):
+        mr.read_per_image(bad)
     with pytest.raises(SystemExit, match="missing.csv"):
         mr.read_per_image(tmp_path / "missing.csv")
