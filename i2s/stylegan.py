@@ -490,6 +490,32 @@ class StyleGAN(Generator):
         self.synthesis = Synthesis(self.cfg)
         self.info: dict = {"name": "untrained", "tier": "random"}
 
+    def w_std(self, n: int = 10_000, seed: int = 0) -> float:
+        """W's spread: the per-dimension standard deviation of ``mapping.w(z)``, averaged over the
+        ``w_dim`` dimensions (``n`` samples of z from ``seed``)."""
+        z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
+        with torch.no_grad():
+            return float(self.mapping.w(z).std(0).mean())
+
+    @torch.no_grad()
+    def rescale_w(self, c: float) -> None:
+        """Store W at ``c`` times its scale without changing any image: the mapping's last dense
+        layer (weight and bias) and w̄ are multiplied by ``c``, every style affine ``A``'s weight
+        divided by it. Exact because the mapping ends in a leaky ReLU, which is positively
+        homogeneous, and ``A`` is linear (its bias, the 1 of ``s + 1``, stays). Truncation and
+        every edit are linear in w, so they are unchanged too. What changes is how far Adam moves
+        w per step: Algorithm 1's lr 0.01 (§3.2) was set for FFHQ's W, and a generator stored with
+        a wider W converges in more steps (data/models/mini-faces64.md)."""
+        if not c > 0 or not math.isfinite(c):
+            raise ValueError(f"rescale_w: c must be a positive number, got {c}")
+        last = self.mapping.layers[-1]
+        last.weight.mul_(c)
+        last.bias.mul_(c)
+        self.mapping.w_avg.mul_(c)
+        for m in self.synthesis.modules():
+            if isinstance(m, LayerEpilogue):
+                m.style.weight.div_(c)
+
 
 def random_weights(G: StyleGAN, seed: int = 0) -> StyleGAN:
     """A copy of ``G``'s architecture re-initialised as in training (paper Fig. 5 (b)(e)).

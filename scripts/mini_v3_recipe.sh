@@ -8,6 +8,11 @@ MINI_V3_RECIPE=(
   --diffaug-policy translation,cutout --range-penalty 10 --locality 0 --lr "${LR:-0.0005}"
   --total-kimg 2000 --seed 0
 )
+# The spread W is exported at (python -m i2s.train --out RUN --export F --w-std "$MINI_V3_W_STD"): v1 mini's
+# (StyleGAN.w_std). v3 trains a wider W (0.526 at 932k images); stored at v1's spread, Algorithm 1's
+# lr 0.01 moves w as far per step as on v1: +0.52 dB [0.36, 0.67] at 1000 steps on 16 held-out faces,
+# the same images (data/models/mini-faces64.md, "Session of 2026-12-07 (fourth)").
+MINI_V3_W_STD=0.378
 # The newest committed snapshot, which a run on a new machine goes on from (--transfer): G and
 # G_ema from it, the images seen kept, D and Adam afresh.
 MINI_V3_CARRY=$(ls data/models/interim/mini-v3-*k.pt 2>/dev/null | sort -t- -k3 -n | tail -1 || true)

@@ -151,3 +151,25 @@ def test_random_weights_same_architecture():
     assert all(torch.equal(a, b) for a, b in zip(R1.state_dict().values(), R2.state_dict().values()))
     assert not torch.equal(R1.synthesis.layers[1].conv.weight, G.synthesis.layers[1].conv.weight)
     assert R1.w_avg.abs().sum() > 0 and R1.info["tier"] == "random"
+
+
+def test_rescale_w_keeps_every_image_and_scales_w():
+    """rescale_w(c): W (and w̄) c times wider, the same images for any z, truncation and W+ code."""
+    G = make_generator(16)
+    z = torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(1))
+    before_w, before_avg, before_std = G.mapping.w(z), G.w_avg.clone(), G.w_std(n=2000)
+    img = G(z, truncation_psi=0.6)
+    mixed = torch.cat([G.mapping(z[:2])[:, :3], G.mapping(z[2:])[:, 3:]], 1)  # a crossover code
+    img_mixed = G.synthesis(mixed)
+    c = 0.55
+    G.rescale_w(c)
+    torch.testing.assert_close(G.mapping.w(z), c * before_w, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(G.w_avg, c * before_avg)
+    assert G.w_std(n=2000) == pytest.approx(c * before_std, rel=1e-5)
+    torch.testing.assert_close(G(z, truncation_psi=0.6), img, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(G.synthesis(c * mixed), img_mixed, atol=1e-5, rtol=1e-5)
+    # the image does change for the same stored code: the scale of w is what moved
+    assert (G.synthesis(mixed) - img_mixed).abs().max() > 1e-2
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="positive"):
+            G.rescale_w(bad)

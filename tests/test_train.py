@@ -234,6 +234,26 @@ def test_export_loads_with_weights_only(data_path, tmp_path):
     spread = (trainer.G_ema.mapping.w(z[:1000]) - own).norm(dim=-1).mean()
     assert (obj["state_dict"]["mapping.w_avg"].float() - own).norm() < 0.05 * spread
     assert "mean of the exported mapping" in obj["info"]["w_avg"]
+    # --w-std: W stored at another spread, the same images
+    assert main(["--out", str(tmp_path / "run"), "--export", str(tmp_path / "narrow.pt"), "--w-std", "0.2",
+                 "--no-fp16"]) == 0
+    assert main(["--out", str(tmp_path / "run"), "--export", str(tmp_path / "wide.pt"), "--no-fp16"]) == 0
+    nets = []
+    for name in ("narrow.pt", "wide.pt"):
+        obj = torch.load(tmp_path / name, weights_only=True)
+        G = StyleGAN(StyleGANConfig.from_dict(obj["config"]))
+        G.load_state_dict(obj["state_dict"])
+        nets.append(G.eval())
+    assert nets[0].w_std() == pytest.approx(0.2, rel=1e-4) and nets[1].w_std() != pytest.approx(0.2, rel=0.05)
+    assert "per-dimension std 0.2000" in torch.load(tmp_path / "narrow.pt", weights_only=True)["info"]["w_std"]
+    with torch.no_grad():
+        torch.testing.assert_close(nets[0](z[:3], truncation_psi=0.7), nets[1](z[:3], truncation_psi=0.7),
+                                   atol=1e-4, rtol=1e-4)
+    for bad in (["--w-std", "0"], ["--w-std", "-1"]):
+        with pytest.raises(SystemExit, match="positive spread"):
+            main(["--out", str(tmp_path / "run"), "--export", str(tmp_path / "x.pt"), *bad])
+    with pytest.raises(SystemExit, match="with --export"):
+        main(_argv(data_path, tmp_path / "run2", "--w-std", "0.3"))
     try:
         from i2s.weights.converted import load_converted
     except ImportError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-carry", metavar="PATH", help="write the checkpoint's G, G_ema and D (float16) with the "
                    "training state, small enough to commit, and exit; --transfer PATH goes on from it with D kept")
     p.add_argument("--no-fp16", dest="fp16", action="store_false", help="export in float32")
+    p.add_argument("--w-std", type=float, metavar="STD",
+                   help="with --export: store W at this per-dimension std (same images; Algorithm 1's lr "
+                        "then moves w as far per step as on a generator of that spread; v1 mini: 0.378)")
     p.add_argument("--bench", action="store_true", help="measure images/s per resolution and exit")
     p.add_argument("--bench-iters", type=int, default=4)
     # model
@@ -133,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Arguments that define the networks and cannot change on resume.
 _FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down", "d_arch", "proj_res", "csm", "d_width", "proj_mbstd")
 # Arguments that only steer this invocation and are never taken from a checkpoint.
-_PER_RUN = ("resume", "transfer", "export", "export_carry", "pack", "fp16", "bench", "bench_iters", "out", "threads", "device", "no_progress",
+_PER_RUN = ("resume", "transfer", "export", "export_carry", "pack", "fp16", "w_std", "bench", "bench_iters", "out", "threads", "device", "no_progress",
             "minutes", "compile")
 # d_precision and one_g_pass may change on resume: they change the arithmetic, not the networks
 
@@ -178,9 +182,11 @@ def _main(argv: Sequence[str] | None) -> int:
         path = pack_dataset(open_dataset(args.data), args.pack)
         print(f"[i2s.train] packed {args.data} -> {path} ({path.stat().st_size / 2**20:.1f} MiB)")
         return 0
+    if args.w_std is not None and not (args.export and args.w_std > 0 and math.isfinite(args.w_std)):
+        raise SystemExit(f"--w-std {args.w_std}: give a positive spread, together with --export")
     if args.export:
         ckpt = _checkpoint_path(args)
-        path = export_from_checkpoint(ckpt, args.export, fp16=args.fp16)
+        path = export_from_checkpoint(ckpt, args.export, fp16=args.fp16, w_std=args.w_std)
         print(f"[i2s.train] exported the EMA generator of {ckpt} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
     if args.export_carry:

@@ -40,8 +40,11 @@ def export_generator(G_ema: StyleGAN, path: str | os.PathLike, info: dict, fp16:
 W_AVG_SEED = 12345
 
 
-def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.PathLike, fp16: bool = True) -> Path:
-    """Export the EMA generator of a training checkpoint (``--export``)."""
+def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.PathLike, fp16: bool = True,
+                           w_std: float | None = None) -> Path:
+    """Export the EMA generator of a training checkpoint (``--export``). With ``w_std``, W is
+    stored at that per-dimension spread (:meth:`~i2s.stylegan.StyleGAN.rescale_w`: the same
+    images, another scale of w; ``--w-std``)."""
     ckpt = load_run_file(ckpt_path)
     cfg = StyleGANConfig.from_dict(ckpt["config"])
     G = StyleGAN(cfg)
@@ -53,6 +56,12 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
     tracked = G.mapping.w_avg.clone()
     with torch.no_grad():
         G.mapping.w_avg.copy_(G.estimate_w_avg(n=100_000, seed=W_AVG_SEED))
+    rescaled = {}
+    if w_std is not None:
+        before = G.w_std()
+        G.rescale_w(w_std / before)
+        rescaled = {"w_std": f"W stored at per-dimension std {G.w_std():.4f} (trained: {before:.4f}; "
+                              f"StyleGAN.rescale_w, images unchanged)"}
     phases = parse_schedule(args["schedule"], args.get("fade_frac", 0.5))
     block, alpha, _ = Schedule(phases).at(max(st["images_seen"] - 1, 0))
     info = {
@@ -69,6 +78,7 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
         "align_zoom": _data_framing_zoom(args.get("data")),
         "w_avg": f"mean of the exported mapping over 100k z (seed {W_AVG_SEED}); the tracked average was "
                  f"{(tracked - G.mapping.w_avg).norm().item():.3g} away (L2)",
+        **rescaled,
         "torch": torch.__version__,
         "args": args,
     }
