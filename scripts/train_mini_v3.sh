@@ -11,7 +11,8 @@
 # The snapshots were made in two phases: to 100k images with --locality 0.3 at lr 0.002 (the
 # coarse rows learn to carry the layout), then with --locality 0 at a lower lr (the structure
 # stays, FD falls); a run started here is in the second phase. A resumed run keeps the lr it
-# was started with unless LR is given.
+# was started with unless LR is given. The file to ship is exported with W at v1's spread:
+#   source scripts/mini_v3_recipe.sh && python -m i2s.train --out "$RUN" --export F --w-std "$MINI_V3_W_STD"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-$HOME/.cache/i2s/train-runs/mini-v3}
