@@ -56,6 +56,8 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
     tracked = G.mapping.w_avg.clone()
     with torch.no_grad():
         G.mapping.w_avg.copy_(G.estimate_w_avg(n=100_000, seed=W_AVG_SEED))
+    w_avg_note = (f"mean of the exported mapping over 100k z (seed {W_AVG_SEED}); the tracked average was "
+                  f"{(tracked - G.mapping.w_avg).norm().item():.3g} away (L2)")  # before any rescale
     rescaled = {}
     if w_std is not None:
         before = G.w_std()
@@ -76,8 +78,7 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
         "trained_with": ("i2s.train (projected discriminator on ImageNet EfficientNet-Lite0, hinge loss)"
                          if args.get("d_arch") == "projected" else "i2s.train (StyleGAN v1 recipe, progressive growing)"),
         "align_zoom": _data_framing_zoom(args.get("data")),
-        "w_avg": f"mean of the exported mapping over 100k z (seed {W_AVG_SEED}); the tracked average was "
-                 f"{(tracked - G.mapping.w_avg).norm().item():.3g} away (L2)",
+        "w_avg": w_avg_note,
         **rescaled,
         "torch": torch.__version__,
         "args": args,
