@@ -11,7 +11,8 @@ when a generator has that structure. These measures say whether it does:
 * the **truncation share**: how far ψ = 0.5 moves a sample (on the model's truncation layers), as a
   share of the mean difference between two samples;
 * **landmark displacement**: how far dlib's 68 landmarks move under each swap (coarse swaps move
-  the face, fine swaps should not);
+  the face, fine swaps should not), and the floor of the fine one: how far they move when a sample
+  only takes the fine-swapped image's colours (:func:`recolour`), which is the detector's jitter;
 * :func:`corner_patch`: the colour of each 4x4 border block against the blocks around it, so a
   patch painted into one corner (mini v2's bottom-right) stands out against the other border blocks;
 * :func:`fixed_patch`: where the samples' mean image departs locally from the real photos' mean
@@ -21,7 +22,8 @@ when a generator has that structure. These measures say whether it does:
 Every function takes a generator with the kit's interface (``mapping(z)`` -> W+,
 ``synthesis(w_plus, noise_mode)``, ``num_layers``, ``w_avg``, ``z_dim``); samples come from
 seeds, so two generators are compared on the same z's. Per-sample values are returned, so a
-caller can give n and the spread.
+caller can give n and the spread; :func:`structure` gives the ratios' 95 % bootstrap intervals
+over the sample pairs.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-__all__ = ["COARSE", "swap_change", "truncation_share", "landmark_shift", "corner_patch", "fixed_patch", "Structure", "structure"]
+from .stats import ratio_interval
+
+__all__ = ["COARSE", "swap_change", "truncation_share", "landmark_shift", "recolour", "corner_patch", "fixed_patch",
+           "Structure", "structure"]
 
 COARSE = (0, 1, 2, 3)  # the 4- and 8-px rows of W+: pose and face shape in StyleGAN (Fig. 3)
 BLOCK = 4  # px of the border blocks :func:`corner_patch` compares
@@ -186,6 +191,11 @@ class Structure:
     landmark_shift_fine_over_coarse: float
     corner: dict
     fixed: dict | None = None  # :func:`fixed_patch` against the reals given to :func:`structure`
+    #: 95 % bootstrap intervals over the sample pairs of the three ratios ([low, high]; i2s.stats.ratio_interval)
+    intervals: dict | None = None
+    #: dlib's landmark shift when a sample only takes the fine-swapped image's colours (per-channel
+    #: mean and std): how much of ``fine_landmark_shift`` a pure colour change already gives
+    fine_landmark_floor: float = float("nan")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -202,16 +212,31 @@ def structure(G, n: int = 64, seed: int = 0, landmarks: bool = True,
     x_f = _render(G, _swapped(w_a, w_b, _fine(G)))
     coarse = (x_c - x_a).abs().mean(dim=(1, 2, 3)).numpy()
     fine = (x_f - x_a).abs().mean(dim=(1, 2, 3)).numpy()
-    moved, between = _truncation_moved(G, w_a, x_a, 0.5), float((x_b - x_a).abs().mean())
+    moved, between = _truncation_moved(G, w_a, x_a, 0.5), (x_b - x_a).abs().mean(dim=(1, 2, 3)).numpy()
+    intervals = {"coarse_over_fine": ratio_interval(coarse, fine)[1:],
+                 "truncation_share": ratio_interval(moved, between)[1:]}
     if landmarks:
-        lm_c, lm_f = float(landmark_shift(x_a, x_c).mean()), float(landmark_shift(x_a, x_f).mean())
+        shift_c, shift_f = landmark_shift(x_a, x_c), landmark_shift(x_a, x_f)
+        lm_c, lm_f = float(shift_c.mean()), float(shift_f.mean())
+        intervals["landmark_shift_fine_over_coarse"] = ratio_interval(shift_f, shift_c)[1:]
+        lm_floor = float(landmark_shift(x_a, recolour(x_a, x_f)).mean())
     else:
-        lm_c = lm_f = float("nan")
+        lm_c = lm_f = lm_floor = float("nan")
     return Structure(n=n, coarse_swap=float(coarse.mean()), coarse_swap_std=float(coarse.std()),
                      fine_swap=float(fine.mean()), fine_swap_std=float(fine.std()),
                      coarse_over_fine=float(coarse.mean() / max(fine.mean(), 1e-12)),
-                     truncation_share=float(moved.mean() / max(between, 1e-12)),
+                     truncation_share=float(moved.mean() / max(between.mean(), 1e-12)),
                      coarse_landmark_shift=lm_c, fine_landmark_shift=lm_f,
                      landmark_shift_fine_over_coarse=lm_f / lm_c if lm_c > 0 else float("nan"),
                      corner=corner_patch(torch.cat([x_a, x_b])),
-                     fixed=fixed_patch(torch.cat([x_a, x_b]), reals) if reals is not None else None)
+                     fixed=fixed_patch(torch.cat([x_a, x_b]), reals) if reals is not None else None,
+                     intervals={k: [float(v) for v in lh] for k, lh in intervals.items()},
+                     fine_landmark_floor=lm_floor)
+
+
+def recolour(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` with the per-image, per-channel mean and std of ``like`` (images in [-1, 1], [N, 3, H, W]):
+    a change of colour only, so dlib's landmarks on it move by the detector's own jitter."""
+    mx, sx = x.mean(dim=(2, 3), keepdim=True), x.std(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    ml, sl = like.mean(dim=(2, 3), keepdim=True), like.std(dim=(2, 3), keepdim=True)
+    return ((x - mx) / sx * sl + ml).clamp(-1, 1)

@@ -24,7 +24,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 __all__ = ["Comparison", "paired_comparison", "unpaired_comparison", "against", "equivalence", "both", "RULE",
-           "EQUIVALENCE_RULE", "MIN_N"]
+           "EQUIVALENCE_RULE", "MIN_N", "ratio_interval", "target_verdict"]
 
 Direction = Literal["greater", "less", "equal"]
 Verdict = Literal["agrees", "disagrees", "inconclusive"]
@@ -165,3 +165,32 @@ def both(*verdicts: str) -> str:
     if "disagrees" in verdicts:
         return "disagrees"
     return "agrees" if all(v == "agrees" for v in verdicts) else "inconclusive"
+
+
+def ratio_interval(num: Sequence[float] | np.ndarray, den: Sequence[float] | np.ndarray, *, n_boot: int = 10_000,
+                   level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """``mean(num) / mean(den)`` with its percentile bootstrap interval, resampling the units
+    (``num[i]`` and ``den[i]`` are measured on one unit, e.g. one sample pair, and stay together).
+    Returns ``(ratio, low, high)``."""
+    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"want two 1-d arrays of equal, non-zero length, got {a.shape} and {b.shape}")
+    pick = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
+    alpha = (1 - level) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero denominator: inf / nan, as the ratio is
+        boot = a[pick].mean(1) / b[pick].mean(1)
+        ratio = float(a.mean() / b.mean())
+        low, high = (float(v) for v in np.quantile(boot, [alpha, 1 - alpha]))
+    return ratio, low, high
+
+
+def target_verdict(low: float, high: float, threshold: float, direction: Direction) -> str:
+    """Whether a measure's interval meets a target (``direction`` "greater": the measure is to be
+    at least ``threshold``; "less": below it): ``met`` when the whole interval is on the target's
+    side, ``missed`` when the whole interval is on the other side, else ``undecided`` at this n."""
+    if direction not in ("greater", "less"):
+        raise ValueError(f"direction must be 'greater' or 'less', got {direction!r}")
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "undecided"
+    good, bad = (low >= threshold, high < threshold) if direction == "greater" else (high < threshold, low >= threshold)
+    return "met" if good else ("missed" if bad else "undecided")

@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from i2s import identity  # noqa: E402
 from i2s.layer_structure import corner_patch, structure  # noqa: E402
+from i2s.stats import target_verdict  # noqa: E402
 from i2s.weights.fetch import i2s_home  # noqa: E402
 from i2s.io import atomic_write_text  # noqa: E402
 
@@ -158,6 +159,10 @@ def structure_row(G, n: int, reals: np.ndarray | None = None) -> dict:
                                      < TARGETS["landmark_shift_fine_over_coarse"]),
                    "no_corner_patch": not st["corner"]["patch"],
                    "no_fixed_patch": st["fixed"] is None or not st["fixed"]["patch"]}
+    # the same three targets decided on the ratios' 95 % intervals over the sample pairs
+    iv = st.get("intervals") or {}
+    st["decided"] = {key: target_verdict(*iv[key], TARGETS[key], "less" if key.startswith("landmark") else "greater")
+                     for key in TARGETS if key in iv}
     return st
 
 
@@ -184,6 +189,15 @@ def print_structure(rows: list[dict], real_corner: dict) -> None:
     print("(! = target not met; swaps: mean |pixel change| in [-1, 1]; landmark shifts: fraction of the width;\n"
           " fixed: the largest local departure of the samples' mean image from the photos', in the photos'\n"
           " spread; floor: the same between two halves of the photos; a patch is above 3x the floor)")
+    print(f"\n{'95 % intervals over the pairs':28s} {'c/f':>22s} {'trunc':>22s} {'lm f/c':>22s} {'lm fine floor':>14s}")
+    for r in rows:
+        st = r["structure"]
+        iv, dec = st.get("intervals") or {}, st.get("decided") or {}
+        cell = lambda k: (f"[{iv[k][0]:.2f}, {iv[k][1]:.2f}] {dec[k]}" if k in iv else "")  # noqa: E731
+        print(f"{r['label']:28s} {cell('coarse_over_fine'):>22s} {cell('truncation_share'):>22s} "
+              f"{cell('landmark_shift_fine_over_coarse'):>22s} {st.get('fine_landmark_floor', float('nan')):14.4f}")
+    print("(met / missed / undecided: the whole interval on the target's side / on the other side / across it;\n"
+          " lm fine floor: the landmark shift when a sample only takes the fine-swapped image's colours)")
 
 
 def main(argv=None) -> int:

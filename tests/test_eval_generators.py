@@ -91,4 +91,8 @@ def test_the_script_prints_and_writes_the_layer_structure_of_each_generator(tmp_
     assert "fixed (floor)" in printed
     assert st["meets"]["coarse_over_fine"] == (st["coarse_over_fine"] >= ev.TARGETS["coarse_over_fine"])
     assert result["structure_targets"] == ev.TARGETS and "bottom_right" in result["real_corner"]
+    # the ratios' intervals over the pairs, and each target decided on them
+    assert set(st["decided"]) == set(ev.TARGETS) and set(st["decided"].values()) <= {"met", "missed", "undecided"}
+    lo, hi = st["intervals"]["coarse_over_fine"]
+    assert lo <= hi and "95 % intervals over the pairs" in printed and st["fine_landmark_floor"] >= 0
     assert "spread" in printed and set(result["rows"][1]["fd_parts"]) == {"mean", "cov", "spread", "spread_along_axes"}

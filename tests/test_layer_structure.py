@@ -122,3 +122,30 @@ def test_structure_reports_the_fixed_patch_only_with_reals():
     reals = np.random.default_rng(0).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
     fixed = L.structure(G, n=8, landmarks=False, reals=reals).fixed
     assert set(fixed) == {"max_departure", "where", "floor", "patch"}
+
+
+def test_structure_gives_intervals_around_its_ratios():
+    """The intervals over the pairs hold the point ratios, and a generator whose coarse and fine rows
+    are far apart gets an interval that decides the target."""
+    G = LinearG([1, 1, 1, 1, 0, 0, 0, 0, 4, 4], res=32)
+    st = L.structure(G, n=128, landmarks=False)
+    for key, value in (("coarse_over_fine", st.coarse_over_fine), ("truncation_share", st.truncation_share)):
+        lo, hi = st.intervals[key]
+        assert lo < value < hi and hi - lo < 0.5 * value
+    assert st.intervals["coarse_over_fine"][1] < 0.6  # 0.35 with its interval well below the target
+    assert "landmark_shift_fine_over_coarse" not in st.intervals and np.isnan(st.fine_landmark_floor)
+
+
+def test_recolour_takes_the_colours_and_keeps_the_layout():
+    """recolour(x, like): per image and channel, the mean and std of `like`; the pattern of x kept
+    (correlation 1 with x where nothing is clipped)."""
+    g = torch.Generator().manual_seed(0)
+    x = 0.2 * torch.randn(4, 3, 16, 16, generator=g)
+    like = 0.1 * torch.randn(4, 3, 16, 16, generator=g) + torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)
+    y = L.recolour(x, like)
+    assert torch.allclose(y.mean(dim=(2, 3)), like.mean(dim=(2, 3)), atol=1e-5)
+    assert torch.allclose(y.std(dim=(2, 3)), like.std(dim=(2, 3)), atol=1e-5)
+    xc, yc = x - x.mean(dim=(2, 3), keepdim=True), y - y.mean(dim=(2, 3), keepdim=True)
+    corr = (xc * yc).sum(dim=(2, 3)) / (xc.norm(dim=(2, 3)) * yc.norm(dim=(2, 3)))
+    assert torch.allclose(corr, torch.ones_like(corr), atol=1e-5)
+    assert torch.equal(L.recolour(x, x).clamp(-1, 1), L.recolour(x, x)) and torch.allclose(L.recolour(x, x), x, atol=1e-5)

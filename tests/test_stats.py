@@ -109,3 +109,31 @@ def test_both_halves_must_agree():
     assert both("agrees", "disagrees") == "disagrees"  # the edit works, the face is lost: not agrees
     assert both("agrees", "inconclusive") == "inconclusive"
     assert both("agrees", "not run") == "not run"
+
+
+def test_ratio_interval_covers_the_true_ratio_and_narrows_with_n():
+    """Pairs (num, den) with num = 0.5 den + noise: the ratio of means is near 0.5, its interval holds
+    0.5, and four times the pairs halve the interval's width (roughly)."""
+    from i2s.stats import ratio_interval
+
+    rng = np.random.default_rng(1)
+    den = rng.uniform(1, 3, 4000)
+    num = 0.5 * den + rng.normal(0, 0.3, 4000)
+    r, lo, hi = ratio_interval(num[:250], den[:250], n_boot=2000)
+    assert lo < 0.5 < hi and lo < r < hi
+    _, lo4, hi4 = ratio_interval(num[:1000], den[:1000], n_boot=2000)
+    assert 0.35 < (hi4 - lo4) / (hi - lo) < 0.7
+    with pytest.raises(ValueError):
+        ratio_interval(num[:3], den[:4])
+
+
+def test_target_verdict_needs_the_whole_interval_on_one_side():
+    from i2s.stats import target_verdict
+
+    assert target_verdict(0.62, 0.80, 0.6, "greater") == "met"
+    assert target_verdict(0.40, 0.59, 0.6, "greater") == "missed"
+    assert target_verdict(0.55, 0.65, 0.6, "greater") == "undecided"
+    assert target_verdict(0.30, 0.49, 0.5, "less") == "met"
+    assert target_verdict(0.45, 0.58, 0.5, "less") == "undecided"
+    assert target_verdict(0.50, 0.58, 0.5, "less") == "missed"
+    assert target_verdict(float("nan"), 0.4, 0.5, "less") == "undecided"

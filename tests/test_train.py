@@ -246,6 +246,15 @@ def test_export_loads_with_weights_only(data_path, tmp_path):
         nets.append(G.eval())
     assert nets[0].w_std() == pytest.approx(0.2, rel=1e-4) and nets[1].w_std() != pytest.approx(0.2, rel=0.05)
     assert "per-dimension std 0.2000" in torch.load(tmp_path / "narrow.pt", weights_only=True)["info"]["w_std"]
+    assert torch.load(tmp_path / "narrow.pt", weights_only=True)["info"]["name"] == "mini-faces64"
+    # --name: the name the export carries; a bad one, or one without --export, is refused in a line
+    assert main(["--out", str(tmp_path / "run"), "--export", str(tmp_path / "named.pt"), "--name", "mini-faces64-v3"]) == 0
+    assert torch.load(tmp_path / "named.pt", weights_only=True)["info"]["name"] == "mini-faces64-v3"
+    for bad in (["--name", "../x"], ["--name", "Mini V3"], ["--name", ""]):
+        with pytest.raises(SystemExit, match="--name"):
+            main(["--out", str(tmp_path / "run"), "--export", str(tmp_path / "x.pt"), *bad])
+    with pytest.raises(SystemExit, match="together with --export"):
+        main(_argv(data_path, tmp_path / "run2", "--name", "mini-faces64-v3"))
     with torch.no_grad():
         torch.testing.assert_close(nets[0](z[:3], truncation_psi=0.7), nets[1](z[:3], truncation_psi=0.7),
                                    atol=1e-4, rtol=1e-4)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--w-std", type=float, metavar="STD",
                    help="with --export: store W at this per-dimension std (same images; Algorithm 1's lr "
                         "then moves w as far per step as on a generator of that spread; v1 mini: 0.378)")
+    p.add_argument("--name", help="with --export: the name the generator carries (G.name, latent and encoder "
+                                  "files; default mini-faces64 at 64 px; mini v3 ships as mini-faces64-v3)")
     p.add_argument("--bench", action="store_true", help="measure images/s per resolution and exit")
     p.add_argument("--bench-iters", type=int, default=4)
     # model
@@ -137,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Arguments that define the networks and cannot change on resume.
 _FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down", "d_arch", "proj_res", "csm", "d_width", "proj_mbstd")
 # Arguments that only steer this invocation and are never taken from a checkpoint.
-_PER_RUN = ("resume", "transfer", "export", "export_carry", "pack", "fp16", "w_std", "bench", "bench_iters", "out", "threads", "device", "no_progress",
+_PER_RUN = ("resume", "transfer", "export", "export_carry", "pack", "fp16", "w_std", "name", "bench", "bench_iters", "out", "threads", "device", "no_progress",
             "minutes", "compile")
 # d_precision and one_g_pass may change on resume: they change the arithmetic, not the networks
 
@@ -184,9 +187,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     if args.w_std is not None and not (args.export and args.w_std > 0 and math.isfinite(args.w_std)):
         raise SystemExit(f"--w-std {args.w_std}: give a positive spread, together with --export")
+    if args.name is not None and not (args.export and re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", args.name)):
+        raise SystemExit(f"--name {args.name!r}: give, together with --export, a name of lower-case letters, "
+                         "digits, '.', '_' and '-' (as mini-faces64-v3)")
     if args.export:
         ckpt = _checkpoint_path(args)
-        path = export_from_checkpoint(ckpt, args.export, fp16=args.fp16, w_std=args.w_std)
+        path = export_from_checkpoint(ckpt, args.export, fp16=args.fp16, w_std=args.w_std, name=args.name)
         print(f"[i2s.train] exported the EMA generator of {ckpt} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
     if args.export_carry:

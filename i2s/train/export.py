@@ -41,10 +41,11 @@ W_AVG_SEED = 12345
 
 
 def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.PathLike, fp16: bool = True,
-                           w_std: float | None = None) -> Path:
+                           w_std: float | None = None, name: str | None = None) -> Path:
     """Export the EMA generator of a training checkpoint (``--export``). With ``w_std``, W is
     stored at that per-dimension spread (:meth:`~i2s.stylegan.StyleGAN.rescale_w`: the same
-    images, another scale of w; ``--w-std``)."""
+    images, another scale of w; ``--w-std``). ``name`` is the name it carries (``G.name``;
+    default ``mini-faces64`` at 64 px, ``mini-<res>`` otherwise; ``--name``)."""
     ckpt = load_run_file(ckpt_path)
     cfg = StyleGANConfig.from_dict(ckpt["config"])
     G = StyleGAN(cfg)
@@ -67,7 +68,7 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
     phases = parse_schedule(args["schedule"], args.get("fade_frac", 0.5))
     block, alpha, _ = Schedule(phases).at(max(st["images_seen"] - 1, 0))
     info = {
-        "name": "mini-faces64" if cfg.resolution == 64 else f"mini-{cfg.resolution}",
+        "name": name or ("mini-faces64" if cfg.resolution == 64 else f"mini-{cfg.resolution}"),
         "tier": "embedded",
         "images_seen": st["images_seen"], "kimg": st["images_seen"] / 1000,
         "wall_clock_hours": st["wall_time"] / 3600,
