@@ -5,6 +5,7 @@
   (without TensorFlow) into the i2s cache.
 * **Embedded tier** — ``"mini"``: a 64-px StyleGAN v1 trained by us on 28k face photos and
   shipped in the repository (``data/models/mini-faces64.pt``), so everything runs offline.
+  ``"mini-v1"`` names that first version for good (:data:`MINI_FILES`), whatever ``mini`` becomes.
 * ``"auto"`` picks the paper tier when its weights are in the cache and ``mini`` otherwise,
   and says which in one printed line.
 * ``"random-ffhq"`` / ``"random-mini"``: the same architectures with fresh random weights
@@ -31,13 +32,17 @@ from .stylegan import StyleGAN, StyleGANConfig, random_weights
 from .stylegan2 import StyleGAN2
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MINI_PATH = REPO_ROOT / "data" / "models" / "mini-faces64.pt"
+#: The mini generators shipped in the repository, by the full name they carry. ``mini`` loads
+#: :data:`MINI_NAME`; every version stays loadable by its own short name (``mini-v1``).
+MINI_FILES = {"mini-faces64": REPO_ROOT / "data" / "models" / "mini-faces64.pt"}
+MINI_NAME = "mini-faces64"  # v1, until mini v3 (issue 31) ships
+MINI_PATH = MINI_FILES[MINI_NAME]
 MINI_CONFIG = StyleGANConfig(resolution=64, fmap_base=1024, fmap_max=128)
 #: The generators known by name: the kit's short name (``--model``, folders) -> the full name the
-#: generator carries (``G.name``, latent files). ``auto`` picks one of the first two; anything
-#: else is a file.
-MODEL_NAMES = {"ffhq": "stylegan1-ffhq-1024", "mini": "mini-faces64", "random-ffhq": "random-ffhq",
-               "random-mini": "random-mini", "stylegan2-ffhq": "stylegan2-ffhq-1024",
+#: generator carries (``G.name``, latent files); a full name's short name is the first that maps
+#: to it. ``auto`` picks one of the first two; anything else is a file.
+MODEL_NAMES = {"ffhq": "stylegan1-ffhq-1024", "mini": MINI_NAME, "mini-v1": "mini-faces64",
+               "random-ffhq": "random-ffhq", "random-mini": "random-mini", "stylegan2-ffhq": "stylegan2-ffhq-1024",
                "stylegan2-afhqcat": "stylegan2-afhqcat-512"}
 #: The StyleGAN2 models by short name: (registry checkpoint, domain). Their full names are the
 #: checkpoints' names.
@@ -181,7 +186,7 @@ def domain(G: StyleGAN | StyleGAN2) -> str:
 
 def load_generator(name_or_path: str | Path = "auto", device: str | torch.device = "cpu",
                    verbose: bool = True) -> StyleGAN | StyleGAN2:
-    """Load a generator by name (``auto``, ``ffhq``, ``mini``, ``random-ffhq``, ``random-mini``,
+    """Load a generator by name (``auto``, ``ffhq``, ``mini``, ``mini-v1``, ``random-ffhq``, ``random-mini``,
     ``stylegan2-ffhq``, ``stylegan2-afhqcat``) or from a file (converted ``.pt`` or any of NVIDIA's
     ``.pkl`` formats). Returns it in eval mode on ``device``. ``G.info`` records the name, tier and
     domain; a line saying which generator runs is printed."""
@@ -195,13 +200,14 @@ def load_generator(name_or_path: str | Path = "auto", device: str | torch.device
     name = short_name(name)
     if name == "ffhq":
         G = _load_ffhq()
-    elif name == "mini":
-        if not MINI_PATH.is_file():
-            raise FileNotFoundError(f"the mini model is missing: {MINI_PATH}. It ships with the repository; "
+    elif MODEL_NAMES.get(name) in MINI_FILES:  # mini, mini-v1
+        path = MINI_FILES[MODEL_NAMES[name]]
+        if not path.is_file():
+            raise FileNotFoundError(f"the {name} model is missing: {path}. It ships with the repository; "
                                     "restore it with `git checkout -- data/models/` (git-lfs is not used).")
         from .weights.converted import load_converted
 
-        G = load_converted(MINI_PATH)
+        G = load_converted(path)
     elif name in ("random-ffhq", "random-mini"):
         cfg = StyleGANConfig.ffhq1024() if name == "random-ffhq" else MINI_CONFIG
         G = random_weights(StyleGAN(cfg), seed=0)

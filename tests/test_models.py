@@ -22,7 +22,7 @@ def test_auto_picks_ffhq_only_when_cached(isolated_cache, capsys, monkeypatch):
     G = make_generator(16)
     stand_in = isolated_cache / "mini-stand-in.pt"
     save_converted(stand_in, G.cfg, G.state_dict(), {"name": "mini-faces64", "tier": "embedded"})
-    monkeypatch.setattr(models, "MINI_PATH", stand_in)
+    monkeypatch.setitem(models.MINI_FILES, models.MINI_NAME, stand_in)
     g = load_generator("auto")
     out = capsys.readouterr().out
     assert "model=auto -> mini" in out and "embedded tier" in out and g.info["tier"] == "embedded"
@@ -79,6 +79,27 @@ def test_shipped_mini_loads_generates_and_embeds(random_vgg):
     names, faces = load_class_batch("faces", 64, zoom=G.info["align_zoom"])
     res = embed(G, faces[:2], steps=20, loss_fn=EmbeddingLoss(vgg=random_vgg[0], vgg_label=random_vgg[1]), progress=False)
     assert (res.loss < res.loss_curve[0]).all() and torch.isfinite(res.w_plus).all()
+
+
+def test_every_shipped_mini_version_loads_by_its_own_short_name(monkeypatch):
+    """mini-v1 stays v1 whatever `mini` becomes: each file of MINI_FILES loads by the short name that
+    maps to its full name, carries that name, and `mini` is MINI_NAME's file."""
+    from i2s import models
+    from i2s.models import MINI_FILES, MINI_NAME, MODEL_NAMES, short_name
+
+    assert MODEL_NAMES["mini-v1"] == "mini-faces64" and MODEL_NAMES["mini"] == MINI_NAME
+    for full, path in MINI_FILES.items():
+        assert path.is_file(), f"{path} is missing: it ships with the repository"
+        shorts = [s for s, f in MODEL_NAMES.items() if f == full]
+        for s in shorts:
+            G = load_generator(s, verbose=False)
+            assert G.name == full and G.info["tier"] == "embedded"
+        assert short_name(full) == shorts[0]
+    assert short_name(MINI_NAME) == "mini"
+    # a missing version file: one line naming the file and the fix
+    monkeypatch.setitem(MINI_FILES, "mini-faces64", models.REPO_ROOT / "data" / "models" / "no-such.pt")
+    with pytest.raises(FileNotFoundError, match="the mini-v1 model is missing: .*no-such.pt.*git checkout"):
+        load_generator("mini-v1", verbose=False)
 
 
 def test_describe_tier_says_how_far_mini_training_got():
