@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(the W+ code and all settings), NAME.png (the reconstruction), NAME-target.png "
                                    "(what was embedded) and embeddings.csv (one row per image, earlier runs kept).")
     e.add_argument("images", nargs="+", help="image files (JPEG, PNG, WebP, ...)")
-    e.add_argument("--model", default="auto", help="auto | ffhq | mini | random-ffhq | random-mini | PATH")
+    e.add_argument("--model", default="auto", help="auto | ffhq | mini | mini-v1 | random-ffhq | random-mini | PATH")
     e.add_argument("--space", default="w+", choices=["w+", "w", "z"],
                    help="latent space (§3.3): w+ one w per style layer (the paper's), w one for all, z")
     e.add_argument("--init", default="mean", choices=["mean", "uniform", "normal", "encoder"],
@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_embed)
 
     g = sub.add_parser("generate", help="sample images from a generator", formatter_class=fmt)
-    g.add_argument("--model", default="auto", help="auto | ffhq | mini | PATH")
+    g.add_argument("--model", default="auto", help="auto | ffhq | mini | mini-v1 | PATH")
     g.add_argument("--seeds", type=_seeds, default="0-7", help="seeds like 0-7,10,12-13")
     g.add_argument("--psi", type=float, default=0.7, help="truncation psi (1 = off, 0 = the average face)")
     g.add_argument("--noise", default="const", choices=["const", "random", "none"], help="per-layer noise")

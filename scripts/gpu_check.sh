@@ -67,7 +67,7 @@ else
     RECIPE=(--schedule 8:rest --batch 4 --fmap-base 64 --fmap-max 16 --total-kimg 0.02 --log-every 0.004)
   else  # scripts/train_mini_v3.sh's recipe from the newest committed snapshot, on the GPU (no --compile)
     source scripts/mini_v3_recipe.sh
-    RECIPE=("${MINI_V3_RECIPE[@]}" ${MINI_V3_CARRY:+--transfer "$MINI_V3_CARRY"} --ckpt-every 50 --sample-every 20)
+    RECIPE=("${MINI_V3_RECIPE[@]}" ${MINI_V3_CARRY:+--transfer "$MINI_V3_CARRY"} ${MINI_V3_CARRY_D:+--transfer-d "$MINI_V3_CARRY_D"} --ckpt-every 50 --sample-every 20)
   fi
   part train $((TRAIN_MINUTES * 60 + 90)) "$PY" -m i2s.train --data "$DATA" --out "$RUN" --device "$DEVICE" \
     --no-progress --minutes "$TRAIN_MINUTES" --seed 0 "${RECIPE[@]}"

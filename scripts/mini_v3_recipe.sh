@@ -14,5 +14,7 @@ MINI_V3_RECIPE=(
 # the same images (data/models/mini-faces64.md, "Session of 2026-12-07 (fourth)").
 MINI_V3_W_STD=0.378
 # The newest committed snapshot, which a run on a new machine goes on from (--transfer): G and
-# G_ema from it, the images seen kept, D and Adam afresh.
+# G_ema from it, the images seen kept, Adam afresh; D from its -d.pt file (--export-d) when there.
 MINI_V3_CARRY=$(ls data/models/interim/mini-v3-*k.pt 2>/dev/null | sort -t- -k3 -n | tail -1 || true)
+MINI_V3_CARRY_D=""
+if [ -n "$MINI_V3_CARRY" ] && [ -f "${MINI_V3_CARRY%.pt}-d.pt" ]; then MINI_V3_CARRY_D="${MINI_V3_CARRY%.pt}-d.pt"; fi

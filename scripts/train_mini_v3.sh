@@ -7,7 +7,11 @@
 # The recipe is data/models/mini-faces64.md's "v3 in progress"; the photos come from
 # scripts/prepare_mini_data.py. RUN, DATA, MINUTES and LR may be set in the environment.
 # On a new machine (no run folder) it goes on from the newest committed snapshot,
-# data/models/interim/mini-v3-<k>k.pt (G and G_ema from it, images seen kept, D and Adam afresh).
+# data/models/interim/mini-v3-<k>k.pt (G and G_ema from it, images seen kept, Adam afresh), with D
+# from mini-v3-<k>k-d.pt beside it when that is there (else D afresh, which sets the run back).
+# At the end of a session that moved the run, commit both from one checkpoint:
+#   python -m i2s.train --out "$RUN" --export data/models/interim/mini-v3-<k>k.pt   (then set its info name)
+#   python -m i2s.train --out "$RUN" --export-d data/models/interim/mini-v3-<k>k-d.pt
 # The snapshots were made in two phases: to 100k images with --locality 0.3 at lr 0.002 (the
 # coarse rows learn to carry the layout), then with --locality 0 at a lower lr (the structure
 # stays, FD falls); a run started here is in the second phase. A resumed run keeps the lr it
@@ -27,7 +31,8 @@ while true; do
       ${LR:+--lr "$LR"}
   else
     "$PY" -m i2s.train --data "$DATA" --out "$RUN" --threads 1 --no-progress --minutes "$MINUTES" --compile \
-      ${MINI_V3_CARRY:+--transfer "$MINI_V3_CARRY"} "${MINI_V3_RECIPE[@]}" --ckpt-every 4 --sample-every 10 --keep-every 10
+      ${MINI_V3_CARRY:+--transfer "$MINI_V3_CARRY"} ${MINI_V3_CARRY_D:+--transfer-d "$MINI_V3_CARRY_D"} \
+      "${MINI_V3_RECIPE[@]}" --ckpt-every 4 --sample-every 10 --keep-every 10
   fi
   seen=$("$PY" -c "import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])['images_seen'])" "$RUN/log.jsonl")
   [ "$seen" -ge $((TOTAL_KIMG * 1000)) ] && break

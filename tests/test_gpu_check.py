@@ -60,16 +60,20 @@ def test_the_v3_recipe_both_scripts_source_parses_as_the_second_phase():
     from i2s.train.cli import parse_args
 
     p = subprocess.run(["bash", "-c", 'source scripts/mini_v3_recipe.sh && printf "%s\\0" "${MINI_V3_RECIPE[@]}" '
-                        '&& printf "CARRY=%s\\0" "$MINI_V3_CARRY" && printf "%s" "$MINI_V3_W_STD"'], cwd=REPO,
+                        '&& printf "CARRY=%s\\0" "$MINI_V3_CARRY" && printf "D=%s\\0" "$MINI_V3_CARRY_D" '
+                        '&& printf "%s" "$MINI_V3_W_STD"'], cwd=REPO,
                        capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "LR"})
     assert p.returncode == 0, p.stderr
-    *recipe, carry, w_std = p.stdout.split("\0")
+    *recipe, carry, carry_d, w_std = p.stdout.split("\0")
     args = parse_args(recipe)
     assert (args.d_arch, args.locality, args.range_penalty, args.d_flip_v) == ("projected", 0.0, 10.0, 0.2)
     assert args.lr < 0.002  # below the first phase's
     carry = carry.removeprefix("CARRY=")
     assert carry.startswith("data/models/interim/mini-v3-") and (REPO / carry).is_file()
+    # D goes with it when its --export-d file lies beside it
+    carry_d = carry_d.removeprefix("D=")
+    assert carry_d == (carry.removesuffix(".pt") + "-d.pt" if (REPO / carry.replace(".pt", "-d.pt")).is_file() else "")
     # v3 is exported with W at v1 mini's spread (StyleGAN.rescale_w)
     from i2s.models import load_generator
 
-    assert float(w_std) == pytest.approx(load_generator("mini", verbose=False).w_std(), abs=5e-4)
+    assert float(w_std) == pytest.approx(load_generator("mini-v1", verbose=False).w_std(), abs=5e-4)

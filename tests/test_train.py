@@ -505,6 +505,47 @@ def test_carried_state_is_small_and_transfers_D_too(data_path, tmp_path):
         export_carry(tmp_path / "bad.pt", tmp_path / "x.pt")
 
 
+def test_an_exported_generator_and_its_d_file_carry_a_run_with_D_kept(data_path, tmp_path):
+    """--export-d writes D's trained tensors (float16, no fixed projections, their sha256 kept);
+    --transfer GEN --transfer-d D starts a run on G_ema from the export and D from the file, its
+    projections drawn again. A D built otherwise (another --seed) is refused in one line, as is a
+    file that is not a D file, and --transfer-d without --transfer."""
+    run = tmp_path / "run"
+    assert main(_projected_argv(data_path, run, "--total-kimg", "0.008", "--ckpt-every", "1")) == 0
+    gen, dfile = tmp_path / "gen.pt", tmp_path / "gen-d.pt"
+    assert main(["--out", str(run), "--export", str(gen)]) == 0
+    assert main(["--out", str(run), "--export-d", str(dfile)]) == 0
+    full = torch.load(run / "checkpoint.pt", weights_only=True)
+    obj = torch.load(dfile, weights_only=True)
+    assert obj["format"] == "i2s-train-d" and not any(k.startswith("proj.") for k in obj["D"])
+    assert "G" not in obj and "G_ema" not in obj and obj["state"]["images_seen"] == 8
+    heads = "heads.0.net.0.parametrizations.weight.original"
+    assert obj["D"][heads].dtype == torch.float16
+
+    trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "next")))
+    D_fresh = _params(trainer.D)
+    trainer.transfer_from(torch.load(gen, weights_only=True))
+    assert torch.equal(_params(trainer.D)[heads], D_fresh[heads])  # an exported generator alone: D afresh
+    assert trainer.transfer_discriminator(torch.load(dfile, weights_only=True)) == len(obj["D"])
+    torch.testing.assert_close(trainer.D.state_dict()[heads], full["D"][heads], atol=2e-3, rtol=1e-3)
+    assert torch.equal(trainer.D.state_dict()["proj.ccm0"], full["D"]["proj.ccm0"])  # drawn again, the same
+    # the CLI goes on from both
+    assert main(_projected_argv(data_path, tmp_path / "cli", "--transfer", str(gen), "--transfer-d", str(dfile),
+                                "--total-kimg", "0.012")) == 0
+    assert torch.load(tmp_path / "cli" / "checkpoint.pt", weights_only=True)["state"]["images_seen"] == 12
+
+    with pytest.raises(SystemExit, match="other fixed projections"):
+        main(_projected_argv(data_path, tmp_path / "seed1", "--seed", "1", "--transfer", str(gen), "--transfer-d", str(dfile)))
+    with pytest.raises(SystemExit, match="not a discriminator file"):
+        main(_projected_argv(data_path, tmp_path / "g2", "--transfer", str(gen), "--transfer-d", str(gen)))
+    with pytest.raises(SystemExit, match="needs --transfer"):
+        main(_projected_argv(data_path, tmp_path / "g3", "--transfer-d", str(dfile)))
+    dfile.write_bytes(b"PK\x03\x04 torn zip")
+    with pytest.raises(SystemExit) as e:
+        main(_projected_argv(data_path, tmp_path / "g4", "--transfer", str(gen), "--transfer-d", str(dfile)))
+    assert str(dfile) in str(e.value) and "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 torn zip", b"\x80\x02 a pickle"])
 def test_run_files_that_are_not_ours_are_one_line_refusals(data_path, tmp_path, content, capsys):
     """--transfer, --resume, --export and --export-carry read through load_run_file: a damaged or

@@ -18,7 +18,7 @@ import torch
 
 from .. import precision as _precision
 from .bench import bench
-from .export import export_carry, export_from_checkpoint
+from .export import export_carry, export_discriminator, export_from_checkpoint
 from ..runtime import resolve_device
 from .trainer import Trainer, load_run_file
 
@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "64-px faces: fits the 64 MiB a GPU machine receives) and exit; --data accepts the zip")
     p.add_argument("--export-carry", metavar="PATH", help="write the checkpoint's G, G_ema and D (float16) with the "
                    "training state, small enough to commit, and exit; --transfer PATH goes on from it with D kept")
+    p.add_argument("--export-d", metavar="PATH", help="write the checkpoint's D (its trained tensors, float16; "
+                   "~3.8 MB for mini v3) with the training state and exit: committed beside the generator exported "
+                   "from the same checkpoint, --transfer GEN --transfer-d PATH goes on from both with D kept")
+    p.add_argument("--transfer-d", metavar="PATH", help="with --transfer of an exported generator: D from this "
+                   "--export-d file instead of afresh")
     p.add_argument("--no-fp16", dest="fp16", action="store_false", help="export in float32")
     p.add_argument("--w-std", type=float, metavar="STD",
                    help="with --export: store W at this per-dimension std (same images; Algorithm 1's lr "
@@ -140,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Arguments that define the networks and cannot change on resume.
 _FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down", "d_arch", "proj_res", "csm", "d_width", "proj_mbstd")
 # Arguments that only steer this invocation and are never taken from a checkpoint.
-_PER_RUN = ("resume", "transfer", "export", "export_carry", "pack", "fp16", "w_std", "name", "bench", "bench_iters", "out", "threads", "device", "no_progress",
+_PER_RUN = ("resume", "transfer", "transfer_d", "export", "export_carry", "export_d", "pack", "fp16", "w_std", "name", "bench", "bench_iters", "out", "threads", "device", "no_progress",
             "minutes", "compile")
 # d_precision and one_g_pass may change on resume: they change the arithmetic, not the networks
 
@@ -201,6 +206,14 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"[i2s.train] carried the state of {ckpt} -> {path} ({path.stat().st_size / 1e6:.1f} MB; "
               f"go on with --transfer {path})")
         return 0
+    if args.export_d:
+        ckpt = _checkpoint_path(args)
+        path = export_discriminator(ckpt, args.export_d)
+        print(f"[i2s.train] wrote D of {ckpt} -> {path} ({path.stat().st_size / 1e6:.1f} MB; go on with "
+              f"--transfer GEN --transfer-d {path}, GEN exported from the same checkpoint)")
+        return 0
+    if args.transfer_d and not args.transfer:
+        raise SystemExit("--transfer-d needs --transfer (the generator exported from the same checkpoint)")
     if args.bench:
         if not args.threads:
             torch.set_num_threads(2)
@@ -236,6 +249,13 @@ def _main(argv: Sequence[str] | None) -> int:
             copied, fresh = trainer.transfer_from(old)
             print(f"[i2s.train] transferred {copied} tensors from {args.transfer} ({fresh} start fresh); "
                   f"going on at {trainer.state.images_seen / 1000:.1f} kimg")
+            if args.transfer_d:
+                try:
+                    taken = trainer.transfer_discriminator(load_run_file(args.transfer_d), str(args.transfer_d))
+                except ValueError as e:
+                    raise SystemExit(str(e)) from None
+                print(f"[i2s.train] D: {taken} tensors from {args.transfer_d} (its fixed projections drawn again, "
+                      "checked by sha256)")
         nG = sum(p.numel() for p in trainer.G.parameters())
         nD = sum(p.numel() for p in trainer.D.parameters())
         print(f"[i2s.train] G {nG / 1e6:.2f} M params, D {nD / 1e6:.2f} M; {len(trainer.data)} images; "

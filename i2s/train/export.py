@@ -11,10 +11,11 @@ import torch
 
 from ..stylegan import StyleGAN, StyleGANConfig
 from .schedule import Schedule, parse_schedule
-from .files import CARRY_FORMAT, CHECKPOINT_FORMAT, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, atomic_save, load_run_file, plain
+from .files import (CARRY_FORMAT, CHECKPOINT_FORMAT, D_FORMAT, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, atomic_save,
+                    fixed_tensors_sha256, load_run_file, plain)
 
-__all__ = ["CARRY_FORMAT", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION", "export_carry", "export_from_checkpoint",
-           "export_generator"]
+__all__ = ["CARRY_FORMAT", "D_FORMAT", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION", "export_carry", "export_discriminator",
+           "export_from_checkpoint", "export_generator"]
 
 
 
@@ -107,6 +108,28 @@ def export_carry(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> P
            "G": half(ckpt["G"]), "G_ema": half(ckpt["G_ema"]), "D": half(ckpt["D"], keep="proj."),
            "state": ckpt["state"], "args": ckpt["args"],
            **({"D_pixel": half(ckpt["D_pixel"])} if "D_pixel" in ckpt else {})}
+    path = Path(out_path)
+    atomic_save(obj, path)
+    return path
+
+
+def export_discriminator(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+    """D's trained part of a run (``--export-d``), to commit beside the generator exported from the
+    same checkpoint: a run on another machine then goes on with D kept (``--transfer GEN
+    --transfer-d THIS``) instead of a fresh D, which set mini v3 back (FD - floor 0.058 -> 0.069
+    over 32k images, data/models/mini-faces64.md). D's trainable tensors in float16; its fixed
+    random projections (``proj.``) are left out, since a D built with the same arguments draws
+    them again, and their sha256 is stored so that a D that drew others is refused.
+    ``{"format": "i2s-train-d", "format_version", "D", "proj_sha256", "state", "args"}``."""
+    ckpt = load_run_file(ckpt_path)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{ckpt_path}: not an i2s training checkpoint")
+    keep = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in ckpt["D"].items()
+            if not k.startswith("proj.")}
+    obj = {"format": D_FORMAT, "format_version": 1, "D": keep, "proj_sha256": fixed_tensors_sha256(ckpt["D"]),
+           "state": ckpt["state"], "args": ckpt["args"],
+           **({"D_pixel": {k: v.half() if v.is_floating_point() else v for k, v in ckpt["D_pixel"].items()}}
+              if "D_pixel" in ckpt else {})}
     path = Path(out_path)
     atomic_save(obj, path)
     return path

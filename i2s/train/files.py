@@ -4,6 +4,8 @@
   (:meth:`i2s.train.trainer.Trainer.checkpoint_dict`);
 * ``i2s-train-carry`` (:data:`CARRY_FORMAT`): G, G_ema and D in float16 with the training state,
   small enough to commit (:func:`i2s.train.export.export_carry`);
+* ``i2s-train-d`` (:data:`D_FORMAT`): D's trained part alone, to commit beside an exported
+  generator of the same run (:func:`i2s.train.export.export_discriminator`);
 * ``i2s-stylegan1`` (:data:`EXPORT_FORMAT`): an exported EMA generator, what
   :func:`i2s.models.load_generator` reads.
 
@@ -18,14 +20,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CARRY_FORMAT", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION",
-           "MAX_RUN_FILE_BYTES", "load_run_file", "plain", "atomic_save"]
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CARRY_FORMAT", "D_FORMAT", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION",
+           "MAX_RUN_FILE_BYTES", "load_run_file", "plain", "atomic_save", "fixed_tensors_sha256"]
 
 CHECKPOINT_FORMAT = "i2s-train-checkpoint"
 CHECKPOINT_VERSION = 1
 EXPORT_FORMAT = "i2s-stylegan1"
 EXPORT_FORMAT_VERSION = 1
 CARRY_FORMAT = "i2s-train-carry"
+D_FORMAT = "i2s-train-d"
 
 MAX_RUN_FILE_BYTES = 4 << 30  # a training checkpoint of the 1024-px generator is ~1.1 GB
 
@@ -70,3 +73,15 @@ def atomic_save(obj: Any, path: Path, keep_prev: Path | None = None) -> None:
     if keep_prev is not None and path.exists():
         os.replace(path, keep_prev)
     atomic_write(path, buf.getvalue())
+
+
+def fixed_tensors_sha256(state_dict: dict, prefix: str = "proj.") -> str:
+    """SHA-256 of the tensors under ``prefix`` (the projected D's fixed random projections, which a
+    fresh D of the same arguments draws again): ties a :data:`D_FORMAT` file to the D it fits."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(k for k in state_dict if k.startswith(prefix)):
+        h.update(name.encode())
+        h.update(state_dict[name].detach().cpu().float().contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -32,7 +32,8 @@ from ..stylegan import StyleGAN, StyleGANConfig, upscale2d
 from .augment import diff_augment
 from .data import BatchStream, open_dataset
 from .discriminator import Discriminator
-from .files import CARRY_FORMAT, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, EXPORT_FORMAT, atomic_save, load_run_file, plain
+from .files import (CARRY_FORMAT, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, D_FORMAT, EXPORT_FORMAT, atomic_save,
+                    fixed_tensors_sha256, load_run_file, plain)
 from .schedule import Schedule, parse_batch, parse_schedule
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "TrainState", "Trainer", "ema_update", "load_run_file"]
@@ -553,6 +554,28 @@ class Trainer:
         self.state = TrainState(**ckpt["state"])
         self.stream = BatchStream(len(self.data), self.args.seed, self.state.data_epoch, self.state.data_pos)
         return copied, fresh
+
+    def transfer_discriminator(self, obj: dict, source: str = "the D file") -> int:
+        """Take D's trained tensors from an ``--export-d`` file (after :meth:`transfer_from` an
+        exported generator, which leaves D fresh). Every trainable tensor must be there with its
+        shape, and this D's fixed projections must be the ones the file's D had (same arguments);
+        otherwise one ``ValueError`` line naming ``source``. Returns the tensors taken."""
+        if obj.get("format") != D_FORMAT:
+            raise ValueError(f"{source}: not a discriminator file (write one with python -m i2s.train --out RUN --export-d F)")
+        own = self.D.state_dict()
+        if obj.get("proj_sha256") != fixed_tensors_sha256(own):
+            raise ValueError(f"{source}: its D was built with other fixed projections (another --d-arch, --proj-res, "
+                             "--d-width or --seed): train with the arguments of the run it came from")
+        take = {k: v.float() if v.is_floating_point() else v for k, v in obj.get("D", {}).items()}
+        want = {k: v.shape for k, v in own.items() if not k.startswith("proj.")}
+        bad = sorted(k for k in want if k not in take or take[k].shape != want[k]) + sorted(set(take) - set(want))
+        if bad:
+            raise ValueError(f"{source}: {len(bad)} tensors of D missing or of another shape ({bad[0]}, ...): "
+                             "train with the arguments of the run it came from")
+        self.D.load_state_dict(take, strict=False)
+        if self.D_pixel is not None and "D_pixel" in obj:
+            self.D_pixel.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in obj["D_pixel"].items()})
+        return len(take)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, args: argparse.Namespace | None = None,
