@@ -195,23 +195,19 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.name is not None and not (args.export and re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", args.name)):
         raise SystemExit(f"--name {args.name!r}: give, together with --export, a name of lower-case letters, "
                          "digits, '.', '_' and '-' (as mini-faces64-v3)")
-    if args.export:
-        ckpt = _checkpoint_path(args)
-        path = export_from_checkpoint(ckpt, args.export, fp16=args.fp16, w_std=args.w_std, name=args.name)
-        print(f"[i2s.train] exported the EMA generator of {ckpt} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
-        return 0
-    if args.export_carry:
-        ckpt = _checkpoint_path(args)
-        path = export_carry(ckpt, args.export_carry)
-        print(f"[i2s.train] carried the state of {ckpt} -> {path} ({path.stat().st_size / 1e6:.1f} MB; "
-              f"go on with --transfer {path})")
-        return 0
-    if args.export_d:
-        ckpt = _checkpoint_path(args)
-        path = export_discriminator(ckpt, args.export_d)
-        print(f"[i2s.train] wrote D of {ckpt} -> {path} ({path.stat().st_size / 1e6:.1f} MB; go on with "
-              f"--transfer GEN --transfer-d {path}, GEN exported from the same checkpoint)")
-        return 0
+    writers = ((args.export, lambda ckpt, out: export_from_checkpoint(ckpt, out, fp16=args.fp16, w_std=args.w_std,
+                                                                       name=args.name),
+                "exported the EMA generator of {ckpt} -> {path} ({mb:.1f} MB)"),
+               (args.export_carry, export_carry, "carried the state of {ckpt} -> {path} ({mb:.1f} MB; go on with "
+                                                 "--transfer {path})"),
+               (args.export_d, export_discriminator, "wrote D of {ckpt} -> {path} ({mb:.1f} MB; go on with --transfer "
+                                                     "GEN --transfer-d {path}, GEN exported from the same checkpoint)"))
+    for out, write, said in writers:  # --export, --export-carry, --export-d: write one file and exit
+        if out:
+            ckpt = _checkpoint_path(args)
+            path = write(ckpt, out)
+            print("[i2s.train] " + said.format(ckpt=ckpt, path=path, mb=path.stat().st_size / 1e6))
+            return 0
     if args.transfer_d and not args.transfer:
         raise SystemExit("--transfer-d needs --transfer (the generator exported from the same checkpoint)")
     if args.bench:
