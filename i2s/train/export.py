@@ -116,8 +116,8 @@ def export_carry(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> P
 def export_discriminator(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
     """D's trained part of a run (``--export-d``), to commit beside the generator exported from the
     same checkpoint: a run on another machine then goes on with D kept (``--transfer GEN
-    --transfer-d THIS``) instead of a fresh D, which set mini v3 back (FD - floor 0.058 -> 0.069
-    over 32k images, data/models/mini-faces64.md). D's trainable tensors in float16; its fixed
+    --transfer-d THIS``), as a resume does, instead of afresh (whether that matters for mini v3
+    is being measured: data/models/mini-faces64.md, fifth session). D's trainable tensors in float16; its fixed
     random projections (``proj.``) are left out, since a D built with the same arguments draws
     them again, and their sha256 is stored so that a D that drew others is refused.
     ``{"format": "i2s-train-d", "format_version", "D", "proj_sha256", "state", "args"}``."""
