@@ -5,7 +5,8 @@
 #   nohup scripts/train_mini_v3.sh > ~/.cache/i2s/train-runs/mini-v3.out 2>&1 &
 #
 # The recipe is data/models/mini-faces64.md's "v3 in progress"; the photos come from
-# scripts/prepare_mini_data.py. RUN, DATA, MINUTES and LR may be set in the environment.
+# scripts/prepare_mini_data.py. RUN, DATA, MINUTES, LR and D_WARMUP (kimg of D-only steps after the
+# transfer, --d-warmup-kimg) may be set in the environment.
 # On a new machine (no run folder) it goes on from the newest committed snapshot,
 # data/models/interim/mini-v3-<k>k.pt (G and G_ema from it, images seen kept, Adam afresh), with D
 # from mini-v3-<k>k-d.pt beside it when that is there (else D afresh, which sets the run back).
@@ -32,6 +33,7 @@ while true; do
   else
     "$PY" -m i2s.train --data "$DATA" --out "$RUN" --threads 1 --no-progress --minutes "$MINUTES" --compile \
       ${MINI_V3_CARRY:+--transfer "$MINI_V3_CARRY"} ${MINI_V3_CARRY_D:+--transfer-d "$MINI_V3_CARRY_D"} \
+      ${MINI_V3_CARRY:+${D_WARMUP:+--d-warmup-kimg "$D_WARMUP"}} \
       "${MINI_V3_RECIPE[@]}" --ckpt-every 4 --sample-every 10 --keep-every 10
   fi
   seen=$("$PY" -c "import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])['images_seen'])" "$RUN/log.jsonl")

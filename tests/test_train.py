@@ -546,6 +546,38 @@ def test_an_exported_generator_and_its_d_file_carry_a_run_with_D_kept(data_path,
     assert str(dfile) in str(e.value) and "\n" not in str(e.value)
 
 
+def test_d_warmup_trains_D_alone_before_G_moves(data_path, tmp_path):
+    """--d-warmup-kimg K after --transfer: the first K kimg are D steps on the transferred G's
+    fakes, G, G_ema and the image count untouched (and kept in a checkpoint taken meanwhile);
+    then training goes on as before. Refused without --transfer or with a count that is not positive."""
+    run = tmp_path / "run"
+    assert main(_projected_argv(data_path, run, "--total-kimg", "0.008", "--ckpt-every", "1")) == 0
+    gen = tmp_path / "gen.pt"
+    assert main(["--out", str(run), "--export", str(gen)]) == 0
+
+    trainer = Trainer(parse_args(_projected_argv(data_path, tmp_path / "next")))
+    trainer.transfer_from(torch.load(gen, weights_only=True))
+    trainer.state.d_warmup_left = 8
+    G0, Gema0, D0 = _params(trainer.G), _params(trainer.G_ema), _params(trainer.D)
+    trainer.training_step()
+    assert trainer.state.d_warmup_left == 4 and trainer.checkpoint_dict()["state"]["d_warmup_left"] == 4
+    trainer.training_step()
+    assert trainer.state.d_warmup_left == 0 and trainer.state.images_seen == 8 and trainer.state.d_steps == 2
+    assert all(torch.equal(G0[k], v) for k, v in _params(trainer.G).items())
+    assert all(torch.equal(Gema0[k], v) for k, v in _params(trainer.G_ema).items())
+    assert any(not torch.equal(D0[k], v) for k, v in _params(trainer.D).items())
+    trainer.training_step()  # warm-up over: G moves and the images count
+    assert trainer.state.images_seen == 12 and any(not torch.equal(G0[k], v) for k, v in _params(trainer.G).items())
+
+    assert main(_projected_argv(data_path, tmp_path / "cli", "--transfer", str(gen), "--d-warmup-kimg", "0.008",
+                                "--total-kimg", "0.012")) == 0
+    st = torch.load(tmp_path / "cli" / "checkpoint.pt", weights_only=True)["state"]
+    assert (st["images_seen"], st["d_steps"], st["d_warmup_left"]) == (12, 3, 0)
+    for extra in (("--d-warmup-kimg", "4"), ("--transfer", str(gen), "--d-warmup-kimg", "-1")):
+        with pytest.raises(SystemExit, match="--d-warmup-kimg"):
+            main(_projected_argv(data_path, tmp_path / "bad", *extra))
+
+
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 torn zip", b"\x80\x02 a pickle"])
 def test_run_files_that_are_not_ours_are_one_line_refusals(data_path, tmp_path, content, capsys):
     """--transfer, --resume, --export and --export-carry read through load_run_file: a damaged or

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-d", metavar="PATH", help="write the checkpoint's D (its trained tensors, float16; "
                    "~3.8 MB for mini v3) with the training state and exit: committed beside the generator exported "
                    "from the same checkpoint, --transfer GEN --transfer-d PATH goes on from both with D kept")
+    p.add_argument("--d-warmup-kimg", type=float, default=0.0, metavar="K",
+                   help="with --transfer: train D alone on the transferred G's fakes for K kimg before G moves "
+                        "(a fresh D's first steps otherwise push a trained G off; the image count waits)")
     p.add_argument("--transfer-d", metavar="PATH", help="with --transfer of an exported generator: D from this "
                    "--export-d file instead of afresh")
     p.add_argument("--no-fp16", dest="fp16", action="store_false", help="export in float32")
@@ -145,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Arguments that define the networks and cannot change on resume.
 _FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down", "d_arch", "proj_res", "csm", "d_width", "proj_mbstd")
 # Arguments that only steer this invocation and are never taken from a checkpoint.
-_PER_RUN = ("resume", "transfer", "transfer_d", "export", "export_carry", "export_d", "pack", "fp16", "w_std", "name", "bench", "bench_iters", "out", "threads", "device", "no_progress",
+_PER_RUN = ("resume", "transfer", "transfer_d", "d_warmup_kimg", "export", "export_carry", "export_d", "pack", "fp16", "w_std", "name", "bench", "bench_iters", "out", "threads", "device", "no_progress",
             "minutes", "compile")
 # d_precision and one_g_pass may change on resume: they change the arithmetic, not the networks
 
@@ -252,6 +255,11 @@ def _main(argv: Sequence[str] | None) -> int:
                     raise SystemExit(str(e)) from None
                 print(f"[i2s.train] D: {taken} tensors from {args.transfer_d} (its fixed projections drawn again, "
                       "checked by sha256)")
+        if args.d_warmup_kimg:
+            if not args.transfer or not (math.isfinite(args.d_warmup_kimg) and args.d_warmup_kimg > 0):
+                raise SystemExit(f"--d-warmup-kimg {args.d_warmup_kimg}: give a positive count, together with --transfer")
+            trainer.state.d_warmup_left = int(round(args.d_warmup_kimg * 1000))
+            print(f"[i2s.train] D trains alone for {args.d_warmup_kimg:g} kimg before G moves")
         nG = sum(p.numel() for p in trainer.G.parameters())
         nD = sum(p.numel() for p in trainer.D.parameters())
         print(f"[i2s.train] G {nG / 1e6:.2f} M params, D {nD / 1e6:.2f} M; {len(trainer.data)} images; "

@@ -68,6 +68,7 @@ class TrainState:
     next_ckpt: int = 0  # images at which the next checkpoint / sample grid / log line is due
     next_sample: int = 0
     next_log: int = 0
+    d_warmup_left: int = 0  # --d-warmup-kimg: images of D-only steps still due (G, G_ema and images_seen wait)
 
 
 #: ``--d-flip``'s default probability of an upside-down flip (see :func:`random_flips`).
@@ -233,12 +234,12 @@ class Trainer:
                 x = random_flips(x, getattr(self.args, "d_flip_v", VERTICAL_FLIP_P))
             return [o.float() for o in self.D(self.augment(x))]
 
-    def sample_w(self, G: StyleGAN, n: int, block: int) -> torch.Tensor:
+    def sample_w(self, G: StyleGAN, n: int, block: int, track: bool = True) -> torch.Tensor:
         """Random W+ codes with style-mixing regularisation (Karras et al. 2019 §3.1): with
         probability ``--style-mixing`` a second z takes over from a random crossover layer
-        in ``[1, active layers)``. Updates G's ``w_avg`` (the official ``dlatent_avg``)."""
+        in ``[1, active layers)``. Updates G's ``w_avg`` (the official ``dlatent_avg``) if ``track``."""
         z = torch.randn(n, self.cfg.z_dim, device=self.device)
-        w = G.mapping(z, update_w_avg=True)
+        w = G.mapping(z, update_w_avg=track)
         if self.args.style_mixing > 0 and float(torch.rand(())) < self.args.style_mixing:
             active = 2 * (block + 1)
             cut = int(torch.randint(1, active, ())) if active > 1 else 1
@@ -276,8 +277,8 @@ class Trainer:
 
         return share(x_n, 8) + share(x_f, 16)
 
-    def generate(self, G: StyleGAN, n: int, block: int, alpha: float) -> torch.Tensor:
-        w = self.sample_w(G, n, block)  # the mapping (and w̄ tracking) stays in float32
+    def generate(self, G: StyleGAN, n: int, block: int, alpha: float, track: bool = True) -> torch.Tensor:
+        w = self.sample_w(G, n, block, track)  # the mapping (and w̄ tracking) stays in float32
         synthesis = self._synthesis if G is self.G else G.synthesis
         with _precision.autocast(self.precision, self.device):
             return synthesis(w, noise_mode="random", block=block, alpha=alpha).float()
@@ -314,6 +315,8 @@ class Trainer:
         reals = self.prepare_reals(self.data[np.sort(self.stream.next(batch))], block, alpha)
 
         D.requires_grad_(True)
+        if st.d_warmup_left > 0:  # --d-warmup-kimg: a fresh D learns the trained G's fakes before G moves
+            return self._d_warmup_step(reals, batch, block, alpha)
         if getattr(args, "one_g_pass", False):  # the G step below reuses these fakes (and their graph)
             fakes_g = self.generate(G, batch, block, alpha)
             fakes = fakes_g.detach()
@@ -338,6 +341,33 @@ class Trainer:
         return {"loss_G": float(loss_G.detach()), "loss_D": float(loss_D.detach()),
                 "r1": float(r1.detach()) if r1 is not None else float("nan"), **self._penalty_log(),
                 "real_logit": float(real_logits.detach().mean()), "fake_logit": float(fake_logits.detach().mean())}
+
+    def _d_warmup_step(self, reals: torch.Tensor, batch: int, block: int, alpha: float) -> dict[str, float]:
+        """One D step on G's fakes with G, G_ema and the image count left alone (``--d-warmup-kimg``,
+        after ``--transfer`` of an exported generator: D starts fresh against a trained G)."""
+        from ..projected import hinge_d_loss
+
+        with torch.no_grad():
+            fakes = self.generate(self.G, batch, block, alpha, track=False)  # G, w̄ included, stays as it is
+        if self.projected:
+            real_logits, fake_logits = self.discriminate(reals, block, alpha), self.discriminate(fakes, block, alpha)
+            loss_D = hinge_d_loss(real_logits, fake_logits)
+            real, fake = (float(sum(x.detach().mean() for x in ls) / len(ls)) for ls in (real_logits, fake_logits))
+        else:
+            loss_D, _, real_logits, fake_logits = self._logistic_d_loss(lambda x: self.discriminate(x, block, alpha),
+                                                                        reals, fakes)
+            real, fake = float(real_logits.detach().mean()), float(fake_logits.detach().mean())
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        pixel = self._pixel_d_step(reals, fakes) if self.D_pixel is not None else {}
+        st = self.state
+        st.d_steps += 1
+        st.d_warmup_left = max(st.d_warmup_left - batch, 0)
+        if st.d_warmup_left == 0:
+            print(f"\n[i2s.train] D warm-up done after {st.d_steps} D steps: G trains from here",
+                  file=sys.stderr, flush=True)
+        return {"loss_D": float(loss_D.detach()), "real_logit": real, "fake_logit": fake, **pixel}
 
     def _g_update(self, loss_G: torch.Tensor, batch: int, fakes: torch.Tensor | None = None) -> None:
         """Backward and Adam for G (with the lazy locality penalty when due, and the range penalty
