@@ -85,3 +85,9 @@ def fixed_tensors_sha256(state_dict: dict, prefix: str = "proj.") -> str:
         h.update(name.encode())
         h.update(state_dict[name].detach().cpu().float().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def as_float(state_dict: dict) -> dict:
+    """A state dict stored in float16 (exports, carried states, D files) back in float32; integer
+    tensors (counters) as they are."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}

@@ -32,8 +32,8 @@ from ..stylegan import StyleGAN, StyleGANConfig, upscale2d
 from .augment import diff_augment
 from .data import BatchStream, open_dataset
 from .discriminator import Discriminator
-from .files import (CARRY_FORMAT, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, D_FORMAT, EXPORT_FORMAT, atomic_save,
-                    fixed_tensors_sha256, load_run_file, plain)
+from .files import (CARRY_FORMAT, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, D_FORMAT, EXPORT_FORMAT, as_float,
+                    atomic_save, fixed_tensors_sha256, load_run_file, plain)
 from .schedule import Schedule, parse_batch, parse_schedule
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "TrainState", "Trainer", "ema_update", "load_run_file"]
@@ -568,7 +568,7 @@ class Trainer:
         which is how a run carries over to a new machine without its checkpoint.
         Returns (tensors copied, tensors left fresh)."""
         if ckpt.get("format") == EXPORT_FORMAT:  # an exported generator: G and G_ema start from it, D afresh
-            sd = {k: v.float() for k, v in ckpt["state_dict"].items()}
+            sd = as_float(ckpt["state_dict"])
             ckpt = {"G": sd, "G_ema": sd, "D": {},
                     "state": {"images_seen": int(ckpt.get("info", {}).get("images_seen", 0))}}
         elif ckpt.get("format") not in (CHECKPOINT_FORMAT, CARRY_FORMAT):
@@ -596,7 +596,7 @@ class Trainer:
         if obj.get("proj_sha256") != fixed_tensors_sha256(own):
             raise ValueError(f"{source}: its D was built with other fixed projections (another --d-arch, --proj-res, "
                              "--d-width or --seed): train with the arguments of the run it came from")
-        take = {k: v.float() if v.is_floating_point() else v for k, v in obj.get("D", {}).items()}
+        take = as_float(obj.get("D", {}))
         want = {k: v.shape for k, v in own.items() if not k.startswith("proj.")}
         bad = sorted(k for k in want if k not in take or take[k].shape != want[k]) + sorted(set(take) - set(want))
         if bad:
@@ -604,7 +604,7 @@ class Trainer:
                              "train with the arguments of the run it came from")
         self.D.load_state_dict(take, strict=False)
         if self.D_pixel is not None and "D_pixel" in obj:
-            self.D_pixel.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in obj["D_pixel"].items()})
+            self.D_pixel.load_state_dict(as_float(obj["D_pixel"]))
         return len(take)
 
     @classmethod
