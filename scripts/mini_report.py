@@ -24,12 +24,17 @@ bootstrap interval over images (:func:`i2s.stats.paired_comparison`) and how man
 
 Embeddings go through the i2s embedding cache ($I2S_HOME/embeddings), batch by batch: on a CPU the
 full report takes hours (about 225 images x 1000 steps), and an interrupted run picks up where it
-stopped when started again.
+stopped when started again. The held-out faces' rows also go, batch by batch, to
+OUT/holdout-progress.csv, tagged with the generator's weights, the steps and the perceptual network:
+committed, it carries an unfinished report to a machine without the cache (the rows it holds are
+taken as they are, the rest embedded).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
 import json
 import platform
 import time
@@ -39,6 +44,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from i2s import embed, load_generator
+from i2s.models import weights_hash
 from i2s.runner import cached_embed
 from i2s.data import CLASSES, holdout_faces, load_class_batch
 from i2s.io import atomic_write_text, image_grid, save_png, tensor_to_pil, write_csv
@@ -84,6 +90,51 @@ def embed_group(G, images: torch.Tensor, loss_fn, steps: int, batch: int, label:
     return {k: torch.cat(v) for k, v in out.items()}
 
 
+PROGRESS = "holdout-progress.csv"  # in --out: the held-out faces' rows so far
+
+
+def face_rows(names: list[str], r: dict[str, torch.Tensor], label: str = "holdout faces") -> list[dict]:
+    return [{"group": label, "image": name, "psnr_db": f"{r['psnr'][k]:.3f}", "ssim": f"{r['ssim'][k]:.4f}",
+             "loss": f"{r['loss'][k]:.6g}", "dist_to_w_avg": f"{r['dist'][k]:.4f}"} for k, name in enumerate(names)]
+
+
+def embed_holdout(G, images: torch.Tensor, names: list[str], loss_fn, steps: int, batch: int,
+                  progress: Path) -> list[dict]:
+    """The held-out faces batch by batch, each batch's rows written to ``progress`` (a CSV) as soon
+    as it is embedded. Rows already there with this generator's weights, these steps, this
+    perceptual network and the same pixels are taken as they are (a whole batch or not at all, so
+    every embedding ran in the batch it would run in now): committed, the file carries a report
+    of hours to another machine. A damaged file is set aside in one line, not trusted."""
+    tag = {"weights": weights_hash(G)[:16], "steps": str(steps), "perceptual_net": loss_fn.perceptual_net}
+    kept: list[dict] = []
+    if progress.is_file():
+        try:
+            with open(progress, newline="") as f:
+                kept = list(csv.DictReader(f))
+            for r in kept:  # every row must carry its numbers
+                float(r["psnr_db"]), float(r["ssim"]), float(r["loss"]), float(r["dist_to_w_avg"])
+        except (OSError, KeyError, ValueError, TypeError, csv.Error) as e:
+            print(f"[report] {progress}: not a progress file of this script ({type(e).__name__}); embedding afresh")
+            kept = []
+    done = {r["pixels"]: r for r in kept if all(r.get(k) == v for k, v in tag.items())}
+    pixels = [hashlib.sha256((img.clamp(-1, 1) * 127.5 + 127.5).round().to(torch.uint8).numpy().tobytes())
+              .hexdigest()[:16] for img in images.cpu()]
+    rows: list[dict] = []
+    nb = -(-len(images) // batch)
+    for i in range(0, len(images), batch):
+        keys = pixels[i:i + batch]
+        if all(k in done for k in keys):
+            rows += [{**done[k], "image": names[i + j]} for j, k in enumerate(keys)]
+            continue
+        r = embed_group(G, images[i:i + batch], loss_fn, steps, batch, f"holdout faces {i // batch + 1}/{nb}")
+        rows += [{**row, **tag, "pixels": k} for row, k in zip(face_rows(names[i:i + batch], r), keys)]
+        ours = set(pixels[:i + batch])
+        others = [r for r in kept if not (r.get("pixels") in ours and all(r.get(k) == v for k, v in tag.items()))]
+        write_csv(progress, others + rows)  # other generators' or settings' rows stay
+    print(f"[report] holdout faces: {sum(k in done for k in pixels)} of {len(images)} taken from {progress}")
+    return rows
+
+
 def speed(G, loss_fn, batch: int, steps: int = 10) -> float:
     with torch.no_grad():
         x = G(torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(1)).to(G.device)).clamp(-1, 1)
@@ -126,14 +177,20 @@ def main() -> None:
     for cls in () if args.holdout_only else CLASSES:
         groups[cls] = load_class_batch(cls, G.resolution, zoom=zoom)
 
+    args.out.mkdir(parents=True, exist_ok=True)
     rows, summary = [], {}
     for label, (names, imgs) in groups.items():
-        r = embed_group(G, imgs, loss_fn, args.steps, args.batch, label)
+        if label == "holdout faces":
+            mine = [{k: r[k] for k in ("group", "image", "psnr_db", "ssim", "loss", "dist_to_w_avg")}
+                    for r in embed_holdout(G, imgs, names, loss_fn, args.steps, args.batch, args.out / PROGRESS)]
+            r = {k: torch.tensor([float(row[c]) for row in mine]) for k, c in
+                 (("psnr", "psnr_db"), ("ssim", "ssim"), ("loss", "loss"), ("dist", "dist_to_w_avg"))}
+        else:
+            r = embed_group(G, imgs, loss_fn, args.steps, args.batch, label)
+            mine = face_rows(names, r, label)
         summary[label] = {"n": len(names), "psnr_db": r["psnr"].mean().item(), "ssim": r["ssim"].mean().item(),
                           "loss_x1e5": r["loss"].mean().item() / 1e5, "dist_to_w_avg": r["dist"].mean().item()}
-        for k, name in enumerate(names):
-            rows.append({"group": label, "image": name, "psnr_db": f"{r['psnr'][k]:.3f}", "ssim": f"{r['ssim'][k]:.4f}",
-                         "loss": f"{r['loss'][k]:.6g}", "dist_to_w_avg": f"{r['dist'][k]:.4f}"})
+        rows += mine
         if label != "holdout faces":
             pairs = torch.stack([imgs, r["recon"]], 1).flatten(0, 1)
             save_png(image_grid(pairs, cols=2 * len(names)), fig_dir / f"embed-{label}.png")

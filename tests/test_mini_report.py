@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 
 import pytest
+import torch
 
 from conftest import REPO
 
@@ -45,3 +47,59 @@ def test_against_refuses_a_file_that_is_not_a_report(tmp_path):
         mr.read_per_image(bad)
     with pytest.raises(SystemExit, match="missing.csv"):
         mr.read_per_image(tmp_path / "missing.csv")
+
+
+def test_holdout_progress_carries_an_unfinished_report(tmp_path, monkeypatch):
+    """The held-out faces' rows go to OUT/holdout-progress.csv batch by batch; a run started again
+    (on a machine without the embedding cache) takes the batches whose rows match the generator's
+    weights, the steps, the perceptual network and the pixels, and embeds only the others. A
+    generator with other weights, or other steps, embeds everything again; a damaged file is set
+    aside in one line."""
+    from conftest import make_generator
+
+    calls = []
+
+    def fake_embed_group(G, images, loss_fn, steps, batch, label):
+        calls.append(len(images))
+        m = images.mean(dim=(1, 2, 3))
+        return {"psnr": 20 + m, "ssim": 0.5 + 0 * m, "loss": 1e5 + m, "dist": 3 + m, "recon": images}
+
+    monkeypatch.setattr(mr, "embed_group", fake_embed_group)
+    G = make_generator(16)
+    net = type("Loss", (), {"perceptual_net": "vgg16-random"})()
+    images = torch.rand(10, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    names = [f"holdout/{k:03d}" for k in range(10)]
+    progress = tmp_path / mr.PROGRESS
+
+    class Stop(Exception):
+        pass
+
+    def stop_after(n):  # an interrupted run: the n-th batch never finishes
+        def f(*a):
+            if len(calls) == n:
+                raise Stop
+            return fake_embed_group(*a)
+        return f
+
+    monkeypatch.setattr(mr, "embed_group", stop_after(2))
+    with pytest.raises(Stop):
+        mr.embed_holdout(G, images, names, net, 100, 4, progress)
+    assert len(list(csv.DictReader(open(progress)))) == 8  # two batches of 4 written before the stop
+    monkeypatch.setattr(mr, "embed_group", fake_embed_group)
+    calls.clear()
+    rows = mr.embed_holdout(G, images, names, net, 100, 4, progress)
+    assert calls == [2] and [r["image"] for r in rows] == names  # only the last batch embedded
+    full = [{k: r[k] for k in ("psnr_db", "ssim")} for r in rows]
+    calls.clear()
+    assert [{k: r[k] for k in ("psnr_db", "ssim")} for r in mr.embed_holdout(G, images, names, net, 100, 4, progress)] == full
+    assert calls == []
+    calls.clear()
+    mr.embed_holdout(G, images, names, net, 200, 4, progress)  # other steps: all again, the old rows kept
+    assert calls == [4, 4, 2] and len(list(csv.DictReader(open(progress)))) == 20
+    calls.clear()
+    mr.embed_holdout(make_generator(16, seed=1), images, names, net, 100, 4, progress)
+    assert calls == [4, 4, 2]
+    progress.write_text("group,image,psnr_db\nholdout faces,holdout/000,not a number\n")
+    calls.clear()
+    mr.embed_holdout(G, images, names, net, 100, 4, progress)
+    assert calls == [4, 4, 2]
