@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # Everything but the tests marked @pytest.mark.slow (the notebooks, the browser, ...): docs/setup.md.
 test-fast: $(STAMP)
