@@ -9,7 +9,7 @@
 # transfer, --d-warmup-kimg) may be set in the environment.
 # On a new machine (no run folder) it goes on from the newest committed snapshot,
 # data/models/interim/mini-v3-<k>k.pt (G and G_ema from it, images seen kept, Adam afresh), with D
-# from mini-v3-<k>k-d.pt beside it when that is there (else D afresh, which sets the run back).
+# from mini-v3-<k>k-d.pt beside it when that is there (else D afresh, trained alone for 20 kimg first).
 # At the end of a session that moved the run, commit both from one checkpoint:
 #   python -m i2s.train --out "$RUN" --export data/models/interim/mini-v3-<k>k.pt   (then set its info name)
 #   python -m i2s.train --out "$RUN" --export-d data/models/interim/mini-v3-<k>k-d.pt
@@ -26,6 +26,7 @@ MINUTES=${MINUTES:-60}
 PY=${PY:-.venv/bin/python}
 source scripts/mini_v3_recipe.sh
 TOTAL_KIMG=2000  # as in the recipe
+WARMUP=${D_WARMUP-$MINI_V3_D_WARMUP}  # D_WARMUP= (empty) for none
 while true; do
   if [ -f "$RUN/checkpoint.pt" ] || [ -f "$RUN/checkpoint-prev.pt" ]; then
     "$PY" -m i2s.train --out "$RUN" --resume --data "$DATA" --threads 1 --no-progress --minutes "$MINUTES" --compile \
@@ -33,7 +34,7 @@ while true; do
   else
     "$PY" -m i2s.train --data "$DATA" --out "$RUN" --threads 1 --no-progress --minutes "$MINUTES" --compile \
       ${MINI_V3_CARRY:+--transfer "$MINI_V3_CARRY"} ${MINI_V3_CARRY_D:+--transfer-d "$MINI_V3_CARRY_D"} \
-      ${MINI_V3_CARRY:+${D_WARMUP:+--d-warmup-kimg "$D_WARMUP"}} \
+      ${MINI_V3_CARRY:+${WARMUP:+--d-warmup-kimg "$WARMUP"}} \
       "${MINI_V3_RECIPE[@]}" --ckpt-every 4 --sample-every 10 --keep-every 10
   fi
   seen=$("$PY" -c "import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])['images_seen'])" "$RUN/log.jsonl")

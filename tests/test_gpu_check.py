@@ -53,18 +53,18 @@ def test_device_check_without_a_gpu_says_so_in_one_line(tmp_path):
     assert p.returncode == 2 and "torch sees no GPU" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_the_v3_recipe_both_scripts_source_parses_as_the_second_phase():
+def test_the_v3_recipe_both_scripts_source_parses_as_the_later_phase():
     """scripts/mini_v3_recipe.sh (train_mini_v3.sh and gpu_check.sh train with it) holds options
-    i2s.train accepts, and they are the second phase: no locality term, the lower lr, the range
+    i2s.train accepts, and they are the later phase: no locality term, the lower lr, the range
     penalty; the snapshot it goes on from is a committed one."""
     from i2s.train.cli import parse_args
 
     p = subprocess.run(["bash", "-c", 'source scripts/mini_v3_recipe.sh && printf "%s\\0" "${MINI_V3_RECIPE[@]}" '
                         '&& printf "CARRY=%s\\0" "$MINI_V3_CARRY" && printf "D=%s\\0" "$MINI_V3_CARRY_D" '
-                        '&& printf "%s" "$MINI_V3_W_STD"'], cwd=REPO,
+                        '&& printf "WARMUP=%s\\0" "$MINI_V3_D_WARMUP" && printf "%s" "$MINI_V3_W_STD"'], cwd=REPO,
                        capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "LR"})
     assert p.returncode == 0, p.stderr
-    *recipe, carry, carry_d, w_std = p.stdout.split("\0")
+    *recipe, carry, carry_d, warmup, w_std = p.stdout.split("\0")
     args = parse_args(recipe)
     assert (args.d_arch, args.locality, args.range_penalty, args.d_flip_v) == ("projected", 0.0, 10.0, 0.2)
     assert args.lr < 0.002  # below the first phase's
@@ -73,6 +73,9 @@ def test_the_v3_recipe_both_scripts_source_parses_as_the_second_phase():
     # D goes with it when its --export-d file lies beside it
     carry_d = carry_d.removeprefix("D=")
     assert carry_d == (carry.removesuffix(".pt") + "-d.pt" if (REPO / carry.replace(".pt", "-d.pt")).is_file() else "")
+    # without it, a fresh D trains alone first (--d-warmup-kimg)
+    warmup = warmup.removeprefix("WARMUP=")
+    assert (warmup == "") if carry_d else (parse_args(["--d-warmup-kimg", warmup]).d_warmup_kimg > 0)
     # v3 is exported with W at v1 mini's spread (StyleGAN.rescale_w)
     from i2s.models import load_generator
 
