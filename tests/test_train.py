@@ -771,6 +771,35 @@ def test_an_unknown_diffaug_operation_is_one_line_before_training(data_path, tmp
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
 
 
+def test_export_average_from_is_the_mean_of_the_kept_snapshots(data_path, tmp_path):
+    """--export F --average-from K: F's weights are the uniform mean of the run's snapshots from K
+    kimg on (w̄ estimated again for the averaged mapping, as every export does), the info says
+    which; fewer than two snapshots, --average-from without --export and a foreign file among the
+    snapshots are one-line refusals."""
+    out = tmp_path / "run"
+    assert main(_argv(data_path, out, "--total-kimg", "0.048", "--ckpt-every", "0.008", "--keep-every", "0.016",
+                      "--sample-every", "1")) == 0
+    avg = tmp_path / "avg.pt"
+    assert main(["--out", str(out), "--export", str(avg), "--average-from", "0.03", "--no-fp16"]) == 0
+    snaps = [torch.load(out / "snapshots" / n, weights_only=True)["state_dict"] for n in ("0.032k.pt", "0.048k.pt")]
+    got = torch.load(avg, weights_only=True)
+    assert "2 snapshots" in got["info"]["averaged"] and "0.032k to 0.048k" in got["info"]["averaged"]
+    compared = 0
+    for k, v in got["state_dict"].items():
+        if k != "mapping.w_avg" and v.is_floating_point():
+            torch.testing.assert_close(v, (snaps[0][k].float() + snaps[1][k].float()) / 2)
+            compared += 1
+    assert compared > 10 and any(not torch.equal(snaps[0][k], snaps[1][k]) for k in snaps[0] if k != "mapping.w_avg")
+    with pytest.raises(SystemExit, match="1 kept snapshot"):
+        main(["--out", str(out), "--export", str(avg), "--average-from", "0.04"])
+    with pytest.raises(SystemExit, match="goes with --export"):
+        main(["--out", str(out), "--export-d", str(tmp_path / "d.pt"), "--average-from", "0"])
+    (out / "snapshots" / "0.056k.pt").write_bytes(b"\x80\x02 a pickle")
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(out), "--export", str(avg), "--average-from", "0.03"])
+    assert "0.056k.pt" in str(e.value) and "\n" not in str(e.value)
+
+
 def test_keep_every_exports_g_ema_snapshots_that_load(data_path, tmp_path):
     """--keep-every: a G_ema export at the first checkpoint past each multiple, loadable by name."""
     from i2s.models import load_generator

@@ -18,7 +18,7 @@ import torch
 
 from .. import precision as _precision
 from .bench import bench
-from .export import export_carry, export_discriminator, export_from_checkpoint
+from .export import export_carry, export_discriminator, export_from_checkpoint, kept_snapshots
 from ..runtime import resolve_device
 from .trainer import Trainer, load_run_file
 
@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--w-std", type=float, metavar="STD",
                    help="with --export: store W at this per-dimension std (same images; Algorithm 1's lr "
                         "then moves w as far per step as on a generator of that spread; v1 mini: 0.378)")
+    p.add_argument("--average-from", type=float, metavar="KIMG",
+                   help="with --export: the uniform mean of the run's kept snapshots (--keep-every) from KIMG on "
+                        "instead of the checkpoint's G_ema (a weight average over that stretch of training)")
     p.add_argument("--name", help="with --export: the name the generator carries (G.name, latent and encoder "
                                   "files; default mini-faces64 at 64 px; mini v3 ships as mini-faces64-v3)")
     p.add_argument("--bench", action="store_true", help="measure images/s per resolution and exit")
@@ -148,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Arguments that define the networks and cannot change on resume.
 _FIXED_ON_RESUME = ("resolution", "fmap_base", "fmap_max", "mbstd_group", "d_down", "d_arch", "proj_res", "csm", "d_width", "proj_mbstd")
 # Arguments that only steer this invocation and are never taken from a checkpoint.
-_PER_RUN = ("resume", "transfer", "transfer_d", "d_warmup_kimg", "export", "export_carry", "export_d", "pack", "fp16", "w_std", "name", "bench", "bench_iters", "out", "threads", "device", "no_progress",
+_PER_RUN = ("resume", "transfer", "transfer_d", "d_warmup_kimg", "average_from", "export", "export_carry", "export_d", "pack", "fp16", "w_std", "name", "bench", "bench_iters", "out", "threads", "device", "no_progress",
             "minutes", "compile")
 # d_precision and one_g_pass may change on resume: they change the arithmetic, not the networks
 
@@ -198,8 +201,17 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.name is not None and not (args.export and re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", args.name)):
         raise SystemExit(f"--name {args.name!r}: give, together with --export, a name of lower-case letters, "
                          "digits, '.', '_' and '-' (as mini-faces64-v3)")
+    average = None
+    if args.average_from is not None:
+        if not args.export:
+            raise SystemExit("--average-from goes with --export")
+        average = kept_snapshots(_checkpoint_path(args).parent, args.average_from)
+        if len(average) < 2:
+            raise SystemExit(f"--average-from {args.average_from:g}: {len(average)} kept snapshot(s) of "
+                             f"{_checkpoint_path(args).parent} from there on; give an earlier KIMG")
+        print(f"[i2s.train] averaging {len(average)} snapshots: {', '.join(p.name[:-3] for p in average)}")
     writers = ((args.export, lambda ckpt, out: export_from_checkpoint(ckpt, out, fp16=args.fp16, w_std=args.w_std,
-                                                                       name=args.name),
+                                                                       name=args.name, average=average),
                 "exported the EMA generator of {ckpt} -> {path} ({mb:.1f} MB)"),
                (args.export_carry, export_carry, "carried the state of {ckpt} -> {path} ({mb:.1f} MB; go on with "
                                                  "--transfer {path})"),

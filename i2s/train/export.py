@@ -15,7 +15,7 @@ from .files import (CARRY_FORMAT, CHECKPOINT_FORMAT, D_FORMAT, EXPORT_FORMAT, EX
                     fixed_tensors_sha256, load_run_file, plain)
 
 __all__ = ["CARRY_FORMAT", "D_FORMAT", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION", "export_carry", "export_discriminator",
-           "export_from_checkpoint", "export_generator"]
+           "export_from_checkpoint", "export_generator", "kept_snapshots", "average_snapshots"]
 
 
 
@@ -41,17 +41,51 @@ def export_generator(G_ema: StyleGAN, path: str | os.PathLike, info: dict, fp16:
 W_AVG_SEED = 12345
 
 
+def kept_snapshots(run: str | os.PathLike, from_kimg: float) -> list[Path]:
+    """The run's ``--keep-every`` snapshots (``RUN/snapshots/<k>k.pt``) at ``from_kimg`` or later,
+    oldest first."""
+    found = []
+    for p in Path(run, "snapshots").glob("*k.pt"):
+        try:
+            k = float(p.name[:-4])
+        except ValueError:
+            continue
+        if k >= from_kimg:
+            found.append((k, p))
+    return [p for _, p in sorted(found)]
+
+
+def average_snapshots(paths: list[Path], cfg: StyleGANConfig) -> dict:
+    """The uniform mean of exported generators' weights (float32): a weight average over a window
+    of training, as SWA (Izmailov et al. 2018) and GAN weight averaging (Yazıcı et al. 2019) take
+    it; ``--average-from``. Every file must be an export of this ``cfg``; else one line naming it."""
+    total: dict = {}
+    for p in paths:
+        obj = load_run_file(p)
+        if obj.get("format") != EXPORT_FORMAT or obj.get("config") != cfg.to_dict():
+            raise ValueError(f"{p}: not a snapshot of this run (another format or network); move it out of "
+                             "the snapshots folder or give a later --average-from")
+        for k, v in obj["state_dict"].items():
+            total[k] = total.get(k, 0) + v.float()
+    return {k: v / len(paths) for k, v in total.items()}
+
+
 def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.PathLike, fp16: bool = True,
-                           w_std: float | None = None, name: str | None = None) -> Path:
+                           w_std: float | None = None, name: str | None = None,
+                           average: list[Path] | None = None) -> Path:
     """Export the EMA generator of a training checkpoint (``--export``). With ``w_std``, W is
     stored at that per-dimension spread (:meth:`~i2s.stylegan.StyleGAN.rescale_w`: the same
     images, another scale of w; ``--w-std``). ``name`` is the name it carries (``G.name``;
-    default ``mini-faces64`` at 64 px, ``mini-<res>`` otherwise; ``--name``)."""
+    default ``mini-faces64`` at 64 px, ``mini-<res>`` otherwise; ``--name``). With ``average``
+    (snapshot files of the run, :func:`kept_snapshots`), the weights are their uniform mean
+    (:func:`average_snapshots`) instead of the checkpoint's G_ema; the rest is as above."""
     ckpt = load_run_file(ckpt_path)
     cfg = StyleGANConfig.from_dict(ckpt["config"])
     G = StyleGAN(cfg)
-    G.load_state_dict(ckpt["G_ema"])
+    G.load_state_dict(average_snapshots(average, cfg) if average else ckpt["G_ema"])
     st, args = ckpt["state"], ckpt["args"]
+    averaged = ({"averaged": f"uniform mean of {len(average)} snapshots of the run's G_ema, "
+                             f"{average[0].name[:-3]} to {average[-1].name[:-3]} images"} if average else {})
     # w̄ of the exported network itself: the tracked w_avg follows the *training* G's mapping
     # (copied into G_ema as v1 does), which lags or leads G_ema's mapping while training moves
     # fast. The embedding starts at w̄ and truncation pulls towards it, so it must be G_ema's own.
@@ -81,6 +115,7 @@ def export_from_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.Path
                          if args.get("d_arch") == "projected" else "i2s.train (StyleGAN v1 recipe, progressive growing)"),
         "align_zoom": _data_framing_zoom(args.get("data")),
         "w_avg": w_avg_note,
+        **averaged,
         **rescaled,
         "torch": torch.__version__,
         "args": args,
