@@ -37,6 +37,8 @@ Typical use::
     python -m i2s.train --data faces64.npy --out new-run --transfer carry.pt ...  # another machine
     python -m i2s.train --out train-runs/mini --export-d gen-d.pt  # D alone (~3.8 MB for v3), beside --export gen.pt
     python -m i2s.train --data faces64.npy --out new-run --transfer gen.pt --transfer-d gen-d.pt ...
+    python -m i2s.train --data faces64.npy --out new-run --transfer gen.pt --d-warmup-kimg 20 ...  # no D file: D alone first
+    python -m i2s.train --out train-runs/mini --export avg.pt --average-from 1132  # mean of the kept snapshots from 1132k
     python -m i2s.train --bench                                   # images/s per resolution
 
 One job per module: :mod:`~i2s.train.discriminator` (``D_basic``), :mod:`~i2s.train.augment`
