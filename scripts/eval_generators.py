@@ -21,7 +21,7 @@ target and whether it is met.
 Real descriptors are cached in ``$I2S_HOME/eval/`` (keyed by the data file's size, mtime and
 the sample indices). Writes a JSON with every number and prints a table::
 
-    python scripts/eval_generators.py --model v1=mini --model v3=data/models/interim/mini-v3-1120k.pt
+    python scripts/eval_generators.py --model v1=mini --model v3=data/models/interim/mini-v3-1282k.pt
     python scripts/eval_generators.py --model v2=~/.cache/i2s/train-runs/mini-v2/checkpoint.pt --n 500
 """
 
