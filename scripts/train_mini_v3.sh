@@ -10,14 +10,17 @@
 # On a new machine (no run folder) it goes on from the newest committed snapshot,
 # data/models/interim/mini-v3-<k>k.pt (G and G_ema from it, images seen kept, Adam afresh), with D
 # from mini-v3-<k>k-d.pt beside it when that is there (else D afresh, trained alone for 20 kimg first).
-# At the end of a session that moved the run, commit both from one checkpoint:
-#   python -m i2s.train --out "$RUN" --export data/models/interim/mini-v3-<k>k.pt   (then set its info name)
+# At the end of a session that moved the run, commit both from one checkpoint (the generator as
+# the mean of the kept snapshots since lr 0.0002, which scores below any single one):
+#   python -m i2s.train --out "$RUN" --export data/models/interim/mini-v3-<k>k.pt --average-from 1132 \
+#     --name mini-v3-interim-<k>k
 #   python -m i2s.train --out "$RUN" --export-d data/models/interim/mini-v3-<k>k-d.pt
-# The snapshots were made in two phases: to 100k images with --locality 0.3 at lr 0.002 (the
-# coarse rows learn to carry the layout), then with --locality 0 at a lower lr (the structure
-# stays, FD falls); a run started here is in the second phase. A resumed run keeps the lr it
-# was started with unless LR is given. The file to ship is exported with W at v1's spread:
-#   source scripts/mini_v3_recipe.sh && python -m i2s.train --out "$RUN" --export F --w-std "$MINI_V3_W_STD"
+# The snapshots were made in phases: to 100k images with --locality 0.3 at lr 0.002 (the coarse
+# rows learn to carry the layout), then with --locality 0 at lr 0.0005 (the structure stays, FD
+# falls) and from 1120k at lr 0.0002; a run started here is in the last phase. A resumed run keeps
+# the lr it was started with unless LR is given. The file to ship is exported with W at v1's spread:
+#   source scripts/mini_v3_recipe.sh && python -m i2s.train --out "$RUN" --export F --average-from 1132 \
+#     --w-std "$MINI_V3_W_STD" --name mini-faces64-v3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-$HOME/.cache/i2s/train-runs/mini-v3}
