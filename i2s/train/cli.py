@@ -205,10 +205,11 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.average_from is not None:
         if not args.export:
             raise SystemExit("--average-from goes with --export")
-        average = kept_snapshots(_checkpoint_path(args).parent, args.average_from)
+        run = _checkpoint_path(args).parent
+        average = kept_snapshots(run, args.average_from)
         if len(average) < 2:
             raise SystemExit(f"--average-from {args.average_from:g}: {len(average)} kept snapshot(s) of "
-                             f"{_checkpoint_path(args).parent} from there on; give an earlier KIMG")
+                             f"{run} from there on; give an earlier KIMG")
         print(f"[i2s.train] averaging {len(average)} snapshots: {', '.join(p.name[:-3] for p in average)}")
     writers = ((args.export, lambda ckpt, out: export_from_checkpoint(ckpt, out, fp16=args.fp16, w_std=args.w_std,
                                                                        name=args.name, average=average),
